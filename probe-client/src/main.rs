@@ -1,0 +1,3 @@
+fn main() {
+    println!("mptcp-probe {}", env!("CARGO_PKG_VERSION"));
+}
