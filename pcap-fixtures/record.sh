@@ -39,6 +39,13 @@ cleanup() {
     for pid in "${BG_PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
+    # Whatever still runs inside our namespaces was started by this script
+    # (a backgrounded client runs in a subshell whose pid is not its own).
+    for ns in "${NAMESPACES[@]}"; do
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do
+            kill "$pid" 2>/dev/null || true
+        done
+    done
     for ns in "${NAMESPACES[@]}"; do
         ip netns del "$ns" 2>/dev/null || true
     done
