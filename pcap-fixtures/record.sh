@@ -352,6 +352,19 @@ scenario_join-v6-port() {
     join_exchange join-v6-port fd00:2::2 fd00:2::2
 }
 
+scenario_join-rejected() {
+    # The server accepts no additional subflow (limit 0): it refuses the
+    # client's MP_JOIN SYN with a reset.
+    two_path_topology joinrej
+    ip -n "$S" mptcp limits set subflows 0 add_addr_accepted 0
+    ip -n "$C" mptcp endpoint add 10.3.0.2 dev c1 id 1 subflow
+    start_capture "$C" any "$OUT/join-rejected.client.pcap"
+    start_server "$S" mptcp 10.2.0.2 normal
+    run_client "$C" mptcp 10.2.0.2 normal
+    wait_server
+    stop_captures
+}
+
 scenario_checksum() {
     # DSS checksums negotiated (MP_CAPABLE flag A) on both ends.
     line_topology csum
@@ -361,7 +374,7 @@ scenario_checksum() {
 }
 
 ALL=(v1-clean tcp-plain stripped-upstream server-disabled join fastclose linger0 v6-clean dropped
-     checksum join-v6 join-port join-v6-port)
+     checksum join-v6 join-port join-v6-port join-rejected)
 
 main() {
     local list=("$@") s
