@@ -21,6 +21,11 @@ Behaviours:
   hold     (client) sends "hello", reads the reply, then waits until the
            file given by --go exists (record.sh changes MPTCP endpoints in the
            meantime), sends "again", reads the reply and closes normally.
+  syn-only (client) starts a non-blocking connect, waits 0.3 s (less than
+           the 1 s SYN retransmission timer) and closes: exactly one SYN.
+           record.sh uses it with a small default TTL to make a router
+           answer with ICMP time exceeded (MPTCP sockets refuse IP_TTL and
+           IPV6_UNICAST_HOPS on 6.18: EOPNOTSUPP).
 
 The server falls back to a plain TCP socket when the kernel refuses an MPTCP
 socket (net.mptcp.enabled=0), as a real service would.
@@ -113,6 +118,12 @@ def serve(args):
 def run_client(args):
     family = family_of(args.connect)
     sock = open_socket(family, args.proto, "client")
+    if args.behaviour == "syn-only":
+        sock.setblocking(False)
+        sock.connect_ex((args.connect, args.port))
+        time.sleep(0.3)
+        sock.close()
+        return
     sock.settimeout(args.timeout)
     sock.connect((args.connect, args.port))
     print(f"client: connected mptcp={int(is_mptcp(sock))}", file=sys.stderr)
@@ -154,7 +165,7 @@ def main():
         p.add_argument("--port", type=int, required=True)
         p.add_argument("--proto", choices=("mptcp", "tcp"), default="mptcp")
         p.add_argument("--behaviour", default="normal",
-                       choices=("normal", "unread", "linger0", "hold"))
+                       choices=("normal", "unread", "linger0", "hold", "syn-only"))
         p.add_argument("--timeout", type=float, default=20.0)
     args = parser.parse_args()
     if args.role == "server":
