@@ -432,6 +432,27 @@ scenario_ttl-stripped-v6() {
     ttl_exchange ttl-stripped-v6 fd00:2::2
 }
 
+scenario_v0-syn() {
+    # A hand-made SYN with an RFC 6824 (v0) MP_CAPABLE, as tracebox sends it,
+    # to an upstream (v1-only) kernel listening on an MPTCP socket: the server
+    # ignores the v0 option and answers a plain SYN/ACK; the client kernel,
+    # which owns no socket for that port, resets. Then the same with a v1
+    # MP_CAPABLE (source port 40001) for contrast: that SYN/ACK carries
+    # MP_CAPABLE. Neither connection reaches the python server's accept(), so
+    # a normal connection follows to let it finish.
+    line_topology v0syn
+    start_capture "$C" c0 "$OUT/v0-syn.client.pcap"
+    start_capture "$S" s0 "$OUT/v0-syn.server.pcap"
+    start_server "$S" mptcp 10.2.0.2 normal
+    ip netns exec "$C" "$PYTHON" "$HERE/peer.py" craft --source 10.1.0.2 --connect 10.2.0.2 \
+        --port "$PORT" --sport 40000 --mptcp-version 0
+    ip netns exec "$C" "$PYTHON" "$HERE/peer.py" craft --source 10.1.0.2 --connect 10.2.0.2 \
+        --port "$PORT" --sport 40001 --mptcp-version 1
+    run_client "$C" mptcp 10.2.0.2 normal
+    wait_server
+    stop_captures
+}
+
 scenario_checksum() {
     # DSS checksums negotiated (MP_CAPABLE flag A) on both ends.
     line_topology csum
@@ -442,7 +463,7 @@ scenario_checksum() {
 
 ALL=(v1-clean tcp-plain stripped-upstream server-disabled join fastclose linger0 v6-clean dropped
      checksum join-v6 join-port join-v6-port join-rejected
-     ttl-clean ttl-stripped ttl-stripped-v6)
+     ttl-clean ttl-stripped ttl-stripped-v6 v0-syn)
 
 main() {
     local list=("$@") s
