@@ -519,7 +519,7 @@ pub fn tcp_checksum_for(src: IpAddr, dst: IpAddr, segment: &[u8]) -> u16 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// IPv4 SYN 10.0.0.1:40000 > 10.0.0.2:6101, TTL 64, ID 0x1234, DF, seq
