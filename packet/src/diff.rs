@@ -715,6 +715,55 @@ mod tests {
         assert!(!d.partial);
     }
 
+    /// The probe of tests/kernel_icmp.rs with source port `sport`.
+    fn lab_probe(src: &str, dst: &str, sport: u16, ttl: u8) -> Vec<u8> {
+        let mut b = ProbeBuilder::new(src.parse().unwrap(), dst.parse().unwrap(), sport, 6101)
+            .ttl(ttl)
+            .seq(0x1122_3344 + u32::from(sport))
+            .options(syn_options(&MPC_V1));
+        b.ip_id = sport;
+        b.flow_label = 0xabcde;
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn kernel_quote_of_the_second_hop() {
+        use crate::icmp::tests::{KERNEL_TE_V4_HOP2, KERNEL_TE_V6_HOP2};
+        let cases = [
+            (
+                lab_probe("10.91.1.1", "10.91.3.2", 40002, 2),
+                KERNEL_TE_V4_HOP2,
+                "IP::TTL IP::CheckSum",
+            ),
+            (
+                lab_probe("fd91:1::1", "fd91:3::2", 40005, 2),
+                KERNEL_TE_V6_HOP2,
+                "IPv6::HopLimit",
+            ),
+        ];
+        for (sent, icmp, expect) in cases {
+            let icmp = hex::decode(icmp).unwrap();
+            let r = crate::icmp::parse_icmp_packet(&icmp).unwrap();
+            let sent = parse_ip_tcp(&sent).unwrap();
+            let d = diff(&sent, &r.message.quoted_tcp().unwrap());
+            assert_eq!(d.to_string(), expect);
+            // Every cut of the ICMP packet: an error or a diff, never a
+            // panic, and a cut quote never claims a removed option.
+            for cut in 0..icmp.len() {
+                let Ok(r) = crate::icmp::parse_icmp_packet(&icmp[..cut]) else {
+                    continue;
+                };
+                if let Ok(q) = r.message.quoted_tcp() {
+                    let d = diff(&sent, &q);
+                    assert!(
+                        !d.differences.iter().any(|x| x.change == Change::Removed),
+                        "cut {cut}: {d}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn ipv6_fields_and_family_change() {
         let src6 = "fd00::1".parse().unwrap();

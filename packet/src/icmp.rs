@@ -481,6 +481,19 @@ pub(crate) mod tests {
         0000000000000000000000010300de5c00000000600abcde002c0601fd91000100000000000000000000000\
         1fd9100020000000000000000000000029c4017d51122334400000000b002faf029e00000020405b40402080a\
         0000000100000000010303071e040181";
+    /// Captured in the two-router lab of tests/kernel_icmp.rs: router 2
+    /// (10.91.2.2, outer TTL 63 after router 1) quotes a probe sent with TTL 2
+    /// (source port 40002, IP ID 40002): the quote shows TTL 1 and the
+    /// checksum router 1 recomputed (0xc4bd).
+    pub(crate) const KERNEL_TE_V4_HOP2: &str = "45c0005c024f00003f0160da0a5b02020a5b01010b000deb\
+        00000000450000409c4240000106c4bd0a5b01010a5b03029c4217d51122cf8600000000b002faf0700c\
+        0000020405b40402080a0000000100000000010303071e040181";
+    /// The IPv6 twin: router 2 (fd91:2::2) quotes a hop-limit-2 probe
+    /// (source port 40005) whose hop limit now reads 1.
+    pub(crate) const KERNEL_TE_V6_HOP2: &str = "600a6ca6005c3a3ffd9100020000000000000000000000\
+        02fd9100010000000000000000000000010300de5b00000000600abcde002c0601fd910001000000000000\
+        000000000001fd9100030000000000000000000000029c4517d51122cf8900000000b002faf08d94000002\
+        0405b40402080a0000000100000000010303071e040181";
     /// Built byte by byte (checksum by an independent script): ICMPv4 type
     /// 3 code 4 (fragmentation needed), checksum 0xff07, unused 0x0000,
     /// next-hop MTU 0x0578 (1400), then an RFC 792 quote: the 20-byte IP
@@ -675,7 +688,12 @@ pub(crate) mod tests {
 
     #[test]
     fn every_truncation_of_every_fixture_never_panics() {
-        let whole = [hex(KERNEL_TE_V4), hex(KERNEL_TE_V6)];
+        let whole = [
+            hex(KERNEL_TE_V4),
+            hex(KERNEL_TE_V6),
+            hex(KERNEL_TE_V4_HOP2),
+            hex(KERNEL_TE_V6_HOP2),
+        ];
         for b in &whole {
             for cut in 0..b.len() {
                 if let Ok(r) = parse_icmp_packet(&b[..cut]) {
