@@ -1,5 +1,5 @@
 //! ICMP and ICMPv6 error messages that quote a packet we sent: time
-//! exceeded, destination unreachable, packet too big.
+//! exceeded, destination unreachable, packet too big, parameter problem.
 //!
 //! [`IcmpMessage::parse`] takes the ICMP message (after the outer IP header)
 //! and finds the quoted IP packet, delimited by the RFC 4884 length field when
@@ -39,6 +39,9 @@ pub enum IcmpKind {
     DestinationUnreachable { next_hop_mtu: Option<u16> },
     /// ICMPv6 type 2.
     PacketTooBig { mtu: u32 },
+    /// ICMPv4 type 12 (pointer: byte 4), ICMPv6 type 4 (pointer: bytes 4..8):
+    /// the offset of the offending byte in the quoted packet.
+    ParameterProblem { pointer: u32 },
 }
 
 /// Why bytes are not an ICMP error message quoting a packet.
@@ -277,11 +280,26 @@ impl<'a> IcmpMessage<'a> {
                 let mtu = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
                 (IcmpKind::PacketTooBig { mtu }, 0)
             }
+            (IcmpFamily::V4, 12) => (
+                IcmpKind::ParameterProblem {
+                    pointer: bytes[4].into(),
+                },
+                usize::from(bytes[5]) * 4,
+            ),
+            (IcmpFamily::V6, 4) => (
+                IcmpKind::ParameterProblem {
+                    pointer: u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]),
+                },
+                0,
+            ),
             _ => return Err(unsupported),
         };
         let body = &bytes[ICMP_HEADER_LEN..];
         let (quote, rfc4884_length, extensions) = if length == 0 {
-            (body, None, None)
+            match legacy_extension(body) {
+                Some(ext) => (&body[..RFC4884_MIN_DATAGRAM], None, Some(Ok(ext))),
+                None => (body, None, None),
+            }
         } else if length > body.len() {
             return Err(IcmpError::LengthPastEnd {
                 length,
@@ -306,6 +324,15 @@ impl<'a> IcmpMessage<'a> {
         })
     }
 
+    /// The quoted TCP header and how much of it the quote holds.
+    pub fn quoted(&self) -> Result<QuotedTcp<'a>, IpError> {
+        let tcp = parse_ip_tcp(self.quote)?;
+        Ok(QuotedTcp {
+            kind: classify(&tcp),
+            tcp,
+        })
+    }
+
     /// The tolerant TCP view of the quoted packet.
     pub fn quoted_tcp(&self) -> Result<TcpSegment<'a>, IpError> {
         parse_ip_tcp(self.quote)
@@ -323,6 +350,7 @@ impl<'a> IcmpMessage<'a> {
             IcmpKind::TimeExceeded => "time exceeded",
             IcmpKind::DestinationUnreachable { .. } => "destination unreachable",
             IcmpKind::PacketTooBig { .. } => "packet too big",
+            IcmpKind::ParameterProblem { .. } => "parameter problem",
         }
     }
 
@@ -330,6 +358,32 @@ impl<'a> IcmpMessage<'a> {
     pub fn code_name(&self) -> &'static str {
         code_name(self.family, self.icmp_type, self.code)
     }
+}
+
+/// The TCP segment an ICMP error quotes, with how much of it is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotedTcp<'a> {
+    /// The tolerant view: fields the quote does not hold are `None`.
+    pub tcp: TcpSegment<'a>,
+    pub kind: QuoteKind,
+}
+
+/// Extensions sent without the RFC 4884 length (routers that implemented
+/// the MPLS extension of RFC 4950 before RFC 4884 put them at offset 128
+/// and leave the length zero). Accepted only when the quoted packet fits in
+/// those 128 bytes and the structure has version 2 and a right, non-zero
+/// checksum, so a long plain quote is never cut by mistake.
+fn legacy_extension(body: &[u8]) -> Option<Extensions<'_>> {
+    let rest = body.get(RFC4884_MIN_DATAGRAM..)?;
+    let ip_len = match parse_ip_headers(body) {
+        Ok(h) => h.end?,
+        Err(_) => return None,
+    };
+    if ip_len > RFC4884_MIN_DATAGRAM {
+        return None;
+    }
+    let ext = Extensions::parse(rest).ok()?;
+    (ext.checksum != 0 && ext.checksum_ok).then_some(ext)
 }
 
 /// Classifies a quote by what its TCP view holds.
@@ -386,6 +440,12 @@ pub fn code_name(family: IcmpFamily, icmp_type: u8, code: u8) -> &'static str {
             _ => "unassigned code",
         },
         (IcmpFamily::V6, 2, 0) => "packet too big",
+        (IcmpFamily::V4, 12, 0) => "pointer indicates the error",
+        (IcmpFamily::V4, 12, 1) => "missing a required option",
+        (IcmpFamily::V4, 12, 2) => "bad length",
+        (IcmpFamily::V6, 4, 0) => "erroneous header field encountered",
+        (IcmpFamily::V6, 4, 1) => "unrecognized next header type encountered",
+        (IcmpFamily::V6, 4, 2) => "unrecognized IPv6 option encountered",
         _ => "unassigned code",
     }
 }
@@ -675,6 +735,45 @@ pub(crate) mod tests {
             IcmpMessage::parse(IcmpFamily::V6, &hex("8000000000000000")),
             Err(IcmpError::UnsupportedType { icmp_type: 128, .. })
         ));
+    }
+
+    #[test]
+    fn legacy_extension_without_length() {
+        // The RFC 4884 fixture with its length byte cleared: a pre-RFC 4884
+        // MPLS router. The quote (64 bytes) fits in 128, the extension's
+        // checksum is right: it is found anyway.
+        let mut b = te_rfc4884_v4();
+        b[5] = 0;
+        let m = IcmpMessage::parse(IcmpFamily::V4, &b).unwrap();
+        assert_eq!(m.rfc4884_length, None);
+        assert_eq!(m.quote.len(), 128);
+        let ext = m.extensions.clone().unwrap().unwrap();
+        assert_eq!(ext.objects[0].class, 1);
+        let q = m.quoted().unwrap();
+        assert_eq!(q.kind, QuoteKind::Full);
+        assert_eq!(q.tcp.seq, 0x11223344);
+        // Damage the extension checksum: no extension, the body stays whole.
+        b[8 + 128 + 3] ^= 1;
+        let m = IcmpMessage::parse(IcmpFamily::V4, &b).unwrap();
+        assert!(m.extensions.is_none());
+        assert_eq!(m.quote.len(), b.len() - 8);
+    }
+
+    #[test]
+    fn parameter_problem() {
+        // ICMPv4 type 12 code 0, pointer 9 (the protocol byte), RFC 792 quote.
+        let mut m = hex("0c00000009000000");
+        m.extend_from_slice(&hex(SENT_V4)[..28]);
+        let msg = IcmpMessage::parse(IcmpFamily::V4, &m).unwrap();
+        assert_eq!(msg.kind, IcmpKind::ParameterProblem { pointer: 9 });
+        assert_eq!(msg.code_name(), "pointer indicates the error");
+        assert_eq!(msg.quoted().unwrap().kind, QuoteKind::Rfc792);
+        // ICMPv6 type 4 code 1, pointer 6 (next header).
+        let mut m = hex("0401000000000006");
+        m.extend_from_slice(&hex(SENT_V6));
+        let msg = IcmpMessage::parse(IcmpFamily::V6, &m).unwrap();
+        assert_eq!(msg.kind, IcmpKind::ParameterProblem { pointer: 6 });
+        assert_eq!(msg.quoted().unwrap().kind, QuoteKind::Full);
     }
 
     #[test]
