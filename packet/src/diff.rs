@@ -728,7 +728,9 @@ mod tests {
 
     #[test]
     fn kernel_quote_of_the_second_hop() {
-        use crate::icmp::tests::{KERNEL_TE_V4_HOP2, KERNEL_TE_V6_HOP2};
+        use crate::icmp::tests::{
+            KERNEL_TE_V4_HOP2, KERNEL_TE_V4_HOP2_STRIPPED, KERNEL_TE_V6_HOP2,
+        };
         let cases = [
             (
                 lab_probe("10.91.1.1", "10.91.3.2", 40002, 2),
@@ -739,6 +741,11 @@ mod tests {
                 lab_probe("fd91:1::1", "fd91:3::2", 40005, 2),
                 KERNEL_TE_V6_HOP2,
                 "IPv6::HopLimit",
+            ),
+            (
+                lab_probe("10.91.1.1", "10.91.3.2", 40012, 2),
+                KERNEL_TE_V4_HOP2_STRIPPED,
+                "TCP::CheckSum IP::TTL IP::CheckSum -TCPOptionMPTCPCapable",
             ),
         ];
         for (sent, icmp, expect) in cases {

@@ -548,6 +548,13 @@ pub(crate) mod tests {
     pub(crate) const KERNEL_TE_V4_HOP2: &str = "45c0005c024f00003f0160da0a5b02020a5b01010b000deb\
         00000000450000409c4240000106c4bd0a5b01010a5b03029c4217d51122cf8600000000b002faf0700c\
         0000020405b40402080a0000000100000000010303071e040181";
+    /// The same lab with `iptables -t mangle -A FORWARD -p tcp --dport 6101
+    /// -j TCPOPTSTRIP --strip-options 30` on router 1: router 2 quotes the
+    /// TTL-2 probe (source port 40012) with MP_CAPABLE replaced by four NOPs
+    /// (`01010101` at the end) and the TCP checksum fixed up (0x8d7b).
+    pub(crate) const KERNEL_TE_V4_HOP2_STRIPPED: &str = "45c0005c818300003f01e1a50a5b02020a5b0101\
+        0b000deb00000000450000409c4c40000106c4b30a5b01010a5b03029c4c17d51122cf9000000000b002\
+        faf08d7b0000020405b40402080a00000001000000000103030701010101";
     /// The IPv6 twin: router 2 (fd91:2::2) quotes a hop-limit-2 probe
     /// (source port 40005) whose hop limit now reads 1.
     pub(crate) const KERNEL_TE_V6_HOP2: &str = "600a6ca6005c3a3ffd9100020000000000000000000000\
@@ -792,6 +799,7 @@ pub(crate) mod tests {
             hex(KERNEL_TE_V6),
             hex(KERNEL_TE_V4_HOP2),
             hex(KERNEL_TE_V6_HOP2),
+            hex(KERNEL_TE_V4_HOP2_STRIPPED),
         ];
         for b in &whole {
             for cut in 0..b.len() {

@@ -228,25 +228,18 @@ fn probe(src: &str, dst: &str, sport: u16, ttl: u8) -> Vec<u8> {
     b.build().unwrap()
 }
 
-#[test]
-fn kernel_routers_quote_and_server_answers() {
-    if let Err(why) = can_run() {
-        eprintln!("SKIP kernel_routers_quote_and_server_answers: {why}");
-        return;
-    }
-    let tag = std::process::id().to_string();
-    let lab = build_lab(&tag);
-    let [c, _, _, s] = [0, 1, 2, 3].map(|i| lab.names[i].clone());
+/// What the client captured: every IP packet, in order.
+fn exchange(lab: &Lab, tag: &str, probes: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let (c, s) = (lab.names[0].as_str(), lab.names[3].as_str());
     let pcap = std::env::temp_dir().join(format!("ipd{tag}.pcap"));
-
     let mut listeners = Vec::new();
     for addr in ["10.91.3.2", "fd91:3::2"] {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &s, "python3", "-c", LISTENER, addr]);
+        cmd.args(["netns", "exec", s, "python3", "-c", LISTENER, addr]);
         listeners.push(start_until(cmd, "ready", false));
     }
     let warm = Command::new("ip")
-        .args(["netns", "exec", &c, "python3", "-c", WARM_UP])
+        .args(["netns", "exec", c, "python3", "-c", WARM_UP])
         .output()
         .unwrap();
     assert!(
@@ -255,23 +248,14 @@ fn kernel_routers_quote_and_server_answers() {
         String::from_utf8_lossy(&warm.stderr)
     );
     let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &c, "tcpdump", "-i", "c0", "-U", "-n", "-w"])
+    cmd.args(["netns", "exec", c, "tcpdump", "-i", "c0", "-U", "-n", "-w"])
         .arg(&pcap)
         .args(["icmp or icmp6 or tcp"]);
     let tcpdump = start_until(cmd, "listening on", true);
 
-    // (probe bytes, expected sender of the answer)
-    let probes = [
-        (probe("10.91.1.1", "10.91.3.2", 40001, 1), "10.91.1.2"),
-        (probe("10.91.1.1", "10.91.3.2", 40002, 2), "10.91.2.2"),
-        (probe("10.91.1.1", "10.91.3.2", 40003, 64), "10.91.3.2"),
-        (probe("fd91:1::1", "fd91:3::2", 40004, 1), "fd91:1::2"),
-        (probe("fd91:1::1", "fd91:3::2", 40005, 2), "fd91:2::2"),
-        (probe("fd91:1::1", "fd91:3::2", 40006, 64), "fd91:3::2"),
-    ];
-    let hexes: Vec<String> = probes.iter().map(|(p, _)| hex::encode(p)).collect();
+    let hexes: Vec<String> = probes.iter().map(hex::encode).collect();
     let mut send = Command::new("ip");
-    send.args(["netns", "exec", &c, "python3", "-c", SENDER]);
+    send.args(["netns", "exec", c, "python3", "-c", SENDER]);
     send.args(&hexes);
     let out = send.output().unwrap();
     assert!(
@@ -279,8 +263,8 @@ fn kernel_routers_quote_and_server_answers() {
         "send: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Answers come back within a round trip on veth; 1.5 s leaves room for
-    // IPv6 neighbour discovery on a loaded machine.
+    // Answers come back within a round trip on veth; 1.5 s leaves room on
+    // a loaded machine.
     std::thread::sleep(Duration::from_millis(1500));
     // SIGINT so tcpdump flushes and closes the file.
     let pid = tcpdump.0.id().to_string();
@@ -292,50 +276,77 @@ fn kernel_routers_quote_and_server_answers() {
     let file = std::fs::File::open(&pcap).expect("pcap written");
     let mut reader = pcap_file::pcap::PcapReader::new(file).expect("pcap header");
     let linktype = u32::from(reader.header().datalink);
-    let mut seen = vec![false; probes.len()];
+    let mut packets = Vec::new();
     while let Some(frame) = reader.next_packet() {
         let frame = frame.expect("pcap record");
-        let Ok(ip) = ip_payload(linktype, &frame.data) else {
-            continue;
-        };
+        if let Ok(ip) = ip_payload(linktype, &frame.data) {
+            packets.push(ip.to_vec());
+        }
+    }
+    let _ = std::fs::remove_file(&pcap);
+    packets
+}
+
+/// One probe of a run: its bytes, who must answer, and what the answer's
+/// diff must print (for an ICMP quote) or whether the SYN/ACK carries MPTCP.
+struct Expect {
+    probe: Vec<u8>,
+    from: &'static str,
+    quote_diff: &'static str,
+    synack_mptcp: bool,
+}
+
+fn check(tag: &str, strip: bool, expects: &[Expect]) {
+    let lab = build_lab(tag);
+    if strip {
+        // Router 1 replaces MP_CAPABLE by NOPs in transit (FORWARD chain).
+        let r = lab.names[1].as_str();
+        for tool in ["iptables", "ip6tables"] {
+            in_ns(
+                r,
+                &format!(
+                    "{tool} -t mangle -A FORWARD -p tcp --dport 6101 -j TCPOPTSTRIP --strip-options 30"
+                ),
+            );
+        }
+    }
+    let probes: Vec<Vec<u8>> = expects.iter().map(|e| e.probe.clone()).collect();
+    let packets = exchange(&lab, tag, &probes);
+    let port_of = |p: &[u8]| parse_ip_tcp(p).unwrap().src_port;
+    let mut seen = vec![false; expects.len()];
+    for ip in &packets {
         if let Ok(icmp) = parse_icmp_packet(ip) {
             let Ok(quote) = icmp.message.quoted_tcp() else {
                 continue;
             };
-            let Some(i) = probes
-                .iter()
-                .position(|(p, _)| parse_ip_tcp(p).unwrap().src_port == quote.src_port)
-            else {
+            let Some(i) = probes.iter().position(|p| port_of(p) == quote.src_port) else {
                 continue;
             };
             println!("ICMP from {} for probe {i}: {}", icmp.from, hex::encode(ip));
-            assert_eq!(icmp.from.to_string(), probes[i].1, "probe {i}");
+            assert_eq!(icmp.from.to_string(), expects[i].from, "probe {i}");
             assert_eq!(icmp.checksum_ok, Some(true));
             assert_eq!(icmp.message.type_name(), "time exceeded");
             assert_eq!(icmp.message.quote_kind(), Ok(QuoteKind::Full));
-            let sent = parse_ip_tcp(&probes[i].0).unwrap();
+            let sent = parse_ip_tcp(&probes[i]).unwrap();
             let d = diff(&sent, &quote);
-            let expect = match (sent.version(), sent.ttl()) {
-                (_, 1) => "",
-                (4, 2) => "IP::TTL IP::CheckSum",
-                (6, 2) => "IPv6::HopLimit",
-                other => panic!("unexpected quote for {other:?}"),
-            };
-            assert_eq!(d.to_string(), expect, "probe {i}: {}", d.verbose());
+            assert_eq!(
+                d.to_string(),
+                expects[i].quote_diff,
+                "probe {i}: {}",
+                d.verbose()
+            );
             seen[i] = true;
         } else if let Ok(seg) = parse_ip_tcp(ip) {
-            // The server's SYN/ACK to a TTL-64 probe.
-            let Some(i) = probes
-                .iter()
-                .position(|(p, _)| parse_ip_tcp(p).unwrap().src_port == seg.dst_port)
-            else {
+            // The server's SYN/ACK to a probe that reached it.
+            let Some(i) = probes.iter().position(|p| port_of(p) == seg.dst_port) else {
                 continue;
             };
             if seg.flags != Some(TcpFlags(TcpFlags::SYN | TcpFlags::ACK)) {
                 continue;
             }
             println!("SYN/ACK for probe {i}: {}", hex::encode(ip));
-            let sent = parse_ip_tcp(&probes[i].0).unwrap();
+            assert_eq!(seg.src().to_string(), expects[i].from, "probe {i}");
+            let sent = parse_ip_tcp(&probes[i]).unwrap();
             // The server's kernel verified our checksums (it drops a bad
             // one silently) and acknowledged our sequence number. Its own
             // SYN/ACK checksum is not checked: over veth it is left to
@@ -345,19 +356,106 @@ fn kernel_routers_quote_and_server_answers() {
                 assert_eq!(seg.ip_checksum_ok(), Some(true));
             }
             let options = OptionList::parse(seg.options, seg.flags);
-            assert!(
-                options
-                    .options
-                    .iter()
-                    .any(|o| matches!(o, TcpOption::Mptcp(_))),
-                "the MPTCP listener answers the v1 MP_CAPABLE SYN with MP_CAPABLE"
+            let mptcp = options
+                .options
+                .iter()
+                .any(|o| matches!(o, TcpOption::Mptcp(_)));
+            assert_eq!(
+                mptcp, expects[i].synack_mptcp,
+                "probe {i}: MPTCP in SYN/ACK"
             );
             seen[i] = true;
         }
     }
-    if seen.iter().all(|s| *s) {
-        let _ = std::fs::remove_file(&pcap);
-    } else {
-        panic!("answers seen per probe: {seen:?} (capture kept in {pcap:?})");
+    assert!(seen.iter().all(|s| *s), "answers seen per probe: {seen:?}");
+}
+
+fn quote(probe: Vec<u8>, from: &'static str, quote_diff: &'static str) -> Expect {
+    Expect {
+        probe,
+        from,
+        quote_diff,
+        synack_mptcp: false,
     }
+}
+
+fn answer(probe: Vec<u8>, from: &'static str, synack_mptcp: bool) -> Expect {
+    Expect {
+        probe,
+        from,
+        quote_diff: "",
+        synack_mptcp,
+    }
+}
+
+/// Router 1 quotes the TTL-1 probe as it arrived (no change), router 2 the
+/// TTL-2 probe with router 1's TTL decrement; the MPTCP server answers the
+/// probe built with a v1 MP_CAPABLE with MP_CAPABLE.
+#[test]
+fn kernel_routers_quote_and_server_answers() {
+    if let Err(why) = can_run() {
+        eprintln!("SKIP kernel_routers_quote_and_server_answers: {why}");
+        return;
+    }
+    let tag = format!("{}a", std::process::id());
+    let (v4, v6) = (("10.91.1.1", "10.91.3.2"), ("fd91:1::1", "fd91:3::2"));
+    check(
+        &tag,
+        false,
+        &[
+            quote(probe(v4.0, v4.1, 40001, 1), "10.91.1.2", ""),
+            quote(
+                probe(v4.0, v4.1, 40002, 2),
+                "10.91.2.2",
+                "IP::TTL IP::CheckSum",
+            ),
+            answer(probe(v4.0, v4.1, 40003, 64), "10.91.3.2", true),
+            quote(probe(v6.0, v6.1, 40004, 1), "fd91:1::2", ""),
+            quote(probe(v6.0, v6.1, 40005, 2), "fd91:2::2", "IPv6::HopLimit"),
+            answer(probe(v6.0, v6.1, 40006, 64), "fd91:3::2", true),
+        ],
+    );
+}
+
+/// iptables TCPOPTSTRIP on router 1: its own quote still shows the option
+/// (TTL expiry comes before the FORWARD chain), router 2's quote names the
+/// removal, and the server answers without MPTCP.
+#[test]
+fn kernel_stripping_router_shows_at_the_next_hop() {
+    if let Err(why) = can_run() {
+        eprintln!("SKIP kernel_stripping_router_shows_at_the_next_hop: {why}");
+        return;
+    }
+    let have_iptables = ["iptables", "ip6tables"].iter().all(|t| {
+        Command::new(t)
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !have_iptables {
+        eprintln!("SKIP kernel_stripping_router_shows_at_the_next_hop: no iptables");
+        return;
+    }
+    let tag = format!("{}b", std::process::id());
+    let (v4, v6) = (("10.91.1.1", "10.91.3.2"), ("fd91:1::1", "fd91:3::2"));
+    check(
+        &tag,
+        true,
+        &[
+            quote(probe(v4.0, v4.1, 40011, 1), "10.91.1.2", ""),
+            quote(
+                probe(v4.0, v4.1, 40012, 2),
+                "10.91.2.2",
+                "TCP::CheckSum IP::TTL IP::CheckSum -TCPOptionMPTCPCapable",
+            ),
+            answer(probe(v4.0, v4.1, 40013, 64), "10.91.3.2", false),
+            quote(probe(v6.0, v6.1, 40014, 1), "fd91:1::2", ""),
+            quote(
+                probe(v6.0, v6.1, 40015, 2),
+                "fd91:2::2",
+                "TCP::CheckSum IPv6::HopLimit -TCPOptionMPTCPCapable",
+            ),
+            answer(probe(v6.0, v6.1, 40016, 64), "fd91:3::2", false),
+        ],
+    );
 }
