@@ -26,7 +26,8 @@ use crate::tcp_opt::{OptionList, TcpOption, KIND_MPTCP};
 use std::fmt;
 
 /// What happened to a field or an option.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Change {
     /// A field (or an option's payload) has another value.
     Modified,
@@ -62,6 +63,20 @@ impl Difference {
     }
 }
 
+/// JSON: `{"name": "IP::TTL", "change": "modified", "sent": "2", "seen": "1"}`
+/// (`name` is the printed form, `-`/`+` included).
+impl serde::Serialize for Difference {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Difference", 4)?;
+        st.serialize_field("name", &self.to_string())?;
+        st.serialize_field("change", &self.change)?;
+        st.serialize_field("sent", &self.sent)?;
+        st.serialize_field("seen", &self.seen)?;
+        st.end()
+    }
+}
+
 /// `IP::TTL`, `-TCPOptionMPTCPCapable`, `+TCPOptionMaxSegSize`.
 impl fmt::Display for Difference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -78,7 +93,8 @@ impl fmt::Display for Difference {
 }
 
 /// Every difference between two headers, in tracebox's order.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// JSON: `{"differences": [...], "partial": false}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct HeaderDiff {
     pub differences: Vec<Difference>,
     /// The seen TCP header was incomplete: removals could not be judged.
@@ -586,6 +602,12 @@ mod tests {
         assert_eq!(d.differences[0].sent, "2");
         assert_eq!(d.differences[0].seen, "1");
         assert!(d.verbose().starts_with("IP::TTL (2 -> 1) IP::CheckSum (0x"));
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(
+            json["differences"][0],
+            serde_json::json!({"name": "IP::TTL", "change": "modified", "sent": "2", "seen": "1"})
+        );
+        assert_eq!(json["partial"], false);
     }
 
     #[test]
