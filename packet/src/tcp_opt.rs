@@ -66,7 +66,9 @@ impl<'a> SackBlocks<'a> {
     }
     /// `(left edge, right edge)` pairs in wire order.
     pub fn blocks(&self) -> impl Iterator<Item = (u32, u32)> + 'a {
-        self.0.chunks_exact(8).map(|b| (be32(&b[0..4]), be32(&b[4..8])))
+        self.0
+            .chunks_exact(8)
+            .map(|b| (be32(&b[0..4]), be32(&b[4..8])))
     }
 }
 
@@ -301,7 +303,11 @@ impl<'a> OptionList<'a> {
 
     /// Bytes the area takes when emitted.
     pub fn buffer_len(&self) -> usize {
-        self.options.iter().map(TcpOption::buffer_len).sum::<usize>() + self.rest.len()
+        self.options
+            .iter()
+            .map(TcpOption::buffer_len)
+            .sum::<usize>()
+            + self.rest.len()
     }
 
     /// Writes the area at the start of `buf`; returns its length.

@@ -34,10 +34,16 @@ pub enum MptcpOption<'a> {
     MpTcpRst(&'a [u8]),
     /// MP_EXPERIMENTAL and unassigned subtypes, kept raw: `data` is everything
     /// after the kind and length bytes (the subtype byte included).
-    Unknown { subtype: u8, data: &'a [u8] },
+    Unknown {
+        subtype: u8,
+        data: &'a [u8],
+    },
     /// An option that failed decoding or validation: why, and the whole raw
     /// option (kind and length bytes included).
-    Invalid { error: MptcpError, raw: &'a [u8] },
+    Invalid {
+        error: MptcpError,
+        raw: &'a [u8],
+    },
 }
 
 /// MP_CAPABLE (subtype 0). Which of the optional fields are present follows
@@ -71,7 +77,9 @@ pub enum MptcpError {
     #[error("{subtype} option of invalid length {len}")]
     BadLength { subtype: &'static str, len: usize },
     /// Linux would ignore this option on a segment with these flags.
-    #[error("{subtype} option of length {len} does not fit TCP flags [{flags}] (expected {expected})")]
+    #[error(
+        "{subtype} option of length {len} does not fit TCP flags [{flags}] (expected {expected})"
+    )]
     FlagMismatch {
         subtype: &'static str,
         len: usize,
