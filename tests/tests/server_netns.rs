@@ -1,0 +1,580 @@
+//! The echo server in network namespaces, with real kernels (issue 3).
+//!
+//! The server runs in-process: `probe_server::server::run` on a thread that
+//! entered the server namespace, so every socket it opens (listeners, the
+//! AF_PACKET capture, netlink) belongs to that namespace. That is the same
+//! code the binary runs (the binary only adds argument parsing and the
+//! privilege drop); spawning `target/debug/mptcp-probe-server` instead would
+//! need a nested `cargo build` that blocks on the outer `cargo test`'s build
+//! lock. Clients run on threads inside the client namespace, or as `curl`
+//! through `ip netns exec`. Without root every test prints why and skips.
+use packet::echo::{EchoReport, ProbeAnswer, ServerMessage};
+use probe_server::server::{self, Config, Shared};
+use probe_server::store::StoreLimits;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+use tests::netns::{self, Lab, Netns};
+
+const PORT: u16 = 6101;
+const WATCHED: u16 = 6200;
+
+/// The server running on a thread inside a namespace; stopped on drop.
+struct ServerGuard {
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<std::io::Result<()>>>>,
+}
+
+impl ServerGuard {
+    fn start(ns: &Netns, config: Config) -> Self {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = ns
+            .spawn_thread(move || {
+                server::run(
+                    config,
+                    None,
+                    async {
+                        let _ = stop_rx.await;
+                    },
+                    move |shared| {
+                        let _ = ready_tx.send(shared);
+                    },
+                )
+            })
+            .expect("server thread");
+        let shared = match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(s) => s,
+            Err(_) => {
+                let r = thread.join();
+                panic!("server did not start: {r:?}");
+            }
+        };
+        ServerGuard {
+            shared,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn config() -> Config {
+    Config {
+        ports: vec![PORT],
+        watch: vec![WATCHED],
+        ..Config::default()
+    }
+}
+
+/// Connects (MPTCP or TCP, optionally from a given source address).
+fn connect(server: Ipv4Addr, mptcp: bool, from: Option<Ipv4Addr>) -> TcpStream {
+    let proto = if mptcp {
+        Protocol::MPTCP
+    } else {
+        Protocol::TCP
+    };
+    let s = Socket::new(Domain::IPV4, Type::STREAM, Some(proto)).expect("socket");
+    if let Some(a) = from {
+        s.bind(&SockAddr::from(SocketAddrV4::new(a, 0)))
+            .expect("bind");
+    }
+    s.connect_timeout(
+        &SockAddr::from(SocketAddrV4::new(server, PORT)),
+        Duration::from_secs(5),
+    )
+    .expect("connect");
+    let t: TcpStream = s.into();
+    t.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    t
+}
+
+fn read_msg(r: &mut BufReader<TcpStream>) -> ServerMessage {
+    let mut line = String::new();
+    r.read_line(&mut line).expect("read line");
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad line {line:?}: {e}"))
+}
+
+fn hello(stream: &TcpStream) -> (BufReader<TcpStream>, EchoReport) {
+    let mut w = stream.try_clone().unwrap();
+    w.write_all(b"{\"type\":\"hello\",\"version\":1,\"client\":\"netns-test\"}\n")
+        .unwrap();
+    let mut r = BufReader::new(stream.try_clone().unwrap());
+    match read_msg(&mut r) {
+        ServerMessage::Report(rep) => (r, *rep),
+        other => panic!("expected a report, got {other:?}"),
+    }
+}
+
+fn check(server: Ipv4Addr, mptcp: bool) -> EchoReport {
+    let s = connect(server, mptcp, None);
+    hello(&s).1
+}
+
+/// TCP_IS_MPTCP on the client side.
+fn is_mptcp(s: &TcpStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: v and len are valid for getsockopt to write.
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_TCP,
+            43,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && v == 1
+}
+
+fn skip(name: &str) -> bool {
+    netns::skip(name)
+}
+
+#[test]
+fn mptcp_and_tcp_connections_get_true_reports() {
+    if skip("mptcp_and_tcp_connections_get_true_reports") {
+        return;
+    }
+    let lab = Lab::direct("mt").unwrap();
+    let _srv = ServerGuard::start(&lab.server, config());
+    let addr = lab.server_addr;
+    let (m, t) = lab
+        .client
+        .run(move || (check(addr, true), check(addr, false)))
+        .unwrap();
+
+    let syn = m.syn.as_ref().expect("MPTCP SYN captured");
+    let mpc = syn.mp_capable.expect("MP_CAPABLE arrived");
+    assert_eq!(mpc.version, 1);
+    assert_eq!(syn.iface, "eth0");
+    assert_eq!(syn.src, "10.1.0.1");
+    assert!(m.connection.mptcp, "{:?}", m.connection);
+    assert!(m.connection.fallback_reason.is_none());
+    assert!(m
+        .syn_ack
+        .as_ref()
+        .expect("SYN/ACK captured")
+        .mp_capable
+        .is_some());
+    assert_eq!(m.readiness.mptcp_enabled, Some(true));
+    assert_eq!(m.readiness.versions, vec![1]);
+    assert!(m.readiness.limits.is_some(), "{:?}", m.readiness.errors);
+    assert_eq!(m.readiness.kernel_release, None);
+    // The raw header is the one the summary was made from.
+    assert!(syn.hex.starts_with("45"), "{}", syn.hex);
+    assert!(syn.options.iter().any(|o| o.hex.starts_with("1e04")));
+
+    let tsyn = t.syn.as_ref().expect("TCP SYN captured");
+    assert!(tsyn.mp_capable.is_none());
+    assert!(!t.connection.mptcp);
+    assert!(t
+        .connection
+        .fallback_reason
+        .as_deref()
+        .unwrap()
+        .contains("without MP_CAPABLE"));
+    assert!(t.syn_ack.as_ref().unwrap().mp_capable.is_none());
+    assert_ne!(tsyn.sport, syn.sport);
+}
+
+#[test]
+fn stripping_router_shows_nops_and_tcp() {
+    if skip("stripping_router_shows_nops_and_tcp") {
+        return;
+    }
+    if !netns::have("iptables") {
+        println!("skipped stripping_router_shows_nops_and_tcp: iptables not installed");
+        return;
+    }
+    let lab = Lab::routed("st").unwrap();
+    let router = lab.router.as_ref().unwrap();
+    router
+        .exec(&[
+            "iptables",
+            "-t",
+            "mangle",
+            "-A",
+            "FORWARD",
+            "-p",
+            "tcp",
+            "--dport",
+            "6101",
+            "-j",
+            "TCPOPTSTRIP",
+            "--strip-options",
+            "30",
+        ])
+        .unwrap();
+    let _srv = ServerGuard::start(&lab.server, config());
+    let addr = lab.server_addr;
+    let (rep, client_mptcp) = lab
+        .client
+        .run(move || {
+            let s = connect(addr, true, None);
+            let (_, rep) = hello(&s);
+            (rep, is_mptcp(&s))
+        })
+        .unwrap();
+    let syn = rep.syn.as_ref().expect("SYN captured");
+    assert!(syn.mp_capable.is_none(), "{syn:?}");
+    assert!(!syn.options.iter().any(|o| o.kind == Some(30)));
+    // Linux puts MP_CAPABLE last; the router leaves four NOPs in its place.
+    let tail: Vec<&str> = syn
+        .options
+        .iter()
+        .rev()
+        .take(4)
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(tail, ["nop"; 4], "{:?}", syn.options);
+    assert_eq!(syn.ttl, 63, "one router hop");
+    assert!(!rep.connection.mptcp);
+    assert!(rep
+        .connection
+        .fallback_reason
+        .as_deref()
+        .unwrap()
+        .contains("NOPs"));
+    assert!(!client_mptcp);
+}
+
+#[test]
+fn mptcp_disabled_server_falls_back_and_says_so() {
+    if skip("mptcp_disabled_server_falls_back_and_says_so") {
+        return;
+    }
+    let lab = Lab::direct("ds").unwrap();
+    lab.server.sysctl("net.mptcp.enabled", "0").unwrap();
+    let _srv = ServerGuard::start(&lab.server, config());
+    let addr = lab.server_addr;
+    let rep = lab.client.run(move || check(addr, true)).unwrap();
+    assert!(!rep.connection.listener_mptcp);
+    assert!(!rep.connection.mptcp);
+    assert_eq!(rep.readiness.mptcp_enabled, Some(false));
+    assert_eq!(
+        rep.readiness.sysctls.get("enabled").map(String::as_str),
+        Some("0")
+    );
+    let l = rep.readiness.listener.as_ref().unwrap();
+    assert!(!l.mptcp);
+    assert!(
+        l.fallback_reason.as_deref().unwrap().contains("refused"),
+        "{l:?}"
+    );
+    // The client still offered MPTCP; the server's kernel answered plain.
+    assert_eq!(
+        rep.syn.as_ref().unwrap().mp_capable.map(|m| m.version),
+        Some(1)
+    );
+    assert!(rep.syn_ack.as_ref().unwrap().mp_capable.is_none());
+    assert!(rep
+        .connection
+        .fallback_reason
+        .as_deref()
+        .unwrap()
+        .contains("plain TCP"));
+}
+
+/// An IPv4 + TCP SYN with the given fields and options, checksums filled.
+fn crafted_syn(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    opts: &[u8],
+) -> Vec<u8> {
+    let tcp_len = 20 + opts.len();
+    let mut p = vec![0u8; 20 + tcp_len];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+    p[8] = 64;
+    p[9] = 6;
+    p[12..16].copy_from_slice(&src.octets());
+    p[16..20].copy_from_slice(&dst.octets());
+    let ipsum = checksum(&p[..20], 0);
+    p[10..12].copy_from_slice(&ipsum.to_be_bytes());
+    {
+        let t = &mut p[20..];
+        t[0..2].copy_from_slice(&sport.to_be_bytes());
+        t[2..4].copy_from_slice(&dport.to_be_bytes());
+        t[4..8].copy_from_slice(&seq.to_be_bytes());
+        t[12] = ((tcp_len / 4) as u8) << 4;
+        t[13] = 0x02;
+        t[14..16].copy_from_slice(&64240u16.to_be_bytes());
+        t[20..].copy_from_slice(opts);
+    }
+    let mut pseudo = 0u32;
+    for w in [src.octets(), dst.octets()] {
+        pseudo += u32::from(u16::from_be_bytes([w[0], w[1]]))
+            + u32::from(u16::from_be_bytes([w[2], w[3]]));
+    }
+    pseudo += 6 + tcp_len as u32;
+    let sum = checksum(&p[20..], pseudo);
+    p[36..38].copy_from_slice(&sum.to_be_bytes());
+    p
+}
+
+fn checksum(b: &[u8], start: u32) -> u16 {
+    let mut s = start;
+    for c in b.chunks(2) {
+        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+fn raw_socket() -> Socket {
+    // IPPROTO_RAW: the header is ours (IP_HDRINCL implied), sources may be
+    // any address.
+    Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(255))).expect("raw socket")
+}
+
+fn send_raw(s: &Socket, pkt: &[u8], dst: Ipv4Addr) {
+    s.send_to(pkt, &SockAddr::from(SocketAddrV4::new(dst, 0)))
+        .expect("send crafted SYN");
+}
+
+const MPC_V1: [u8; 8] = [2, 4, 5, 0xb4, 30, 4, 0x01, 0x01];
+
+fn query(stream: &TcpStream, r: &mut BufReader<TcpStream>, seqs: &[u32]) -> ProbeAnswer {
+    let mut w = stream.try_clone().unwrap();
+    let line = format!("{{\"type\":\"query\",\"version\":1,\"seqs\":{seqs:?}}}\n");
+    w.write_all(line.as_bytes()).unwrap();
+    match read_msg(r) {
+        ServerMessage::Answer(a) => a,
+        other => panic!("expected an answer, got {other:?}"),
+    }
+}
+
+#[test]
+fn crafted_syns_are_answered_only_to_their_source() {
+    if skip("crafted_syns_are_answered_only_to_their_source") {
+        return;
+    }
+    let lab = Lab::direct("cq").unwrap();
+    let _srv = ServerGuard::start(&lab.server, config());
+    let (server, me, other) = (lab.server_addr, lab.client_addr, lab.client_addr2);
+    let seqs = [0x1111_0001u32, 0x2222_0002, 0x3333_0003];
+    let (mine, theirs) = lab
+        .client
+        .run(move || {
+            let raw = raw_socket();
+            send_raw(
+                &raw,
+                &crafted_syn(me, server, 40001, PORT, seqs[0], &MPC_V1),
+                server,
+            );
+            send_raw(
+                &raw,
+                &crafted_syn(me, server, 40002, WATCHED, seqs[1], &MPC_V1),
+                server,
+            );
+            // A SYN with a sequence number nobody asks for.
+            send_raw(&raw, &crafted_syn(me, server, 40003, PORT, 77, &[]), server);
+            std::thread::sleep(Duration::from_millis(300));
+            let s = connect(server, true, Some(me));
+            let (mut r, _) = hello(&s);
+            let mine = query(&s, &mut r, &seqs);
+            let s2 = connect(server, true, Some(other));
+            let (mut r2, _) = hello(&s2);
+            let theirs = query(&s2, &mut r2, &seqs);
+            (mine, theirs)
+        })
+        .unwrap();
+    let got: Vec<u32> = mine.observations.iter().map(|o| o.syn.seq).collect();
+    assert_eq!(got, [seqs[0], seqs[1]]);
+    let first = &mine.observations[0];
+    assert_eq!(first.syn.mp_capable.map(|m| m.version), Some(1));
+    assert_eq!(first.syn.dport, PORT);
+    // The listener answered the first one (and its kernel spoke MPTCP).
+    assert!(first
+        .syn_ack
+        .as_ref()
+        .expect("SYN/ACK of the listen port")
+        .mp_capable
+        .is_some());
+    // Nobody listens on the watched port: the kernel answered with a RST.
+    assert!(mine.observations[1].syn_ack.is_none());
+    assert!(theirs.observations.is_empty(), "{theirs:?}");
+}
+
+#[test]
+fn http_get_through_curl_gets_the_text_report() {
+    if skip("http_get_through_curl_gets_the_text_report") {
+        return;
+    }
+    if !netns::have("curl") {
+        println!("skipped http_get_through_curl_gets_the_text_report: curl not installed");
+        return;
+    }
+    let lab = Lab::direct("hc").unwrap();
+    let _srv = ServerGuard::start(&lab.server, config());
+    let url = format!("http://{}:{PORT}/", lab.server_addr);
+    let out = lab
+        .client
+        .exec(&["curl", "-sS", "--max-time", "10", &url])
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("this connection is TCP"), "{text}");
+    assert!(text.contains("SYN as it arrived: 10.1.0.1."), "{text}");
+    assert!(text.contains("MP_CAPABLE: absent"), "{text}");
+    assert!(text.contains("option mss"), "{text}");
+    assert!(text.contains("server MPTCP: enabled (upstream)"), "{text}");
+}
+
+/// Reads until the server closes; returns what it sent.
+fn read_all(mut s: TcpStream) -> String {
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn error_code(text: &str) -> String {
+    let first = text.lines().next().unwrap_or_default();
+    match serde_json::from_str::<ServerMessage>(first) {
+        Ok(ServerMessage::Error(e)) => e.code,
+        other => panic!("expected an error line, got {text:?} ({other:?})"),
+    }
+}
+
+#[test]
+fn bad_input_gets_errors_and_the_server_keeps_serving() {
+    if skip("bad_input_gets_errors_and_the_server_keeps_serving") {
+        return;
+    }
+    let lab = Lab::direct("bi").unwrap();
+    let cfg = Config {
+        idle_timeout: Duration::from_secs(1),
+        max_connections: 32,
+        per_source_per_minute: 100_000,
+        ..config()
+    };
+    let srv = ServerGuard::start(&lab.server, cfg);
+    let addr = lab.server_addr;
+    let shared = srv.shared.clone();
+    lab.client
+        .run(move || {
+            let send = |bytes: &[u8]| {
+                let mut s = connect(addr, false, None);
+                s.write_all(bytes).unwrap();
+                read_all(s)
+            };
+            assert_eq!(error_code(&send(b"\x00\xff garbage\n")), "invalid_json");
+            assert_eq!(error_code(&send(b"{\"type\":\"hello\"\n")), "invalid_json");
+            assert_eq!(
+                error_code(&send(b"{\"type\":\"query\",\"version\":1,\"seqs\":[]}\n")),
+                "unexpected_message"
+            );
+            assert_eq!(
+                error_code(&send(b"{\"type\":\"hello\",\"version\":9}\n")),
+                "unsupported_version"
+            );
+            assert_eq!(error_code(&send(&[b'x'; 10_000])), "line_too_long");
+            // A slow client: says nothing, then gets the idle error.
+            let slow = connect(addr, false, None);
+            let started = std::time::Instant::now();
+            assert_eq!(error_code(&read_all(slow)), "idle_timeout");
+            assert!(started.elapsed() < Duration::from_secs(5));
+            // Thousands of connections: beyond the limit each is refused
+            // with `busy` and closed, never left hanging.
+            let mut open = Vec::new();
+            let mut busy = 0;
+            for _ in 0..2000 {
+                let s = connect(addr, false, None);
+                open.push(s);
+                assert!(shared.active.load(std::sync::atomic::Ordering::Relaxed) <= 32);
+            }
+            for s in open.drain(..) {
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut b = [0u8; 256];
+                let mut r = &s;
+                if let Ok(n) = r.read(&mut b) {
+                    if n > 0 && String::from_utf8_lossy(&b[..n]).contains("\"busy\"") {
+                        busy += 1;
+                    }
+                }
+            }
+            assert!(busy >= 2000 - 32, "only {busy} refused as busy");
+            // Still serving.
+            let rep = check(addr, true);
+            assert!(rep.connection.mptcp);
+            assert!(rep.syn.is_some());
+        })
+        .unwrap();
+    assert!(
+        srv.shared
+            .rejected
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 2000 - 32
+    );
+    let store = srv.shared.store.lock().unwrap();
+    assert!(store.len() <= store.limits().capacity);
+}
+
+#[test]
+fn syn_burst_beyond_capacity_stays_bounded_and_checks_still_work() {
+    if skip("syn_burst_beyond_capacity_stays_bounded_and_checks_still_work") {
+        return;
+    }
+    let lab = Lab::direct("sb").unwrap();
+    let capacity = 256;
+    let cfg = Config {
+        store: StoreLimits {
+            capacity,
+            per_source: 8,
+        },
+        ..config()
+    };
+    let srv = ServerGuard::start(&lab.server, cfg);
+    let server = lab.server_addr;
+    let burst = lab
+        .client
+        .spawn_thread(move || {
+            let raw = raw_socket();
+            for i in 0..20_000u32 {
+                // Spoofed sources 10.1.0.100-199, to the watched port.
+                let src = Ipv4Addr::new(10, 1, 0, 100 + (i % 100) as u8);
+                let pkt = crafted_syn(src, server, 1024 + (i % 60000) as u16, WATCHED, i, &MPC_V1);
+                send_raw(&raw, &pkt, server);
+            }
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let rep = lab.client.run(move || check(server, true)).unwrap();
+    burst.join().unwrap().unwrap();
+    assert!(
+        rep.syn.is_some(),
+        "the check's SYN was lost in the burst: {:?}",
+        rep.warnings
+    );
+    assert!(rep.connection.mptcp);
+    std::thread::sleep(Duration::from_millis(300));
+    let store = srv.shared.store.lock().unwrap();
+    let stats = store.stats();
+    assert!(
+        stats.inserted > 4 * capacity as u64,
+        "burst too small to test: {stats:?}"
+    );
+    assert!(store.len() <= capacity, "{} > {capacity}", store.len());
+    assert!(store.slots() < 2 * capacity);
+    assert!(store.sources() <= capacity);
+}
