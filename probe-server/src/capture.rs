@@ -26,6 +26,72 @@ pub struct CaptureStats {
     pub packets: AtomicU64,
     pub unparsable: AtomicU64,
     pub ignored_direction: AtomicU64,
+    /// Every packet that reached the socket before this time (ns since the
+    /// epoch) has been read: a report waits for this to pass its own start
+    /// before concluding that a SYN was not captured.
+    pub processed_until_ns: AtomicU64,
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+impl CaptureStats {
+    /// True when every packet that arrived before `t_ns` has been read.
+    pub fn caught_up(&self, t_ns: u64) -> bool {
+        self.processed_until_ns.load(Ordering::Acquire) >= t_ns
+    }
+}
+
+/// One datagram: length, link-layer address info, kernel receive time.
+struct Received {
+    len: usize,
+    pkttype: u8,
+    ifindex: i32,
+    ts: f64,
+}
+
+/// recvmsg with the kernel's receive timestamp (SO_TIMESTAMPNS).
+fn receive(fd: libc::c_int, buf: &mut [u8], flags: libc::c_int) -> io::Result<Received> {
+    // SAFETY: every pointer in msg refers to a live local buffer whose size
+    // is passed; the cmsg walk stays within `control` as CMSG_* guarantee.
+    unsafe {
+        let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut control = [0u64; 16];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_name = (&mut sll as *mut libc::sockaddr_ll).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control);
+        let n = libc::recvmsg(fd, &mut msg, flags);
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut ts = None;
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+            {
+                let t: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                ts = Some(t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9);
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+        Ok(Received {
+            len: n as usize,
+            pkttype: sll.sll_pkttype,
+            ifindex: sll.sll_ifindex,
+            ts: ts.unwrap_or_else(|| now_ns() as f64 * 1e-9),
+        })
+    }
 }
 
 fn check(rc: libc::c_int, what: &str) -> io::Result<()> {
@@ -104,13 +170,33 @@ impl Capture {
             &zero,
             "PACKET_IGNORE_OUTGOING",
         );
-        let rcvbuf: libc::c_int = 4 << 20;
-        let _ = setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, &rcvbuf, "SO_RCVBUF");
+        let rcvbuf: libc::c_int = 16 << 20;
+        // A burst must queue rather than drop: beyond net.core.rmem_max
+        // only with CAP_NET_ADMIN (started as root), else what rmem_max allows.
+        if setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            &rcvbuf,
+            "SO_RCVBUFFORCE",
+        )
+        .is_err()
+        {
+            let _ = setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, &rcvbuf, "SO_RCVBUF");
+        }
         let tv = libc::timeval {
             tv_sec: 0,
             tv_usec: 200_000,
         };
         setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv, "SO_RCVTIMEO")?;
+        let one: libc::c_int = 1;
+        setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            &one,
+            "SO_TIMESTAMPNS",
+        )?;
         // SAFETY: zeroed sockaddr_ll is valid; fields set below.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
@@ -135,41 +221,44 @@ impl Capture {
         let mut buf = [0u8; bpf::SNAPLEN as usize];
         let mut names: HashMap<i32, Arc<str>> = HashMap::new();
         while !stop.load(Ordering::Relaxed) {
-            // SAFETY: zeroed sockaddr_ll is valid for recvfrom to fill.
-            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-            // SAFETY: buf and sll are writable for the sizes passed.
-            let n = unsafe {
-                libc::recvfrom(
-                    raw,
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    0,
-                    (&mut sll as *mut libc::sockaddr_ll).cast(),
-                    &mut len,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.kind() {
-                    io::ErrorKind::WouldBlock
-                    | io::ErrorKind::TimedOut
-                    | io::ErrorKind::Interrupted => continue,
-                    _ => {
-                        tracing::error!(check = "capture", error = %e, "capture socket failed; capture stopped");
-                        return;
+            // Time first, then a non-blocking read: when the queue is empty,
+            // everything that arrived before `before` has been read.
+            let before = now_ns();
+            let r = match receive(raw, &mut buf, libc::MSG_DONTWAIT) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    stats.processed_until_ns.fetch_max(before, Ordering::AcqRel);
+                    let before = now_ns();
+                    match receive(raw, &mut buf, 0) {
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                            ) =>
+                        {
+                            stats.processed_until_ns.fetch_max(before, Ordering::AcqRel);
+                            continue;
+                        }
+                        other => other,
                     }
                 }
-            }
+                other => other,
+            };
+            let r = match r {
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::error!(check = "capture", error = %e, "capture socket failed; capture stopped");
+                    return;
+                }
+            };
+            let n = r.len.min(buf.len());
             stats.packets.fetch_add(1, Ordering::Relaxed);
-            let ts = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64());
-            let Ok(seg) = segment::parse(&buf[..n as usize]) else {
+            let ts = r.ts;
+            let Ok(seg) = segment::parse(&buf[..n]) else {
                 stats.unparsable.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
-            let outgoing = sll.sll_pkttype == PACKET_OUTGOING;
+            let outgoing = r.pkttype == PACKET_OUTGOING;
             // Received SYNs and sent SYN/ACKs only (on loopback each packet
             // shows up in both directions).
             if outgoing != seg.flags.ack() {
@@ -177,8 +266,8 @@ impl Capture {
                 continue;
             }
             let iface = names
-                .entry(sll.sll_ifindex)
-                .or_insert_with(|| interface_name(raw, sll.sll_ifindex))
+                .entry(r.ifindex)
+                .or_insert_with(|| interface_name(raw, r.ifindex))
                 .clone();
             if names.len() > 4096 {
                 names.clear();

@@ -43,7 +43,7 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Close any connection after this long.
     pub connection_timeout: Duration,
-    /// How long a report waits for the capture to deliver the SYN.
+    /// Longest a report waits for the capture thread to catch up.
     pub capture_wait: Duration,
     pub report_kernel: bool,
     pub max_queries: usize,
@@ -65,7 +65,7 @@ impl Default for Config {
             per_source_per_minute: 120,
             idle_timeout: Duration::from_secs(10),
             connection_timeout: Duration::from_secs(30),
-            capture_wait: Duration::from_millis(500),
+            capture_wait: Duration::from_secs(3),
             report_kernel: false,
             max_queries: 32,
             force_tcp: false,
@@ -353,11 +353,33 @@ async fn accept_loop(listener: TcpListener, mptcp: bool, ctx: Arc<Ctx>) {
             continue;
         };
         ctx.shared.accepted.fetch_add(1, Ordering::Relaxed);
+        // Claim this connection's SYN at once: a flood filling the ring
+        // between now and the hello cannot evict it any more.
+        let claimed = stream
+            .local_addr()
+            .ok()
+            .map(|local| tuple(peer, local))
+            .filter(|t| {
+                ctx.capture_ok
+                    && ctx
+                        .shared
+                        .store
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .claim(*t)
+            });
         let ctx2 = ctx.clone();
         conns.spawn_local(async move {
             ctx2.shared.active.fetch_add(1, Ordering::Relaxed);
             let limit = ctx2.config.connection_timeout;
             let _ = tokio::time::timeout(limit, handle(stream, peer, mptcp, &ctx2)).await;
+            if let Some(t) = claimed {
+                ctx2.shared
+                    .store
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .release(&t);
+            }
             ctx2.shared.active.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
@@ -508,19 +530,32 @@ async fn build_report(
     let mut warnings = Vec::new();
     let (mut syn, mut syn_ack) = (None, None);
     if ctx.capture_ok {
-        // The capture thread may still be behind the accept: wait briefly.
+        // The capture thread may still be behind (a burst queued ahead of
+        // this SYN): wait until it has read everything that arrived before
+        // now, or found both segments, within the capture wait.
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
         let deadline = Instant::now() + ctx.config.capture_wait;
         loop {
+            // Read before the lookup: if the thread had caught up by then,
+            // a SYN the lookup misses was never captured.
+            let caught_up = ctx.shared.capture.caught_up(started);
             {
                 let store = ctx.shared.store.lock().unwrap_or_else(|p| p.into_inner());
-                let s = store.syn_of(&t);
+                let claimed = store.claimed(&t);
+                let s = claimed
+                    .and_then(|c| c.syn.as_ref())
+                    .or_else(|| store.syn_of(&t));
                 let seq = s.map(|o| o.segment.seq);
                 syn = s.map(|o| o.segment.summary(&o.iface, o.ts));
-                syn_ack = store
-                    .syn_ack_of(&t, seq)
+                syn_ack = claimed
+                    .and_then(|c| c.syn_ack.as_ref())
+                    .filter(|a| seq.is_none_or(|q| a.segment.ack == q.wrapping_add(1)))
+                    .or_else(|| store.syn_ack_of(&t, seq))
                     .map(|o| o.segment.summary(&o.iface, o.ts));
             }
-            if (syn.is_some() && syn_ack.is_some()) || Instant::now() >= deadline {
+            if (syn.is_some() && syn_ack.is_some()) || caught_up || Instant::now() >= deadline {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;

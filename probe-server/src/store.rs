@@ -59,9 +59,20 @@ pub struct StoreStats {
     pub evicted_per_source: u64,
 }
 
+/// The SYN and SYN/ACK of one accepted connection, held outside the ring.
+#[derive(Debug, Clone, Default)]
+pub struct Claimed {
+    pub syn: Option<Observation>,
+    pub syn_ack: Option<Observation>,
+}
+
 #[derive(Debug)]
 pub struct Store {
     limits: StoreLimits,
+    /// Connections accepted and not yet reported: their segments are kept
+    /// here as they arrive, so no flood in the ring can evict them.
+    claims: HashMap<FourTuple, Claimed>,
+    max_claims: usize,
     /// Slot `i` holds the observation with id `first_id + i`; `None` when
     /// its source cap evicted it early.
     ring: VecDeque<Option<Observation>>,
@@ -79,6 +90,8 @@ impl Store {
         };
         Store {
             limits,
+            claims: HashMap::new(),
+            max_claims: 1024,
             ring: VecDeque::with_capacity(limits.capacity),
             first_id: 0,
             by_remote: HashMap::new(),
@@ -110,6 +123,9 @@ impl Store {
     }
 
     pub fn insert(&mut self, obs: Observation) {
+        if !self.claims.is_empty() {
+            self.fill_claim(&obs);
+        }
         let remote = obs.remote();
         let ids = self.by_remote.entry(remote).or_default();
         if ids.len() >= self.limits.per_source {
@@ -175,6 +191,63 @@ impl Store {
                 if ids.is_empty() {
                     self.by_remote.remove(&remote);
                 }
+            }
+        }
+    }
+
+    /// Claims an accepted connection: its SYN and SYN/ACK, already in the
+    /// ring or captured later, are kept until [`Store::release`]. False when
+    /// too many claims are open (the ring lookups still work then).
+    pub fn claim(&mut self, t: FourTuple) -> bool {
+        if self.claims.len() >= self.max_claims {
+            return false;
+        }
+        let syn = self.syn_of(&t).cloned();
+        let seq = syn.as_ref().map(|o| o.segment.seq);
+        let syn_ack = self.syn_ack_of(&t, seq).cloned();
+        self.claims.insert(t, Claimed { syn, syn_ack });
+        true
+    }
+
+    /// The claimed segments of a connection.
+    pub fn claimed(&self, t: &FourTuple) -> Option<&Claimed> {
+        self.claims.get(t)
+    }
+
+    /// Ends a claim.
+    pub fn release(&mut self, t: &FourTuple) {
+        self.claims.remove(t);
+    }
+
+    /// Open claims.
+    pub fn claims(&self) -> usize {
+        self.claims.len()
+    }
+
+    fn fill_claim(&mut self, obs: &Observation) {
+        let seg = &obs.segment;
+        let key = if obs.is_syn() {
+            FourTuple {
+                remote: seg.src,
+                remote_port: seg.sport,
+                local: seg.dst,
+                local_port: seg.dport,
+            }
+        } else if obs.is_syn_ack() {
+            FourTuple {
+                remote: seg.dst,
+                remote_port: seg.dport,
+                local: seg.src,
+                local_port: seg.sport,
+            }
+        } else {
+            return;
+        };
+        if let Some(c) = self.claims.get_mut(&key) {
+            if obs.is_syn() {
+                c.syn = Some(obs.clone());
+            } else {
+                c.syn_ack = Some(obs.clone());
             }
         }
     }
@@ -318,6 +391,48 @@ mod tests {
             2
         );
         assert!(s.len() <= 5 && s.slots() < 128);
+    }
+
+    #[test]
+    fn claims_survive_floods() {
+        let mut s = Store::new(StoreLimits {
+            capacity: 8,
+            per_source: 8,
+        });
+        let t = tuple([9, 9, 9, 9], 5);
+        s.insert(syn([9, 9, 9, 9], 5, 42));
+        assert!(s.claim(t));
+        // Captured after the accept (the capture thread lagging behind).
+        let late = tuple([8, 8, 8, 8], 6);
+        assert!(s.claim(late));
+        for i in 0..100u8 {
+            s.insert(syn([6, 6, 6, i], 1000, u32::from(i)));
+        }
+        s.insert(syn([8, 8, 8, 8], 6, 7));
+        s.insert(synack([8, 8, 8, 8], 6, 8));
+        for i in 0..100u8 {
+            s.insert(syn([6, 6, 7, i], 1000, u32::from(i)));
+        }
+        assert!(s.syn_of(&t).is_none(), "evicted from the ring");
+        assert_eq!(s.claimed(&t).unwrap().syn.as_ref().unwrap().segment.seq, 42);
+        let c = s.claimed(&late).unwrap();
+        assert_eq!(c.syn.as_ref().unwrap().segment.seq, 7);
+        assert_eq!(c.syn_ack.as_ref().unwrap().segment.ack, 8);
+        s.release(&t);
+        s.release(&late);
+        assert_eq!(s.claims(), 0);
+    }
+
+    #[test]
+    fn claims_are_bounded() {
+        let mut s = Store::new(StoreLimits {
+            capacity: 8,
+            per_source: 8,
+        });
+        for p in 0..1024u16 {
+            assert!(s.claim(tuple([1, 1, 1, 1], p)));
+        }
+        assert!(!s.claim(tuple([1, 1, 1, 1], 5000)));
     }
 
     #[test]

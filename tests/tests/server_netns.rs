@@ -13,7 +13,7 @@ use probe_server::server::{self, Config, Shared};
 use probe_server::store::StoreLimits;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 use tests::netns::{self, Lab, Netns};
@@ -563,8 +563,10 @@ fn syn_burst_beyond_capacity_stays_bounded_and_checks_still_work() {
     burst.join().unwrap().unwrap();
     assert!(
         rep.syn.is_some(),
-        "the check's SYN was lost in the burst: {:?}",
-        rep.warnings
+        "the check's SYN was lost in the burst: {:?} (capture {:?}, store {:?})",
+        rep.warnings,
+        srv.shared.capture,
+        srv.shared.store.lock().unwrap().stats()
     );
     assert!(rep.connection.mptcp);
     std::thread::sleep(Duration::from_millis(300));
