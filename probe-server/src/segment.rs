@@ -227,38 +227,12 @@ fn option_name(option: &TcpOption<'_>) -> &'static str {
     }
 }
 
-/// tcpdump-like text of one option. MPTCP options other than MP_CAPABLE
-/// are printed by subtype and raw bytes (the server only sees handshakes).
+/// tcpdump's text of one option ([`TcpOption`]'s `Display`); the padding
+/// after an end-of-list, which tcpdump does not print, as its hex.
 fn option_text(option: &TcpOption<'_>, raw: &[u8]) -> String {
     match option {
-        TcpOption::Eol => "eol".into(),
-        TcpOption::Padding(p) => format!("padding {}", hex::encode(p)),
-        TcpOption::Nop => "nop".into(),
-        TcpOption::Mss(v) => format!("mss {v}"),
-        TcpOption::WindowScale(v) => format!("wscale {v}"),
-        TcpOption::SackPermitted => "sackOK".into(),
-        TcpOption::Sack(s) => {
-            let blocks: Vec<String> = s.blocks().map(|(l, r)| format!("{{{l}:{r}}}")).collect();
-            format!("sack {} {}", blocks.len(), blocks.join(""))
-        }
-        TcpOption::Timestamps { tsval, tsecr } => format!("TS val {tsval} ecr {tsecr}"),
-        TcpOption::Mptcp(m) => match mp_capable_of(option, raw.len()) {
-            Some(c) => format!(
-                "mptcp capable v{} flags 0x{:02x} len {}",
-                c.version, c.flags, c.len
-            ),
-            None => match m {
-                MptcpOption::Unknown { subtype, .. } => {
-                    format!("mptcp subtype {subtype} {}", hex::encode(raw))
-                }
-                _ => format!("mptcp {}", hex::encode(raw)),
-            },
-        },
-        TcpOption::Md5(_) | TcpOption::FastOpen(_) => {
-            format!("{} {}", option_name(option), hex::encode(raw))
-        }
-        TcpOption::Malformed { kind, .. } => format!("malformed kind {kind} {}", hex::encode(raw)),
-        TcpOption::Unknown { kind, .. } => format!("unknown-{kind} {}", hex::encode(raw)),
+        TcpOption::Padding(_) => format!("padding {}", hex::encode(raw)),
+        other => format!("{other:#}"),
     }
 }
 
@@ -291,6 +265,12 @@ mod tests {
             })
         );
         assert_eq!(o.options[5].hex, "1e040101");
+        assert!(
+            o.options[5].text.contains("capable v1"),
+            "{}",
+            o.options[5].text
+        );
+        assert_eq!(o.options[0].text, "mss 1460");
     }
 
     #[test]
