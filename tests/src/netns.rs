@@ -149,7 +149,9 @@ impl Netns {
 
     /// Adds a route (`default`, `10.2.0.0/24`) via a gateway.
     pub fn route(&self, dest: &str, via: &str) -> io::Result<()> {
-        self.ip(&["route", "add", dest, "via", via]).map(|_| ())
+        let family = if via.contains(':') { "-6" } else { "-4" };
+        self.ip(&[family, "route", "add", dest, "via", via])
+            .map(|_| ())
     }
 
     /// Turns on IPv4 and IPv6 forwarding (a router).
@@ -248,6 +250,10 @@ pub struct Lab {
     pub server_addr: std::net::Ipv4Addr,
     pub client_addr: std::net::Ipv4Addr,
     pub client_addr2: std::net::Ipv4Addr,
+    /// IPv6 addresses: client `fd00:1::1`, server `fd00:1::2` (direct) or
+    /// `fd00:2::2` (routed).
+    pub server_addr6: std::net::Ipv6Addr,
+    pub client_addr6: std::net::Ipv6Addr,
 }
 
 impl Lab {
@@ -259,6 +265,8 @@ impl Lab {
         client.addr("eth0", "10.1.0.1/24")?;
         client.addr("eth0", "10.1.0.3/24")?;
         server.addr("eth0", "10.1.0.2/24")?;
+        client.addr("eth0", "fd00:1::1/64")?;
+        server.addr("eth0", "fd00:1::2/64")?;
         Ok(Lab {
             client,
             router: None,
@@ -266,6 +274,8 @@ impl Lab {
             server_addr: [10, 1, 0, 2].into(),
             client_addr: [10, 1, 0, 1].into(),
             client_addr2: [10, 1, 0, 3].into(),
+            server_addr6: "fd00:1::2".parse().map_err(io::Error::other)?,
+            client_addr6: "fd00:1::1".parse().map_err(io::Error::other)?,
         })
     }
 
@@ -281,9 +291,15 @@ impl Lab {
         router.addr("eth0", "10.1.0.254/24")?;
         router.addr("eth1", "10.2.0.254/24")?;
         server.addr("eth0", "10.2.0.2/24")?;
+        client.addr("eth0", "fd00:1::1/64")?;
+        router.addr("eth0", "fd00:1::fe/64")?;
+        router.addr("eth1", "fd00:2::fe/64")?;
+        server.addr("eth0", "fd00:2::2/64")?;
         router.forwarding()?;
         client.route("default", "10.1.0.254")?;
         server.route("default", "10.2.0.254")?;
+        client.route("default", "fd00:1::fe")?;
+        server.route("default", "fd00:2::fe")?;
         Ok(Lab {
             client,
             router: Some(router),
@@ -291,6 +307,8 @@ impl Lab {
             server_addr: [10, 2, 0, 2].into(),
             client_addr: [10, 1, 0, 1].into(),
             client_addr2: [10, 1, 0, 3].into(),
+            server_addr6: "fd00:2::2".parse().map_err(io::Error::other)?,
+            client_addr6: "fd00:1::1".parse().map_err(io::Error::other)?,
         })
     }
 }

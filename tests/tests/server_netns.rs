@@ -13,7 +13,7 @@ use probe_server::server::{self, Config, Shared};
 use probe_server::store::StoreLimits;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 use tests::netns::{self, Lab, Netns};
@@ -191,6 +191,39 @@ fn mptcp_and_tcp_connections_get_true_reports() {
         .contains("without MP_CAPABLE"));
     assert!(t.syn_ack.as_ref().unwrap().mp_capable.is_none());
     assert_ne!(tsyn.sport, syn.sport);
+}
+
+#[test]
+fn mptcp_over_ipv6_gets_a_true_report() {
+    if skip("mptcp_over_ipv6_gets_a_true_report") {
+        return;
+    }
+    let lab = Lab::direct("v6").unwrap();
+    let _srv = ServerGuard::start(&lab.server, config());
+    let addr = SocketAddr::from((lab.server_addr6, PORT));
+    let rep = lab
+        .client
+        .run(move || {
+            let s = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::MPTCP)).unwrap();
+            s.connect_timeout(&SockAddr::from(addr), Duration::from_secs(5))
+                .unwrap();
+            let t: TcpStream = s.into();
+            t.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            hello(&t).1
+        })
+        .unwrap();
+    let syn = rep.syn.as_ref().expect("IPv6 SYN captured");
+    assert_eq!(syn.src, "fd00:1::1");
+    assert!(syn.hex.starts_with('6'), "{}", syn.hex);
+    assert_eq!(syn.mp_capable.map(|m| m.version), Some(1));
+    assert!(rep
+        .syn_ack
+        .as_ref()
+        .expect("IPv6 SYN/ACK")
+        .mp_capable
+        .is_some());
+    assert!(rep.connection.mptcp);
+    assert_eq!(rep.peer.addr, "fd00:1::1");
 }
 
 #[test]
