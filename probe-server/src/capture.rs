@@ -15,6 +15,26 @@ const ETH_P_ALL: u16 = 0x0003;
 const PACKET_OUTGOING: u8 = 4;
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 
+/// Where captured segments go: listen-port traffic and watched-port
+/// traffic in separate stores.
+pub struct Stores {
+    pub listen: Arc<Mutex<Store>>,
+    pub watched: Arc<Mutex<Store>>,
+    pub listen_ports: Vec<u16>,
+}
+
+impl Stores {
+    /// The store for a segment: by the server-side port (destination of a
+    /// SYN, source of a SYN/ACK).
+    fn for_port(&self, port: u16) -> &Mutex<Store> {
+        if self.listen_ports.contains(&port) {
+            &self.listen
+        } else {
+            &self.watched
+        }
+    }
+}
+
 /// An open, filtered capture socket.
 pub struct Capture {
     fd: OwnedFd,
@@ -216,7 +236,7 @@ impl Capture {
 
     /// Reads packets into the store until `stop` is set (checked at least
     /// every 200 ms).
-    pub fn run(self, store: Arc<Mutex<Store>>, stats: Arc<CaptureStats>, stop: Arc<AtomicBool>) {
+    pub fn run(self, stores: Stores, stats: Arc<CaptureStats>, stop: Arc<AtomicBool>) {
         let raw = self.fd.as_raw_fd();
         let mut buf = [0u8; bpf::SNAPLEN as usize];
         let mut names: HashMap<i32, Arc<str>> = HashMap::new();
@@ -272,6 +292,8 @@ impl Capture {
             if names.len() > 4096 {
                 names.clear();
             }
+            let port = if outgoing { seg.sport } else { seg.dport };
+            let store = stores.for_port(port);
             let obs = Observation {
                 segment: seg,
                 iface,

@@ -76,7 +76,12 @@ impl Default for Config {
 /// State shared between the tasks, the capture thread and observers.
 #[derive(Debug)]
 pub struct Shared {
+    /// Segments on the listen ports: the connections' own SYNs (claimed at
+    /// accept) and crafted probes sent to those ports.
     pub store: Arc<Mutex<Store>>,
+    /// Segments on the watched ports, in a ring of their own so that busy
+    /// or flooded watched ports never evict a listen port's SYN.
+    pub watched: Arc<Mutex<Store>>,
     pub capture: Arc<CaptureStats>,
     pub capture_error: Mutex<Option<String>>,
     pub active: AtomicUsize,
@@ -279,8 +284,13 @@ pub async fn serve(
     let capture_ok = opened.capture.is_ok();
     let capture_thread = match opened.capture {
         Ok(c) => {
-            let (store, stats, stop) = (shared.store.clone(), shared.capture.clone(), stop.clone());
-            Some(std::thread::spawn(move || c.run(store, stats, stop)))
+            let stores = crate::capture::Stores {
+                listen: shared.store.clone(),
+                watched: shared.watched.clone(),
+                listen_ports: config.ports.clone(),
+            };
+            let (stats, stop) = (shared.capture.clone(), stop.clone());
+            Some(std::thread::spawn(move || c.run(stores, stats, stop)))
         }
         Err(e) => {
             *shared
@@ -588,26 +598,28 @@ async fn build_report(
 const MAX_ANSWER: usize = 256;
 
 fn answer(peer: SocketAddr, seqs: &[u32], ctx: &Ctx) -> ProbeAnswer {
-    let store = ctx.shared.store.lock().unwrap_or_else(|p| p.into_inner());
     let remote = remote_ip(peer);
-    let observations = store
-        .probes_of(remote, seqs, MAX_ANSWER)
-        .into_iter()
-        .map(|o| {
+    let mut observations = Vec::new();
+    for store in [&ctx.shared.store, &ctx.shared.watched] {
+        let store = store.lock().unwrap_or_else(|p| p.into_inner());
+        let room = MAX_ANSWER.saturating_sub(observations.len());
+        for o in store.probes_of(remote, seqs, room) {
             let t = FourTuple {
                 remote,
                 remote_port: o.segment.sport,
                 local: o.segment.dst,
                 local_port: o.segment.dport,
             };
-            ProbeObservation {
+            observations.push(ProbeObservation {
                 syn: o.segment.summary(&o.iface, o.ts),
                 syn_ack: store
                     .syn_ack_of(&t, Some(o.segment.seq))
                     .map(|a| a.segment.summary(&a.iface, a.ts)),
-            }
-        })
-        .collect();
+            });
+        }
+    }
+    // Oldest first across both stores.
+    observations.sort_by(|a, b| a.syn.ts.total_cmp(&b.syn.ts));
     ProbeAnswer {
         version: ECHO_VERSION,
         observations,
@@ -672,6 +684,7 @@ where
     }
     let shared = Arc::new(Shared {
         store: Arc::new(Mutex::new(Store::new(config.store))),
+        watched: Arc::new(Mutex::new(Store::new(config.store))),
         capture: Arc::new(CaptureStats::default()),
         capture_error: Mutex::new(None),
         active: AtomicUsize::new(0),
