@@ -625,3 +625,29 @@ fn syn_burst_beyond_capacity_stays_bounded_and_checks_still_work() {
     let listen = srv.shared.store.lock().unwrap();
     assert!(listen.len() <= capacity);
 }
+
+#[test]
+fn per_source_rate_limit_refuses_with_an_error() {
+    if skip("per_source_rate_limit_refuses_with_an_error") {
+        return;
+    }
+    let lab = Lab::direct("rl").unwrap();
+    let cfg = Config {
+        per_source_per_minute: 3,
+        ..config()
+    };
+    let _srv = ServerGuard::start(&lab.server, cfg);
+    let (addr, other) = (lab.server_addr, lab.client_addr2);
+    lab.client
+        .run(move || {
+            for _ in 0..3 {
+                assert!(check(addr, true).syn.is_some());
+            }
+            let s = connect(addr, true, None);
+            assert_eq!(error_code(&read_all(s)), "rate_limited");
+            // Another source address is not affected.
+            let s2 = connect(addr, true, Some(other));
+            assert!(hello(&s2).1.connection.mptcp);
+        })
+        .unwrap();
+}
