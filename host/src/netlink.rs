@@ -266,8 +266,9 @@ pub fn parse_endpoint(payload: &[u8]) -> Result<Option<PmEndpoint>, NetlinkError
             MPTCP_PM_ADDR_ATTR_ADDR6 => {
                 ep.addr = Some(Ipv6Addr::from(fixed::<16>(&a)?).to_string())
             }
-            // The port is in network order (NLA_F_NET_BYTEORDER).
-            MPTCP_PM_ADDR_ATTR_PORT => ep.port = Some(u16::from_be_bytes(fixed::<2>(&a)?)),
+            // Host order: the kernel puts ntohs(port) (checked against a
+            // real kernel in the namespace tests).
+            MPTCP_PM_ADDR_ATTR_PORT => ep.port = Some(u16::from_ne_bytes(fixed::<2>(&a)?)),
             MPTCP_PM_ADDR_ATTR_FLAGS => ep.flags = flag_names(attr_u32(&a)?),
             MPTCP_PM_ADDR_ATTR_IF_IDX => ep.ifindex = Some(i32::from_ne_bytes(fixed::<4>(&a)?)),
             _ => {}
@@ -505,10 +506,7 @@ mod tests {
         let mut inner = attr(MPTCP_PM_ADDR_ATTR_FAMILY, &2u16.to_ne_bytes());
         inner.extend(attr(MPTCP_PM_ADDR_ATTR_ID, &[3]));
         inner.extend(attr(MPTCP_PM_ADDR_ATTR_ADDR4, &[10, 0, 1, 2]));
-        inner.extend(attr(
-            MPTCP_PM_ADDR_ATTR_PORT | 0x4000,
-            &6101u16.to_be_bytes(),
-        ));
+        inner.extend(attr(MPTCP_PM_ADDR_ATTR_PORT, &6101u16.to_ne_bytes()));
         inner.extend(attr(
             MPTCP_PM_ADDR_ATTR_FLAGS,
             &(1u32 | 4 | 0x100).to_ne_bytes(),

@@ -651,3 +651,57 @@ fn per_source_rate_limit_refuses_with_an_error() {
         })
         .unwrap();
 }
+
+#[test]
+fn readiness_shows_path_manager_limits_and_endpoints() {
+    if skip("readiness_shows_path_manager_limits_and_endpoints") {
+        return;
+    }
+    let lab = Lab::direct("pm").unwrap();
+    lab.server
+        .ip(&[
+            "mptcp",
+            "limits",
+            "set",
+            "subflows",
+            "4",
+            "add_addr_accepted",
+            "3",
+        ])
+        .unwrap();
+    lab.server
+        .ip(&[
+            "mptcp", "endpoint", "add", "10.1.0.2", "dev", "eth0", "id", "7", "signal", "backup",
+        ])
+        .unwrap();
+    lab.server
+        .ip(&[
+            "mptcp",
+            "endpoint",
+            "add",
+            "fd00:1::2",
+            "port",
+            "6102",
+            "signal",
+        ])
+        .unwrap();
+    let _srv = ServerGuard::start(&lab.server, config());
+    let addr = lab.server_addr;
+    let rep = lab.client.run(move || check(addr, true)).unwrap();
+    let r = &rep.readiness;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let l = r.limits.unwrap();
+    assert_eq!((l.subflows, l.add_addr_accepted), (Some(4), Some(3)));
+    assert_eq!(r.endpoints.len(), 2, "{:?}", r.endpoints);
+    let v4 = r
+        .endpoints
+        .iter()
+        .find(|e| e.id == Some(7))
+        .expect("endpoint id 7");
+    assert_eq!(v4.addr.as_deref(), Some("10.1.0.2"));
+    assert_eq!(v4.flags, ["signal", "backup"]);
+    assert!(v4.ifindex.is_some_and(|i| i > 0));
+    let v6 = r.endpoints.iter().find(|e| e.id != Some(7)).unwrap();
+    assert_eq!(v6.addr.as_deref(), Some("fd00:1::2"));
+    assert_eq!(v6.port, Some(6102));
+}
