@@ -705,3 +705,58 @@ fn readiness_shows_path_manager_limits_and_endpoints() {
     assert_eq!(v6.addr.as_deref(), Some("fd00:1::2"));
     assert_eq!(v6.port, Some(6102));
 }
+
+#[test]
+fn v0_syn_is_seen_as_v0_and_answered_without_mp_capable() {
+    if skip("v0_syn_is_seen_as_v0_and_answered_without_mp_capable") {
+        return;
+    }
+    let lab = Lab::direct("v0").unwrap();
+    let _srv = ServerGuard::start(&lab.server, config());
+    let (server, me) = (lab.server_addr, lab.client_addr);
+    // MP_CAPABLE v0 (RFC 6824): 12 bytes with the sender's key.
+    let mut v0 = vec![2, 4, 5, 0xb4, 30, 12, 0x00, 0x81];
+    v0.extend_from_slice(&0x0102_0304_0506_0708u64.to_be_bytes());
+    let (v0_seq, v1_seq) = (0xabcd_0000u32, 0xabcd_0001u32);
+    let answer = lab
+        .client
+        .run(move || {
+            let raw = raw_socket();
+            send_raw(
+                &raw,
+                &crafted_syn(me, server, 41000, PORT, v0_seq, &v0),
+                server,
+            );
+            send_raw(
+                &raw,
+                &crafted_syn(me, server, 41001, PORT, v1_seq, &MPC_V1),
+                server,
+            );
+            std::thread::sleep(Duration::from_millis(300));
+            let s = connect(server, true, Some(me));
+            let (mut r, _) = hello(&s);
+            query(&s, &mut r, &[v0_seq, v1_seq])
+        })
+        .unwrap();
+    assert_eq!(answer.observations.len(), 2, "{answer:?}");
+    let v0o = answer
+        .observations
+        .iter()
+        .find(|o| o.syn.seq == v0_seq)
+        .unwrap();
+    assert_eq!(
+        v0o.syn.mp_capable.map(|m| (m.version, m.len)),
+        Some((0, 12))
+    );
+    // The upstream kernel ignores v0 and answers a plain SYN/ACK.
+    assert!(v0o.syn_ack.as_ref().expect("SYN/ACK").mp_capable.is_none());
+    let v1o = answer
+        .observations
+        .iter()
+        .find(|o| o.syn.seq == v1_seq)
+        .unwrap();
+    assert_eq!(
+        v1o.syn_ack.as_ref().unwrap().mp_capable.map(|m| m.version),
+        Some(1)
+    );
+}
