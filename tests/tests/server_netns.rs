@@ -472,6 +472,21 @@ fn http_get_through_curl_gets_the_text_report() {
     assert!(text.contains("MP_CAPABLE: absent"), "{text}");
     assert!(text.contains("option mss"), "{text}");
     assert!(text.contains("server MPTCP: enabled (upstream)"), "{text}");
+
+    // The same over an MPTCP socket (what `mptcpize run curl` does).
+    let addr = lab.server_addr;
+    let text = lab
+        .client
+        .run(move || {
+            let mut s = connect(addr, true, None);
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            read_all(s)
+        })
+        .unwrap();
+    assert!(text.starts_with("HTTP/1.0 200 OK\r\n"), "{text}");
+    assert!(text.contains("this connection is MPTCP"), "{text}");
+    assert!(text.contains("MP_CAPABLE: present, version 1"), "{text}");
+    assert!(text.contains("capable v1"), "{text}");
 }
 
 /// Reads until the server closes; returns what it sent.
