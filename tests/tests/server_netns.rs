@@ -775,3 +775,35 @@ fn v0_syn_is_seen_as_v0_and_answered_without_mp_capable() {
         Some(1)
     );
 }
+
+#[test]
+fn interface_option_limits_the_capture() {
+    if skip("interface_option_limits_the_capture") {
+        return;
+    }
+    let lab = Lab::direct("if").unwrap();
+    let addr = lab.server_addr;
+    {
+        let _srv = ServerGuard::start(
+            &lab.server,
+            Config {
+                interface: Some("eth0".into()),
+                ..config()
+            },
+        );
+        let rep = lab.client.run(move || check(addr, true)).unwrap();
+        assert_eq!(rep.syn.expect("captured on eth0").iface, "eth0");
+    }
+    let _srv = ServerGuard::start(
+        &lab.server,
+        Config {
+            interface: Some("lo".into()),
+            ..config()
+        },
+    );
+    let rep = lab.client.run(move || check(addr, true)).unwrap();
+    assert!(rep.syn.is_none(), "captured on lo? {:?}", rep.syn);
+    assert!(rep.warnings.iter().any(|w| w.contains("not captured")));
+    // Not captured, so the server cannot say more than that.
+    assert!(rep.connection.mptcp);
+}
