@@ -4,6 +4,7 @@
 //! [`server::run`]; the namespace tests run the same code in-process.
 pub mod bpf;
 pub mod capture;
+pub mod listen;
 pub mod privdrop;
 pub mod protocol;
 pub mod report;
