@@ -284,6 +284,99 @@ mod tests {
         assert_eq!(v["version"], 1);
     }
 
+    fn segment() -> ObservedSegment {
+        ObservedSegment {
+            hex: "4500".into(),
+            iface: "eth0".into(),
+            ts: 1.5,
+            src: "10.0.0.1".into(),
+            dst: "10.0.0.2".into(),
+            sport: 1,
+            dport: 6101,
+            flags: "S".into(),
+            seq: 7,
+            ack: 0,
+            window: 100,
+            ttl: 64,
+            options: vec![OptionSummary {
+                kind: Some(30),
+                len: 4,
+                name: "mptcp".into(),
+                text: "mptcp 4 capable v1 flags [H]".into(),
+                hex: "1e040101".into(),
+            }],
+            mp_capable: Some(MpCapableSummary {
+                version: 1,
+                flags: 1,
+                len: 4,
+            }),
+        }
+    }
+
+    #[test]
+    fn full_report_round_trips() {
+        let report = ServerMessage::Report(Box::new(EchoReport {
+            version: ECHO_VERSION,
+            peer: Endpoint {
+                addr: "10.0.0.1".into(),
+                port: 1,
+            },
+            local: Endpoint {
+                addr: "10.0.0.2".into(),
+                port: 6101,
+            },
+            syn: Some(segment()),
+            syn_ack: None,
+            connection: ConnectionInfo {
+                mptcp: false,
+                listener_mptcp: true,
+                fallback_reason: Some("x".into()),
+                info_flags: Some(2),
+            },
+            readiness: HostReadiness {
+                mptcp_enabled: Some(true),
+                flavor: "upstream".into(),
+                versions: vec![1],
+                sysctls: [("enabled".to_string(), "1".to_string())].into(),
+                limits: Some(PmLimits {
+                    subflows: Some(2),
+                    add_addr_accepted: None,
+                }),
+                endpoints: vec![PmEndpoint {
+                    id: Some(1),
+                    addr: Some("10.0.0.2".into()),
+                    port: None,
+                    flags: vec!["signal".into()],
+                    ifindex: Some(2),
+                }],
+                kernel_release: None,
+                listener: Some(ListenerState {
+                    mptcp: true,
+                    fallback_reason: None,
+                }),
+                errors: vec![],
+            },
+            warnings: vec!["w".into()],
+        }));
+        let line = serde_json::to_string(&report).unwrap();
+        assert!(
+            line.starts_with(r#"{"type":"report","version":1"#),
+            "{line}"
+        );
+        let back: ServerMessage = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, report);
+        let answer = ServerMessage::Answer(ProbeAnswer {
+            version: ECHO_VERSION,
+            observations: vec![ProbeObservation {
+                syn: segment(),
+                syn_ack: None,
+            }],
+        });
+        let back: ServerMessage =
+            serde_json::from_str(&serde_json::to_string(&answer).unwrap()).unwrap();
+        assert_eq!(back, answer);
+    }
+
     #[test]
     fn unknown_type_is_rejected() {
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"nope","version":1}"#).is_err());
