@@ -809,3 +809,24 @@ fn interface_option_limits_the_capture() {
     // Not captured, so the server cannot say more than that.
     assert!(rep.connection.mptcp);
 }
+
+#[test]
+fn namespaces_are_removed_even_when_a_test_panics() {
+    if skip("namespaces_are_removed_even_when_a_test_panics") {
+        return;
+    }
+    let exists = |name: &str| std::path::Path::new(&format!("/run/netns/{name}")).exists();
+    let mut names = Vec::new();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let lab = Lab::direct("pn").unwrap();
+        names.push(lab.client.name().to_string());
+        names.push(lab.server.name().to_string());
+        assert!(exists(lab.client.name()) && exists(lab.server.name()));
+        panic!("a failing test");
+    }));
+    assert!(result.is_err());
+    assert_eq!(names.len(), 2);
+    for n in &names {
+        assert!(!exists(n), "{n} left behind");
+    }
+}
