@@ -50,6 +50,34 @@ pub struct CaptureStats {
     /// epoch) has been read: a report waits for this to pass its own start
     /// before concluding that a SYN was not captured.
     pub processed_until_ns: AtomicU64,
+    /// Packets the kernel dropped because the socket's queue was full
+    /// (PACKET_STATISTICS), since start.
+    pub kernel_drops: AtomicU64,
+}
+
+/// Adds the kernel's drop count since the last call (the kernel resets it
+/// on each read) to `stats`.
+fn collect_drops(fd: libc::c_int, stats: &CaptureStats) {
+    let mut st = libc::tpacket_stats {
+        tp_packets: 0,
+        tp_drops: 0,
+    };
+    let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: st and len are valid for getsockopt to write.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&mut st as *mut libc::tpacket_stats).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 && st.tp_drops > 0 {
+        stats
+            .kernel_drops
+            .fetch_add(u64::from(st.tp_drops), Ordering::Relaxed);
+    }
 }
 
 fn now_ns() -> u64 {
@@ -247,6 +275,8 @@ impl Capture {
             let r = match receive(raw, &mut buf, libc::MSG_DONTWAIT) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     stats.processed_until_ns.fetch_max(before, Ordering::AcqRel);
+                    // The queue is empty: a cheap moment to count drops.
+                    collect_drops(raw, &stats);
                     let before = now_ns();
                     match receive(raw, &mut buf, 0) {
                         Err(e)
@@ -272,7 +302,10 @@ impl Capture {
                 }
             };
             let n = r.len.min(buf.len());
-            stats.packets.fetch_add(1, Ordering::Relaxed);
+            if stats.packets.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+                // Under sustained load the queue never empties.
+                collect_drops(raw, &stats);
+            }
             let ts = r.ts;
             let Ok(seg) = segment::parse(&buf[..n]) else {
                 stats.unparsable.fetch_add(1, Ordering::Relaxed);

@@ -450,6 +450,12 @@ async fn build_report(
     {
         warnings.push(format!("capture unavailable on this server: {e}"));
     }
+    let drops = ctx.shared.capture.kernel_drops.load(Ordering::Relaxed);
+    if syn.is_none() && drops > 0 {
+        warnings.push(format!(
+            "the capture socket was overloaded ({drops} packets dropped since start): this SYN may be among them"
+        ));
+    }
     let state = sockopt::mptcp_state(stream.as_raw_fd());
     let readiness = ctx.readiness();
     report::build(
