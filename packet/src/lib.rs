@@ -7,6 +7,7 @@
 pub mod build;
 pub mod crypto;
 pub mod diff;
+pub mod echo;
 pub mod error;
 pub mod flags;
 pub mod icmp;

@@ -1,1 +1,2 @@
 //! End-to-end tests and the network-namespace lab live here.
+pub mod netns;

@@ -1,0 +1,137 @@
+//! Opening the sockets while privileged: MPTCP listeners (TCP where the
+//! kernel refuses MPTCP), IPv4 and IPv6, and the capture socket.
+use crate::capture::Capture;
+use crate::server::Config;
+use packet::echo::ListenerState;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+pub(crate) struct Listener {
+    pub(crate) socket: std::net::TcpListener,
+    pub(crate) mptcp: bool,
+}
+
+/// The sockets, opened while privileged.
+pub struct Opened {
+    pub(crate) listeners: Vec<Listener>,
+    pub(crate) capture: Result<Capture, String>,
+    pub(crate) listener_state: ListenerState,
+}
+
+fn listener(addr: SocketAddr, mptcp: bool) -> io::Result<std::net::TcpListener> {
+    let domain = Domain::for_address(addr);
+    let proto = if mptcp {
+        Protocol::MPTCP
+    } else {
+        Protocol::TCP
+    };
+    let s = Socket::new(domain, Type::STREAM, Some(proto))?;
+    s.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    Ok(s.into())
+}
+
+/// Opens listeners and the capture socket in the calling thread's network
+/// namespace. Fails only when no listener at all could be opened.
+pub fn open(config: &Config) -> io::Result<Opened> {
+    let mut listeners = Vec::new();
+    let mut fallback: Option<String> = config
+        .force_tcp
+        .then(|| "TCP listeners requested (--tcp)".to_string());
+    for &port in &config.ports {
+        for ip in [
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        ] {
+            let addr = SocketAddr::new(ip, port);
+            if fallback.is_none() {
+                match listener(addr, true) {
+                    Ok(socket) => {
+                        listeners.push(Listener {
+                            socket,
+                            mptcp: true,
+                        });
+                        continue;
+                    }
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(
+                                libc::ENOPROTOOPT
+                                    | libc::EPROTONOSUPPORT
+                                    | libc::EINVAL
+                                    | libc::EAFNOSUPPORT
+                            )
+                        ) && !(ip.is_ipv6() && e.raw_os_error() == Some(libc::EAFNOSUPPORT)) =>
+                    {
+                        let why = format!("the kernel refused an MPTCP socket: {e}");
+                        tracing::warn!(check = "listen", %addr, reason = %why, "falling back to TCP listeners");
+                        fallback = Some(why);
+                    }
+                    Err(e) => {
+                        tracing::warn!(check = "listen", %addr, error = %e, "cannot listen");
+                        continue;
+                    }
+                }
+            }
+            match listener(addr, false) {
+                Ok(socket) => listeners.push(Listener {
+                    socket,
+                    mptcp: false,
+                }),
+                Err(e) => tracing::warn!(check = "listen", %addr, error = %e, "cannot listen"),
+            }
+        }
+    }
+    // MPTCP listeners opened before the fallback was found become TCP too,
+    // so every client gets the same answer.
+    if fallback.is_some() && listeners.iter().any(|l| l.mptcp) {
+        listeners.clear();
+        for &port in &config.ports {
+            for ip in [
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            ] {
+                if let Ok(socket) = listener(SocketAddr::new(ip, port), false) {
+                    listeners.push(Listener {
+                        socket,
+                        mptcp: false,
+                    });
+                }
+            }
+        }
+    }
+    if listeners.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            "no listening socket could be opened",
+        ));
+    }
+    let mut ports: Vec<u16> = config.ports.iter().chain(&config.watch).copied().collect();
+    ports.sort_unstable();
+    ports.dedup();
+    let capture = match &config.interface {
+        Some(name) => {
+            crate::capture::interface_index(name).and_then(|i| Capture::open(&ports, Some(i)))
+        }
+        None => Capture::open(&ports, None),
+    }
+    .map_err(|e| e.to_string());
+    if let Err(e) = &capture {
+        tracing::warn!(check = "capture", error = %e, "no capture: reports will lack the SYN");
+    }
+    Ok(Opened {
+        listeners,
+        capture,
+        listener_state: ListenerState {
+            mptcp: fallback.is_none(),
+            fallback_reason: fallback,
+        },
+    })
+}

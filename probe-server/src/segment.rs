@@ -1,0 +1,320 @@
+//! A captured IPv4/IPv6 + TCP header: tolerant slicing into the fields the
+//! store and the report need, and the report's per-segment summary.
+use packet::echo::{MpCapableSummary, ObservedSegment, OptionSummary};
+use packet::tcp_opt::{OptionsIter, TcpOption};
+use packet::{MptcpOption, TcpFlags};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use thiserror::Error;
+
+/// Why captured bytes are not an IP+TCP header we can use.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SegmentError {
+    #[error("{what} truncated: {needed} bytes needed, {available} captured")]
+    Truncated {
+        what: &'static str,
+        needed: usize,
+        available: usize,
+    },
+    #[error("IP version {0} is neither 4 nor 6")]
+    BadVersion(u8),
+    #[error("IPv4 header length {0} below 20")]
+    BadIhl(usize),
+    #[error("TCP data offset {0} below 20")]
+    BadDataOffset(usize),
+    #[error("IP protocol {0} is not TCP (or IPv6 extension headers)")]
+    NotTcp(u8),
+}
+
+/// The fields of one captured segment; `header` is IP + TCP header bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: TcpFlags,
+    pub window: u16,
+    pub ttl: u8,
+    pub ip_len: usize,
+    pub tcp_len: usize,
+    pub header: Vec<u8>,
+}
+
+fn need(what: &'static str, b: &[u8], needed: usize) -> Result<(), SegmentError> {
+    if b.len() < needed {
+        Err(SegmentError::Truncated {
+            what,
+            needed,
+            available: b.len(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// Slices the IP and TCP headers at the start of `b` (payload ignored).
+pub fn parse(b: &[u8]) -> Result<Segment, SegmentError> {
+    need("IP header", b, 1)?;
+    let (src, dst, ttl, ip_len) = match b[0] >> 4 {
+        4 => {
+            need("IPv4 header", b, 20)?;
+            let ihl = usize::from(b[0] & 0xf) * 4;
+            if ihl < 20 {
+                return Err(SegmentError::BadIhl(ihl));
+            }
+            need("IPv4 header", b, ihl)?;
+            if b[9] != 6 {
+                return Err(SegmentError::NotTcp(b[9]));
+            }
+            let s: [u8; 4] = [b[12], b[13], b[14], b[15]];
+            let d: [u8; 4] = [b[16], b[17], b[18], b[19]];
+            (
+                IpAddr::V4(Ipv4Addr::from(s)),
+                IpAddr::V4(Ipv4Addr::from(d)),
+                b[8],
+                ihl,
+            )
+        }
+        6 => {
+            need("IPv6 header", b, 40)?;
+            if b[6] != 6 {
+                return Err(SegmentError::NotTcp(b[6]));
+            }
+            let mut s = [0u8; 16];
+            let mut d = [0u8; 16];
+            s.copy_from_slice(&b[8..24]);
+            d.copy_from_slice(&b[24..40]);
+            (
+                IpAddr::V6(Ipv6Addr::from(s)),
+                IpAddr::V6(Ipv6Addr::from(d)),
+                b[7],
+                40,
+            )
+        }
+        v => return Err(SegmentError::BadVersion(v)),
+    };
+    let t = &b[ip_len..];
+    need("TCP header", t, 20)?;
+    let doff = usize::from(t[12] >> 4) * 4;
+    if doff < 20 {
+        return Err(SegmentError::BadDataOffset(doff));
+    }
+    need("TCP options", t, doff)?;
+    Ok(Segment {
+        src,
+        dst,
+        sport: u16::from_be_bytes([t[0], t[1]]),
+        dport: u16::from_be_bytes([t[2], t[3]]),
+        seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
+        ack: u32::from_be_bytes([t[8], t[9], t[10], t[11]]),
+        flags: TcpFlags(t[13]),
+        window: u16::from_be_bytes([t[14], t[15]]),
+        ttl,
+        ip_len,
+        tcp_len: doff,
+        header: b[..ip_len + doff].to_vec(),
+    })
+}
+
+impl Segment {
+    /// The TCP option area.
+    pub fn option_area(&self) -> &[u8] {
+        &self.header[self.ip_len + 20..]
+    }
+
+    /// The report's view of this segment.
+    pub fn summary(&self, iface: &str, ts: f64) -> ObservedSegment {
+        let (options, mp_capable) = summarize_options(self.option_area(), self.flags);
+        ObservedSegment {
+            hex: hex::encode(&self.header),
+            iface: iface.to_string(),
+            ts,
+            src: self.src.to_string(),
+            dst: self.dst.to_string(),
+            sport: self.sport,
+            dport: self.dport,
+            flags: self.flags.to_string(),
+            seq: self.seq,
+            ack: self.ack,
+            window: self.window,
+            ttl: self.ttl,
+            options,
+            mp_capable,
+        }
+    }
+}
+
+/// Each option of the area, with its raw bytes, and the MP_CAPABLE option
+/// when there is one.
+pub fn summarize_options(
+    area: &[u8],
+    flags: TcpFlags,
+) -> (Vec<OptionSummary>, Option<MpCapableSummary>) {
+    let mut out = Vec::new();
+    let mut mp_capable = None;
+    let mut iter = OptionsIter::new(area, Some(flags));
+    loop {
+        let start = iter.offset();
+        let Some(item) = iter.next() else { break };
+        match item {
+            Ok(option) => {
+                let raw = area.get(start..iter.offset()).unwrap_or_default();
+                if let Some(m) = mp_capable_of(&option, raw.len()) {
+                    mp_capable.get_or_insert(m);
+                }
+                out.push(OptionSummary {
+                    kind: option.kind(),
+                    len: raw.len(),
+                    name: option_name(&option).to_string(),
+                    text: option_text(&option, raw),
+                    hex: hex::encode(raw),
+                });
+            }
+            Err(e) => {
+                let rest = iter.rest();
+                out.push(OptionSummary {
+                    kind: Some(e.kind),
+                    len: rest.len(),
+                    name: "malformed".into(),
+                    text: e.to_string(),
+                    hex: hex::encode(rest),
+                });
+                break;
+            }
+        }
+    }
+    (out, mp_capable)
+}
+
+/// MP_CAPABLE from a decoded option, whether the codec decoded it or kept
+/// it raw (subtype 0 in the high nibble of the first data byte).
+fn mp_capable_of(option: &TcpOption<'_>, len: usize) -> Option<MpCapableSummary> {
+    let TcpOption::Mptcp(m) = option else {
+        return None;
+    };
+    match m {
+        MptcpOption::MpCapable(c) => Some(MpCapableSummary {
+            version: c.version,
+            flags: c.flags,
+            len,
+        }),
+        MptcpOption::Unknown { subtype: 0, data } => Some(MpCapableSummary {
+            version: data.first()? & 0x0f,
+            flags: data.get(1).copied().unwrap_or(0),
+            len,
+        }),
+        _ => None,
+    }
+}
+
+fn option_name(option: &TcpOption<'_>) -> &'static str {
+    match option {
+        TcpOption::Eol => "eol",
+        TcpOption::Padding(_) => "padding",
+        TcpOption::Nop => "nop",
+        TcpOption::Mss(_) => "mss",
+        TcpOption::WindowScale(_) => "wscale",
+        TcpOption::SackPermitted => "sackOK",
+        TcpOption::Sack(_) => "sack",
+        TcpOption::Timestamps { .. } => "TS",
+        TcpOption::Md5(_) => "md5",
+        TcpOption::FastOpen(_) => "tfo",
+        TcpOption::Mptcp(_) => "mptcp",
+        TcpOption::Malformed { .. } => "malformed",
+        TcpOption::Unknown { .. } => "unknown",
+    }
+}
+
+/// tcpdump's text of one option ([`TcpOption`]'s `Display`); the padding
+/// after an end-of-list, which tcpdump does not print, as its hex.
+fn option_text(option: &TcpOption<'_>, raw: &[u8]) -> String {
+    match option {
+        TcpOption::Padding(_) => format!("padding {}", hex::encode(raw)),
+        other => format!("{other:#}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bpf::tests::{v4, v6};
+
+    const LINUX_MPC_SYN_OPTS: [u8; 24] = [
+        2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7, 30, 4, 0x01, 0x01,
+    ];
+
+    #[test]
+    fn parses_a_v1_syn() {
+        let pkt = v4(40000, 6101, 0x02, &LINUX_MPC_SYN_OPTS);
+        let s = parse(&pkt).unwrap();
+        assert_eq!(s.src.to_string(), "10.0.0.1");
+        assert_eq!((s.sport, s.dport, s.seq), (40000, 6101, 1234));
+        assert_eq!(s.header.len(), 20 + 44);
+        let o = s.summary("eth0", 1.5);
+        assert_eq!(o.flags, "S");
+        let names: Vec<&str> = o.options.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["mss", "sackOK", "TS", "nop", "wscale", "mptcp"]);
+        assert_eq!(
+            o.mp_capable,
+            Some(MpCapableSummary {
+                version: 1,
+                flags: 0x01,
+                len: 4
+            })
+        );
+        assert_eq!(o.options[5].hex, "1e040101");
+        assert!(
+            o.options[5].text.contains("capable v1"),
+            "{}",
+            o.options[5].text
+        );
+        assert_eq!(o.options[0].text, "mss 1460");
+    }
+
+    #[test]
+    fn stripped_option_shows_nops_and_no_mp_capable() {
+        let mut opts = LINUX_MPC_SYN_OPTS;
+        opts[20..24].copy_from_slice(&[1, 1, 1, 1]);
+        let o = parse(&v4(1, 6101, 0x02, &opts)).unwrap().summary("x", 0.0);
+        assert_eq!(o.mp_capable, None);
+        assert_eq!(o.options.iter().filter(|x| x.name == "nop").count(), 5);
+    }
+
+    #[test]
+    fn v0_mp_capable_is_recognised() {
+        let mut opts = vec![30, 12, 0x00, 0x81];
+        opts.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        let o = parse(&v4(1, 6101, 0x02, &opts)).unwrap().summary("x", 0.0);
+        assert_eq!(o.mp_capable.map(|m| (m.version, m.len)), Some((0, 12)));
+    }
+
+    #[test]
+    fn ipv6_and_errors() {
+        let s = parse(&v6(1, 2, 0x02)).unwrap();
+        assert_eq!(s.dst.to_string(), "::2");
+        let full = v4(40000, 6101, 0x02, &LINUX_MPC_SYN_OPTS);
+        for cut in 0..full.len() {
+            assert!(parse(&full[..cut]).is_err(), "cut {cut}");
+        }
+        let full6 = v6(1, 2, 0x02);
+        for cut in 0..full6.len() {
+            assert!(parse(&full6[..cut]).is_err(), "cut {cut}");
+        }
+        let mut bad = full.clone();
+        bad[0] = 0x44;
+        assert_eq!(parse(&bad), Err(SegmentError::BadIhl(16)));
+        let mut udp = full.clone();
+        udp[9] = 17;
+        assert_eq!(parse(&udp), Err(SegmentError::NotTcp(17)));
+    }
+
+    #[test]
+    fn malformed_option_is_kept_raw() {
+        let (opts, mpc) = summarize_options(&[2, 4, 5, 0xb4, 30, 9, 0x81], TcpFlags(0x02));
+        assert!(mpc.is_none());
+        assert_eq!(opts[1].name, "malformed");
+        assert_eq!(opts[1].hex, "1e0981");
+    }
+}
