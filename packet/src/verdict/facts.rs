@@ -75,6 +75,8 @@ pub struct Attempt {
     pub reply: Reply,
     pub server_sent: ServerSent,
     pub syn_retransmissions: Option<u32>,
+    /// The server's side of the kernel connection is MPTCP (kernel only).
+    pub server_connection_mptcp: Option<bool>,
 }
 
 impl Attempt {
@@ -131,6 +133,9 @@ impl Attempt {
                     && self.reflection().is_none()
             }
             Reply::Connected(Some(true)) => true,
+            // An out-of-tree v0 host has no TCP_IS_MPTCP: the server's side
+            // of the same connection tells.
+            Reply::Connected(None) => self.server_connection_mptcp == Some(true),
             _ => false,
         };
         self.version.is_some() && arrival_ok && reply_ok
@@ -144,7 +149,10 @@ impl Attempt {
                 self.arrival,
                 Arrival::NoAccount | Arrival::Seen(SynFate::Intact(_))
             )
-            && self.reply.without_mptcp()
+            && self.reply.answered()
+            && (self.reply.without_mptcp()
+                || self.server_sent == ServerSent::NoCapable
+                || self.server_connection_mptcp == Some(false))
     }
 
     pub fn arrived_intact(&self) -> bool {
@@ -320,6 +328,7 @@ fn kernel_attempt(input: &VerdictInput) -> Option<super::facts::Attempt> {
         reply,
         server_sent,
         syn_retransmissions: k.syn_retransmissions,
+        server_connection_mptcp: input.server.as_ref().and_then(|s| s.connection_mptcp),
     })
 }
 
@@ -365,6 +374,7 @@ fn probe_attempt(input: &VerdictInput, kind: ProbeKind) -> Option<Attempt> {
         reply,
         server_sent: server_sent_state,
         syn_retransmissions: None,
+        server_connection_mptcp: None,
     })
 }
 

@@ -136,6 +136,9 @@ pub const RULES: [Rule; 11] = [
 const STRIP_FIX: &str = "a middlebox (often the ISP's CPE or carrier-grade NAT) removes TCP option 30: \
      try another destination port, ask the ISP, or carry this link's traffic in a tunnel (e.g. UDP/WireGuard)";
 
+const DROP_FIX: &str = "a middlebox (often the ISP's CPE or a firewall) drops SYNs carrying TCP option 30: \
+     try another destination port, ask the ISP, or carry this link's traffic in a tunnel (e.g. UDP/WireGuard)";
+
 fn local_mptcp_disabled(f: &Facts<'_>) -> Option<Finding> {
     if f.input.local.mptcp_enabled != Some(false) {
         return None;
@@ -295,7 +298,7 @@ fn syn_dropped(f: &Facts<'_>) -> Option<Finding> {
             "SYNs with MP_CAPABLE to {} are dropped: the kernel got through only after retrying without the option",
             f.target
         );
-        let mut finding = Finding::new(VerdictCode::SynDropped, summary).fix(STRIP_FIX);
+        let mut finding = Finding::new(VerdictCode::SynDropped, summary).fix(DROP_FIX);
         finding.evidence.push(format!(
             "kernel connection needed {} SYN retransmissions and fell back to TCP",
             k.syn_retransmissions.unwrap_or(0)
@@ -315,7 +318,7 @@ fn syn_dropped(f: &Facts<'_>) -> Option<Finding> {
         "SYNs with MP_CAPABLE to {} are dropped on the path, while a plain SYN is answered",
         f.target
     );
-    let mut finding = Finding::new(VerdictCode::SynDropped, summary).fix(STRIP_FIX);
+    let mut finding = Finding::new(VerdictCode::SynDropped, summary).fix(DROP_FIX);
     finding.evidence.push(format!(
         "{} unanswered; {} answered with {}",
         labels.join(", "),
@@ -355,6 +358,17 @@ fn stripped_upstream(f: &Facts<'_>) -> Option<Finding> {
     );
     let mut finding = Finding::new(VerdictCode::StrippedUpstream, summary).fix(STRIP_FIX);
     finding.hop_range = range;
+    if let Some(HopRange {
+        last_with: Some(last),
+        ..
+    }) = range
+    {
+        // A Linux router answers TTL expiry before its FORWARD chain runs,
+        // so the stripping router's own quote still shows the option.
+        finding.evidence.push(format!(
+            "{last} is the likely culprit: a router quotes a TTL-expired SYN before it strips options"
+        ));
+    }
     if let Some(a) = by_server {
         let how = match a.arrival {
             Arrival::Seen(SynFate::Removed { nop_filled: true }) => {
@@ -455,17 +469,17 @@ fn option_modified(f: &Facts<'_>) -> Option<Finding> {
 
 fn server_mptcp_disabled(f: &Facts<'_>) -> Option<Finding> {
     let server = f.input.server.as_ref()?;
-    let declined = |a: &&Attempt| {
-        a.arrived_intact() && (a.server_sent == ServerSent::NoCapable || a.reply.without_mptcp())
-    };
     let said_no = server.mptcp_enabled == Some(false) || server.mptcp_listener == Some(false);
-    let attempt = f.relevant().find(declined);
-    // Without an arrival record, the server's own word still counts when
-    // our connection did not get MPTCP.
-    let attempt = attempt.or_else(|| {
-        f.relevant()
-            .find(|a| said_no && a.arrival == Arrival::NoAccount && a.reply.without_mptcp())
-    })?;
+    // The option arrived intact and the server answered without MPTCP; or,
+    // without an arrival record, the server's own word that it does not do
+    // MPTCP, when our connection did not get it either.
+    let attempt = f
+        .relevant()
+        .find(|a| a.arrived_intact() && a.ignored())
+        .or_else(|| {
+            f.relevant()
+                .find(|a| said_no && a.arrival == Arrival::NoAccount && a.ignored())
+        })?;
     let reason = if server.mptcp_enabled == Some(false) {
         "MPTCP is disabled in its kernel (net.mptcp.enabled=0)"
     } else if server.mptcp_listener == Some(false) {
