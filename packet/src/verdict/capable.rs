@@ -1,6 +1,7 @@
 //! Finding MP_CAPABLE in an option area and comparing what was sent with
 //! what arrived. Decoding goes through [`OptionList::parse`], so a malformed
 //! area never panics: the framing error just ends the search.
+use super::input::QuoteKind;
 use crate::mptcp::{MptcpOption, SUBTYPE_MP_CAPABLE};
 use crate::tcp_opt::{OptionList, KIND_NOP};
 
@@ -157,6 +158,24 @@ pub fn syn_fate(sent: Option<&[u8]>, expected_version: Option<u8>, arrived: &[u8
     }
 }
 
+impl super::input::HopOption {
+    /// What a trace hop's ICMP quote shows of the MP_CAPABLE we sent:
+    /// `quoted_options` is the option area of the quoted TCP header, which
+    /// only a [`QuoteKind::Full`] quote holds.
+    pub fn from_quote(sent_options: &[u8], quote: QuoteKind, quoted_options: &[u8]) -> Self {
+        use super::input::HopOption;
+        if quote != QuoteKind::Full {
+            return HopOption::Unknown;
+        }
+        match syn_fate(Some(sent_options), None, quoted_options) {
+            SynFate::Intact(_) => HopOption::Present,
+            SynFate::Removed { .. } => HopOption::Absent,
+            SynFate::Modified { .. } => HopOption::Changed,
+            SynFate::NotSent => HopOption::Unknown,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +224,30 @@ mod tests {
             SynFate::Modified { changes, .. } => assert_eq!(changes, vec!["version", "flags"]),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn hop_state_from_a_quote() {
+        use crate::verdict::input::HopOption;
+        let sent = h("020405b40402080abba48eab000000000103030a1e040101");
+        let stripped = h("020405b40402080abba48eab000000000103030a01010101");
+        let full = QuoteKind::Full;
+        assert_eq!(
+            HopOption::from_quote(&sent, full, &sent),
+            HopOption::Present
+        );
+        assert_eq!(
+            HopOption::from_quote(&sent, full, &stripped),
+            HopOption::Absent
+        );
+        assert_eq!(
+            HopOption::from_quote(&sent, full, &h("1e040100")),
+            HopOption::Changed
+        );
+        assert_eq!(
+            HopOption::from_quote(&sent, QuoteKind::Partial, &[]),
+            HopOption::Unknown
+        );
     }
 
     #[test]
