@@ -132,7 +132,7 @@ impl Default for Case {
     }
 }
 
-fn cases() -> Vec<Case> {
+fn base_cases() -> Vec<Case> {
     let v1_syn = lab("v1-clean.client.pcap#1");
     let v1_syn_ack = lab("v1-clean.client.pcap#2");
     let v0_syn = hex(TCPDUMP_V0_SYN);
@@ -761,6 +761,158 @@ fn cases() -> Vec<Case> {
                 "--mptcp-version",
                 "neither a kernel connection",
             ],
+            ..Default::default()
+        },
+    ]
+}
+
+fn cases() -> Vec<Case> {
+    let mut all = base_cases();
+    all.extend(precedence_cases());
+    all
+}
+
+/// Cases where two rules could apply, or a rule must not: they pin the order.
+fn precedence_cases() -> Vec<Case> {
+    let v1_syn = lab("v1-clean.client.pcap#1");
+    let v1_syn_ack = lab("v1-clean.client.pcap#2");
+    let plain_syn = lab("tcp-plain.client.pcap#1");
+    let plain_syn_ack = lab("tcp-plain.client.pcap#2");
+    vec![
+        Case {
+            name: "every SYN refused: nothing listens",
+            input: VerdictInput {
+                local: local(1),
+                kernel: Some(KernelConnection {
+                    outcome: ConnectOutcome::Refused,
+                    is_mptcp: None,
+                    syn_sent: None,
+                    syn_retransmissions: Some(0),
+                }),
+                probes: vec![
+                    probe(ProbeKind::V1, 1, v1_syn.clone(), ProbeAnswer::Rst),
+                    probe(ProbeKind::Plain, 2, plain_syn.clone(), ProbeAnswer::Rst),
+                ],
+                ..Default::default()
+            },
+            code: VerdictCode::Unreachable,
+            summary: &["refuses connections"],
+            ..Default::default()
+        },
+        Case {
+            name: "MPTCP SYN reset while the plain SYN gets a SYN/ACK",
+            input: VerdictInput {
+                local: local(1),
+                probes: vec![
+                    probe(ProbeKind::V1, 1, v1_syn.clone(), ProbeAnswer::Rst),
+                    probe(ProbeKind::Plain, 2, plain_syn.clone(), syn_ack(&plain_syn_ack)),
+                ],
+                ..Default::default()
+            },
+            code: VerdictCode::SynDropped,
+            ..Default::default()
+        },
+        Case {
+            name: "only a v1 SYN, unanswered: unreachable, asks for the control",
+            input: VerdictInput {
+                local: local(1),
+                probes: vec![probe(ProbeKind::V1, 1, v1_syn.clone(), ProbeAnswer::Silence)],
+                ..Default::default()
+            },
+            code: VerdictCode::Unreachable,
+            missing: &["plain SYN as control"],
+            ..Default::default()
+        },
+        Case {
+            name: "local MPTCP disabled wins over a stripping path, which stays in the evidence",
+            input: VerdictInput {
+                local: LocalHost {
+                    mptcp_enabled: Some(false),
+                    ..local(1)
+                },
+                probes: vec![probe(
+                    ProbeKind::V1,
+                    3,
+                    v1_syn.clone(),
+                    syn_ack(&lab("stripped-upstream.client.pcap#2")),
+                )],
+                server: Some(ServerReport {
+                    probes: vec![seen(3, lab("stripped-upstream.server.pcap#1"), None)],
+                    ..server_v1()
+                }),
+                ..Default::default()
+            },
+            code: VerdictCode::LocalMptcpDisabled,
+            evidence: &["v1 probe: sent MP_CAPABLE v1 len 4 flags 0x01; arrived without MP_CAPABLE"],
+            ..Default::default()
+        },
+        Case {
+            name: "the server saw the option intact: a trace claiming removal is not believed",
+            input: VerdictInput {
+                local: local(1),
+                probes: vec![probe(ProbeKind::V1, 4, v1_syn.clone(), syn_ack(&plain_syn_ack))],
+                server: Some(ServerReport {
+                    mptcp_enabled: Some(false),
+                    probes: vec![seen(4, v1_syn.clone(), Some(plain_syn_ack.clone()))],
+                    ..server_v1()
+                }),
+                trace: Some(Trace {
+                    probe: ProbeKind::V1,
+                    hops: vec![hop(1, HopOption::Present), hop(2, HopOption::Absent)],
+                }),
+                ..Default::default()
+            },
+            code: VerdictCode::ServerMptcpDisabled,
+            ..Default::default()
+        },
+        Case {
+            name: "kernel says MPTCP but the server sent none and is plain TCP: something answered for it",
+            input: VerdictInput {
+                local: local(1),
+                kernel: Some(connected(true)),
+                server: Some(ServerReport {
+                    syn_seen: Some(v1_syn.clone()),
+                    syn_ack_sent: Some(plain_syn_ack.clone()),
+                    connection_mptcp: Some(false),
+                    ..server_v1()
+                }),
+                ..Default::default()
+            },
+            code: VerdictCode::EchoingMiddlebox,
+            evidence: &["something on the path answered for it"],
+            ..Default::default()
+        },
+        Case {
+            name: "reflection beats ok: a valid-looking v1 SYN/ACK the server never sent",
+            input: VerdictInput {
+                local: local(1),
+                kernel: Some(connected(true)),
+                probes: vec![probe(ProbeKind::V1, 5, v1_syn.clone(), syn_ack(&v1_syn_ack))],
+                server: Some(ServerReport {
+                    syn_seen: Some(v1_syn.clone()),
+                    syn_ack_sent: Some(v1_syn_ack.clone()),
+                    connection_mptcp: Some(true),
+                    probes: vec![seen(5, v1_syn.clone(), Some(plain_syn_ack.clone()))],
+                    ..server_v1()
+                }),
+                ..Default::default()
+            },
+            code: VerdictCode::EchoingMiddlebox,
+            ..Default::default()
+        },
+        Case {
+            name: "server report without the SYN capture: inconclusive, says so",
+            input: VerdictInput {
+                local: local(1),
+                kernel: Some(connected(false)),
+                server: Some(ServerReport {
+                    connection_mptcp: Some(false),
+                    ..server_v1()
+                }),
+                ..Default::default()
+            },
+            code: VerdictCode::Inconclusive,
+            missing: &["capture of this connection's SYN", "CAP_NET_RAW"],
             ..Default::default()
         },
     ]

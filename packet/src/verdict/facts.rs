@@ -29,6 +29,10 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// A handshake came back (SYN/ACK, or the kernel connected).
+    pub fn handshake(&self) -> bool {
+        matches!(self, Reply::SynAck(_) | Reply::Connected(_))
+    }
     /// The destination answered (SYN/ACK, RST, or the kernel connected).
     pub fn answered(&self) -> bool {
         matches!(self, Reply::SynAck(_) | Reply::Connected(_) | Reply::Rst)
@@ -83,6 +87,16 @@ impl Attempt {
     /// A reflection: the SYN/ACK's MP_CAPABLE cannot come from an MPTCP
     /// listener. Returns why.
     pub fn reflection(&self) -> Option<String> {
+        if self.reply == Reply::Connected(Some(true))
+            && self.server_sent == ServerSent::NoCapable
+            && self.server_connection_mptcp == Some(false)
+        {
+            return Some(format!(
+                "the {} negotiated MPTCP, yet the server sent no MP_CAPABLE and its side is plain TCP: \
+                 something on the path answered for it",
+                self.label
+            ));
+        }
         let Reply::SynAck(Some(got)) = &self.reply else {
             return None;
         };
@@ -149,7 +163,8 @@ impl Attempt {
                 self.arrival,
                 Arrival::NoAccount | Arrival::Seen(SynFate::Intact(_))
             )
-            && self.reply.answered()
+            && self.reply.handshake()
+            && !matches!(self.server_sent, ServerSent::Capable(_))
             && (self.reply.without_mptcp()
                 || self.server_sent == ServerSent::NoCapable
                 || self.server_connection_mptcp == Some(false))
@@ -282,11 +297,19 @@ impl<'a> Facts<'a> {
     }
 
     /// A trace whose probe is relevant to this host's version.
+    ///
+    /// A trace of the other version counts too: boxes that remove kind 30
+    /// do not look at its version, and the rules that read traces come
+    /// after `mptcp_ok` and `version_mismatch`. A trace is only believed
+    /// when the server's account does not contradict it (no attempt of this
+    /// host's version arrived intact).
     pub fn relevant_trace(&self) -> Option<&TraceFinding> {
-        self.trace.as_ref().filter(|t| {
-            t.probe.mptcp_version().is_some()
-                && (self.local_version.is_none() || t.probe.mptcp_version() == self.local_version)
-        })
+        if self.relevant().any(Attempt::arrived_intact) {
+            return None;
+        }
+        self.trace
+            .as_ref()
+            .filter(|t| t.probe.mptcp_version().is_some())
     }
 }
 

@@ -139,6 +139,7 @@ const STRIP_FIX: &str = "a middlebox (often the ISP's CPE or carrier-grade NAT) 
 const DROP_FIX: &str = "a middlebox (often the ISP's CPE or a firewall) drops SYNs carrying TCP option 30: \
      try another destination port, ask the ISP, or carry this link's traffic in a tunnel (e.g. UDP/WireGuard)";
 
+/// This host cannot make MPTCP connections (`LocalHost::mptcp_enabled == Some(false)`).
 fn local_mptcp_disabled(f: &Facts<'_>) -> Option<Finding> {
     if f.input.local.mptcp_enabled != Some(false) {
         return None;
@@ -151,8 +152,10 @@ fn local_mptcp_disabled(f: &Facts<'_>) -> Option<Finding> {
     ))
 }
 
+/// No handshake anywhere (every SYN met silence, an ICMP error or a RST)
+/// and no echo server account.
 fn unreachable(f: &Facts<'_>) -> Option<Finding> {
-    if f.has_server() || f.all().next().is_none() || f.all().any(|a| !a.reply.unanswered()) {
+    if f.has_server() || f.all().next().is_none() || f.all().any(|a| a.reply.handshake()) {
         return None;
     }
     let icmp: Vec<String> = f
@@ -162,7 +165,13 @@ fn unreachable(f: &Facts<'_>) -> Option<Finding> {
             _ => None,
         })
         .collect();
-    let summary = if icmp.is_empty() {
+    let refused = f.all().filter(|a| a.reply == Reply::Rst).count();
+    let summary = if refused > 0 {
+        format!(
+            "{} refuses connections on this port (RST): nothing listens there",
+            f.target
+        )
+    } else if icmp.is_empty() {
         format!("{} is unreachable: no SYN was answered", f.target)
     } else {
         format!(
@@ -174,9 +183,18 @@ fn unreachable(f: &Facts<'_>) -> Option<Finding> {
         "check the address and port, that the echo server (or service) listens there, and firewalls on the way",
     );
     finding.evidence = icmp;
+    if f.plain.is_empty() && refused == 0 {
+        finding.missing.push(
+            "a plain SYN as control: only SYNs with MP_CAPABLE were sent, so dropping them cannot be told from a dead host"
+                .into(),
+        );
+    }
     Some(finding)
 }
 
+/// Some SYN/ACK carries an MP_CAPABLE no listener would send: on the plain
+/// probe, without a key, with our own v0 key, or one the server says it did
+/// not send (or the kernel negotiated MPTCP while the server's side is TCP).
 fn echoing_middlebox(f: &Facts<'_>) -> Option<Finding> {
     let why = f.all().find_map(Attempt::reflection)?;
     let summary = format!(
@@ -191,6 +209,9 @@ fn echoing_middlebox(f: &Facts<'_>) -> Option<Finding> {
     Some(finding)
 }
 
+/// This host's version was ignored (arrived intact or unknown, answered
+/// without MPTCP) while the other version negotiated, or the server reports
+/// it speaks the other version.
 fn version_mismatch(f: &Facts<'_>) -> Option<Finding> {
     let local = f.local_version?;
     let ignored = f
@@ -244,6 +265,8 @@ fn is_defect(a: &Attempt) -> bool {
     )
 }
 
+/// An attempt in this host's version negotiated MPTCP (see
+/// [`Attempt::works`]) and no attempt in this version shows a path defect.
 fn mptcp_ok(f: &Facts<'_>) -> Option<Finding> {
     let working = f.relevant().find(|a| a.works())?;
     if f.relevant().any(is_defect) {
@@ -285,6 +308,9 @@ fn mptcp_ok(f: &Facts<'_>) -> Option<Finding> {
     Some(finding)
 }
 
+/// The kernel needed 2+ SYN retransmissions and fell back to TCP; or
+/// crafted MPTCP SYNs met silence/ICMP (or a RST while the plain SYN got a
+/// SYN/ACK) while the plain control was answered.
 fn syn_dropped(f: &Facts<'_>) -> Option<Finding> {
     // The kernel's own fallback: its SYNs with MP_CAPABLE were lost and a
     // retry without the option got through.
@@ -306,9 +332,14 @@ fn syn_dropped(f: &Facts<'_>) -> Option<Finding> {
         return Some(finding);
     }
     let control = f.plain.iter().find(|a| a.reply.answered())?;
+    // Silence or an ICMP error; or a RST where the plain SYN got a SYN/ACK
+    // (a box rejecting MPTCP SYNs).
     let dropped: Vec<&Attempt> = f
         .relevant()
-        .filter(|a| !a.is_kernel && a.reply.unanswered())
+        .filter(|a| {
+            !a.is_kernel
+                && (a.reply.unanswered() || (a.reply == Reply::Rst && control.reply.handshake()))
+        })
         .collect();
     if dropped.is_empty() {
         return None;
@@ -333,6 +364,8 @@ fn syn_dropped(f: &Facts<'_>) -> Option<Finding> {
     Some(finding)
 }
 
+/// The server saw our SYN without MP_CAPABLE (removed or NOP-filled), or a
+/// trace saw it vanish at a hop (and the server does not contradict it).
 fn stripped_upstream(f: &Facts<'_>) -> Option<Finding> {
     let by_server = f
         .relevant()
@@ -411,6 +444,8 @@ fn last_present_range(f: &Facts<'_>) -> HopRange {
     }
 }
 
+/// The option arrived intact, the server sent a valid MP_CAPABLE SYN/ACK,
+/// and this host received the SYN/ACK without it.
 fn stripped_downstream(f: &Facts<'_>) -> Option<Finding> {
     let a = f.relevant().find(|a| {
         a.arrived_intact()
@@ -433,6 +468,8 @@ fn stripped_downstream(f: &Facts<'_>) -> Option<Finding> {
     Some(finding)
 }
 
+/// The server saw our MP_CAPABLE changed (version, length, flags, key,
+/// bytes), or a trace saw it change at a hop.
 fn option_modified(f: &Facts<'_>) -> Option<Finding> {
     let by_server = f.relevant().find_map(|a| match &a.arrival {
         Arrival::Seen(SynFate::Modified {
@@ -467,6 +504,9 @@ fn option_modified(f: &Facts<'_>) -> Option<Finding> {
     Some(finding)
 }
 
+/// The option arrived intact and the server answered without MPTCP (or,
+/// without an arrival record, the server says it has MPTCP off or a TCP
+/// listener and our connection did not get MPTCP).
 fn server_mptcp_disabled(f: &Facts<'_>) -> Option<Finding> {
     let server = f.input.server.as_ref()?;
     let said_no = server.mptcp_enabled == Some(false) || server.mptcp_listener == Some(false);
@@ -502,6 +542,7 @@ fn server_mptcp_disabled(f: &Facts<'_>) -> Option<Finding> {
     Some(finding)
 }
 
+/// Always matches: says what evidence is missing.
 fn inconclusive(f: &Facts<'_>) -> Option<Finding> {
     let mut missing = Vec::new();
     let no_answer_has_options = f.relevant().any(|a| matches!(a.reply, Reply::SynAck(None)));
@@ -516,6 +557,20 @@ fn inconclusive(f: &Facts<'_>) -> Option<Finding> {
     if f.relevant_trace().is_none() && no_answer_has_options {
         missing
             .push("a trace (`mptcp-probe trace`) showing at which hop the option vanishes".into());
+    }
+    if let Some(server) = &f.input.server {
+        if f.relevant()
+            .any(|a| a.is_kernel && a.arrival == Arrival::NoAccount)
+        {
+            missing.push(
+                "the echo server's capture of this connection's SYN (its report has none)".into(),
+            );
+        }
+        if !server.probes_queried && !f.input.probes.is_empty() {
+            missing.push(
+                "the echo server's observations of the crafted probes (not asked for)".into(),
+            );
+        }
     }
     if f.input.probes.is_empty() {
         missing.push(
