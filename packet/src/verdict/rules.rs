@@ -8,7 +8,10 @@
 //!    kernel without MPTCP sends no MP_CAPABLE, so its connection would
 //!    otherwise look stripped. (Crafted probes still run and their findings
 //!    stay in the evidence.)
-//! 2. `unreachable`: with no answer at all nothing else can be judged.
+//! 2. `unreachable`: with no handshake at all (silence, ICMP errors, RSTs)
+//!    nothing about MPTCP can be judged. It yields to an echo server
+//!    report (which proves the path works) and leaves a RST to an MPTCP
+//!    SYN while a plain SYN is accepted to `syn_dropped`.
 //! 3. `echoing_middlebox`: a reflected MP_CAPABLE is not the server's, so
 //!    every later rule that reads the SYN/ACK (ok, mismatch, stripping)
 //!    would be misled by it; and a reflected v0 option is a well formed
