@@ -16,6 +16,7 @@ pub mod json;
 pub mod link;
 pub mod mptcp;
 pub mod tcp_opt;
+pub mod verdict;
 
 pub use error::{OptionError, OptionErrorKind};
 pub use flags::TcpFlags;

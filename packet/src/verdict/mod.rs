@@ -1,0 +1,107 @@
+//! The verdict engine: does MPTCP work end to end on this path, and if not,
+//! which cause, with the evidence and, where a trace shows it, the hop.
+//!
+//! Pure: no sockets, no clocks. [`VerdictInput`] is an owned record of one
+//! check (this host's readiness, the kernel connection, crafted probes and
+//! their answers, the echo server's account, a trace) that serializes to
+//! JSON, so a saved run replays through [`evaluate`] exactly.
+//!
+//! The decision is an ordered rule table ([`RULES`], first match wins); the
+//! order and its reasons are documented in [`rules`].
+pub mod capable;
+pub mod facts;
+pub mod input;
+pub mod output;
+pub mod rules;
+
+pub use capable::{find_capable, syn_fate, CapableSeen, SynFate};
+pub use input::{
+    ConnectOutcome, HopOption, KernelConnection, LocalHost, OptionArea, ProbeAnswer, ProbeKind,
+    ProbeResult, QuoteKind, ServerProbeSeen, ServerReport, Trace, TraceHop, VerdictInput,
+    VersionSource,
+};
+pub use output::{HopRange, HopRef, Verdict, VerdictCode};
+pub use rules::{Finding, Rule, RULES};
+
+use facts::Facts;
+
+/// Runs the rule table over one check.
+pub fn evaluate(input: &VerdictInput) -> Verdict {
+    let facts = Facts::new(input);
+    let (rule, finding) = RULES
+        .iter()
+        .find_map(|rule| (rule.check)(&facts).map(|finding| (rule, finding)))
+        // The last rule (`inconclusive`) always matches; this is a fallback
+        // that keeps the engine total even if the table is ever edited.
+        .unwrap_or_else(|| {
+            (
+                &RULES[RULES.len() - 1],
+                Finding {
+                    code: VerdictCode::Inconclusive,
+                    summary: VerdictCode::Inconclusive.meaning().to_string(),
+                    evidence: Vec::new(),
+                    hop_range: None,
+                    fix: None,
+                    missing: vec!["no rule matched".into()],
+                },
+            )
+        });
+    let mut evidence = common_evidence(&facts);
+    evidence.extend(finding.evidence);
+    Verdict {
+        code: finding.code,
+        summary: finding.summary,
+        evidence,
+        hop_range: finding.hop_range,
+        fix: finding.fix,
+        missing: finding.missing,
+        rule: rule.name.to_string(),
+    }
+}
+
+/// What was sent, seen and answered, whatever the verdict.
+fn common_evidence(f: &Facts<'_>) -> Vec<String> {
+    let local = &f.input.local;
+    let mut lines = Vec::new();
+    let enabled = match local.mptcp_enabled {
+        Some(true) => "MPTCP enabled",
+        Some(false) => "MPTCP disabled",
+        None => "MPTCP state not checked",
+    };
+    let version = match (local.mptcp_version, local.version_source) {
+        (Some(v), VersionSource::User) => format!(", speaks v{v} (given by --mptcp-version)"),
+        (Some(v), VersionSource::Kernel) => format!(", speaks v{v} (read from the kernel)"),
+        (Some(v), VersionSource::Unknown) => format!(", speaks v{v}"),
+        (None, _) => ", MPTCP version unknown".into(),
+    };
+    lines.push(format!("this host: {enabled}{version}"));
+    lines.extend(f.all().map(facts::Attempt::describe));
+    if let Some(s) = &f.input.server {
+        let flag = |v: Option<bool>, yes: &str, no: &str| match v {
+            Some(true) => yes.to_string(),
+            Some(false) => no.to_string(),
+            None => "?".to_string(),
+        };
+        lines.push(format!(
+            "server: net.mptcp.enabled={}, version {}, listener {}, this connection {}",
+            flag(s.mptcp_enabled, "1", "0"),
+            s.mptcp_version.map_or("?".to_string(), |v| format!("v{v}")),
+            flag(s.mptcp_listener, "MPTCP", "plain TCP"),
+            flag(s.connection_mptcp, "MPTCP", "plain TCP"),
+        ));
+    }
+    if let Some(t) = &f.input.trace {
+        for h in &t.hops {
+            let who = h.responder.map_or("*".to_string(), |a| a.to_string());
+            let state = match (h.quote, h.mp_capable) {
+                (_, HopOption::Present) => "MP_CAPABLE present",
+                (_, HopOption::Absent) => "MP_CAPABLE absent",
+                (_, HopOption::Changed) => "MP_CAPABLE changed",
+                (QuoteKind::Partial, HopOption::Unknown) => "partial quote",
+                (_, HopOption::Unknown) => "no quote",
+            };
+            lines.push(format!("trace hop {} {who}: {state}", h.ttl));
+        }
+    }
+    lines
+}
