@@ -1,0 +1,498 @@
+//! Groups decoded TCP packets into handshakes and says, per handshake, what
+//! happened to MPTCP. Pure: it sees only [`PacketFacts`], never bytes.
+//!
+//! A handshake is keyed by its 4-tuple and starts with a SYN; repeated SYNs
+//! of the same 4-tuple and initial sequence number before any SYN/ACK are
+//! retransmissions. The SYN/ACK, a RST from the server, and the client's
+//! first ACK after the SYN/ACK (the "third ACK") complete it.
+use packet::mptcp::MpCapable;
+use packet::TcpFlags;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+/// What the handshake analysis needs from one decoded TCP packet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacketFacts {
+    pub index: u64,
+    pub ts: f64,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub flags: TcpFlags,
+    pub seq: u32,
+    pub ack: u32,
+    /// The first MP_CAPABLE option of the segment that decoded fine.
+    pub mp_capable: Option<MpCapable>,
+    /// The segment carries an MP_JOIN option: the token it names (only the
+    /// SYN form has one).
+    pub mp_join: Option<JoinFacts>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinFacts {
+    pub token: Option<u32>,
+}
+
+/// One SYN sent for a handshake (the first, or a retransmission).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynAttempt {
+    pub index: u64,
+    pub ts: f64,
+    pub seq: u32,
+    pub mp_capable: Option<MpCapable>,
+    pub join: Option<JoinFacts>,
+}
+
+/// A segment answering or completing the handshake.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub index: u64,
+    pub ts: f64,
+    pub mp_capable: Option<MpCapable>,
+    pub join: bool,
+}
+
+/// A key and what RFC 6824 / RFC 8684 derive from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub key: u64,
+    pub token: u32,
+    pub idsn: u64,
+}
+
+impl KeyInfo {
+    /// `version` selects the hash: 0 SHA-1 (RFC 6824), 1 SHA-256 (RFC 8684).
+    pub fn derive(version: u8, key: u64) -> Self {
+        let (token, idsn) = derive_token_idsn(version, key);
+        KeyInfo { key, token, idsn }
+    }
+}
+
+fn derive_token_idsn(version: u8, key: u64) -> (u32, u64) {
+    super::compat::token_idsn(version, key)
+}
+
+/// How a reflection shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reflection {
+    /// The SYN/ACK's MP_CAPABLE carries the very key the SYN carried (v0).
+    KeyRepeated,
+    /// A v1 SYN/ACK MP_CAPABLE without a key: the 4-byte SYN form sent back.
+    V1WithoutKey,
+}
+
+/// The one-line outcome of a handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// MP_CAPABLE in SYN, SYN/ACK and third ACK.
+    MptcpEstablished { version: u8 },
+    /// MP_CAPABLE in SYN and SYN/ACK; the third ACK is not in the capture.
+    MptcpNegotiated { version: u8 },
+    /// An MP_JOIN subflow; `connection` is the handshake whose token it names.
+    JoinSubflow {
+        token: Option<u32>,
+        connection: Option<usize>,
+        answered: bool,
+    },
+    /// The SYN offers no MP_CAPABLE (and is not a retransmission that lost it).
+    PlainTcp,
+    /// The SYN offers MP_CAPABLE, the SYN/ACK carries none.
+    FallbackSynAck,
+    /// MP_CAPABLE SYNs went unanswered; a SYN without it was answered.
+    FallbackRetransmit,
+    /// The SYN/ACK accepted MPTCP but the third ACK carries no MP_CAPABLE.
+    FallbackThirdAck,
+    /// The SYN/ACK answers with another MPTCP version than offered.
+    VersionMismatch { offered: u8, answered: u8 },
+    /// A middlebox sent the option back without MPTCP behind it.
+    Reflected(Reflection),
+    /// The server answered the SYN with a RST.
+    Refused,
+    /// No SYN/ACK in the capture.
+    NoAnswer,
+    /// A SYN/ACK whose SYN is not in the capture.
+    SynNotCaptured,
+}
+
+impl Status {
+    /// Stable code for the JSON summary.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Status::MptcpEstablished { .. } => "mptcp_established",
+            Status::MptcpNegotiated { .. } => "mptcp_negotiated",
+            Status::JoinSubflow { .. } => "mp_join_subflow",
+            Status::PlainTcp => "plain_tcp",
+            Status::FallbackSynAck => "fallback_syn_ack",
+            Status::FallbackRetransmit => "fallback_retransmit",
+            Status::FallbackThirdAck => "fallback_third_ack",
+            Status::VersionMismatch { .. } => "version_mismatch",
+            Status::Reflected(_) => "option_reflected",
+            Status::Refused => "refused",
+            Status::NoAnswer => "no_answer",
+            Status::SynNotCaptured => "syn_not_captured",
+        }
+    }
+
+    /// MPTCP is in use on this handshake (as far as the capture shows).
+    pub fn is_mptcp(&self) -> bool {
+        matches!(
+            self,
+            Status::MptcpEstablished { .. }
+                | Status::MptcpNegotiated { .. }
+                | Status::JoinSubflow { answered: true, .. }
+        )
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::MptcpEstablished { version } => write!(f, "MPTCP v{version} established"),
+            Status::MptcpNegotiated { version } => {
+                write!(f, "MPTCP v{version} negotiated (third ACK not captured)")
+            }
+            Status::JoinSubflow {
+                token,
+                connection,
+                answered,
+            } => {
+                write!(f, "MP_JOIN subflow")?;
+                match (connection, token) {
+                    (Some(c), _) => write!(f, " of handshake #{c}")?,
+                    (None, Some(t)) => {
+                        write!(f, " for token 0x{t:08x} (connection not in the capture)")?
+                    }
+                    (None, None) => {}
+                }
+                if !answered {
+                    write!(f, ", not answered with MP_JOIN")?;
+                }
+                Ok(())
+            }
+            Status::PlainTcp => write!(f, "plain TCP: the SYN offers no MP_CAPABLE"),
+            Status::FallbackSynAck => write!(f, "fell back to TCP: SYN/ACK carries no MP_CAPABLE"),
+            Status::FallbackRetransmit => write!(
+                f,
+                "fell back to TCP: MP_CAPABLE SYNs unanswered, SYN retried without MP_CAPABLE"
+            ),
+            Status::FallbackThirdAck => {
+                write!(f, "fell back to TCP: third ACK carries no MP_CAPABLE")
+            }
+            Status::VersionMismatch { offered, answered } => write!(
+                f,
+                "version mismatch: SYN offers MPTCP v{offered}, SYN/ACK answers v{answered}"
+            ),
+            Status::Reflected(Reflection::KeyRepeated) => {
+                write!(f, "option reflected: the SYN/ACK repeats the SYN's key")
+            }
+            Status::Reflected(Reflection::V1WithoutKey) => {
+                write!(f, "option reflected: v1 SYN/ACK MP_CAPABLE carries no key")
+            }
+            Status::Refused => write!(f, "refused: SYN answered with RST"),
+            Status::NoAnswer => write!(f, "no SYN/ACK in the capture"),
+            Status::SynNotCaptured => write!(f, "SYN not in the capture"),
+        }
+    }
+}
+
+/// Everything known about one handshake.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handshake {
+    /// 1-based, in the order the handshakes start in the capture.
+    pub id: usize,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    /// The first SYN and its retransmissions, in capture order.
+    pub syns: Vec<SynAttempt>,
+    pub syn_ack: Option<Answer>,
+    /// Frame of a RST answering the SYN.
+    pub rst: Option<u64>,
+    pub third_ack: Option<Answer>,
+    pub client_key: Option<KeyInfo>,
+    pub server_key: Option<KeyInfo>,
+    pub status: Status,
+    /// Further observations, one sentence each.
+    pub notes: Vec<String>,
+}
+
+impl Handshake {
+    fn new(id: usize, client: SocketAddr, server: SocketAddr) -> Self {
+        Handshake {
+            id,
+            client,
+            server,
+            syns: Vec::new(),
+            syn_ack: None,
+            rst: None,
+            third_ack: None,
+            client_key: None,
+            server_key: None,
+            status: Status::NoAnswer,
+            notes: Vec::new(),
+        }
+    }
+
+    fn join_token(&self) -> Option<Option<u32>> {
+        self.syns.iter().find_map(|s| s.join.map(|j| j.token))
+    }
+}
+
+/// Collects handshakes from packets fed in capture order.
+#[derive(Debug, Default)]
+pub struct FlowTracker {
+    handshakes: Vec<Handshake>,
+    /// (client, server) -> index into `handshakes` of the latest handshake.
+    latest: HashMap<(SocketAddr, SocketAddr), usize>,
+}
+
+impl FlowTracker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, p: &PacketFacts) {
+        let flags = p.flags;
+        if flags.is_syn_only() {
+            self.push_syn(p);
+        } else if flags.is_syn_ack() {
+            self.push_syn_ack(p);
+        } else if flags.rst() {
+            // A RST from the server before any SYN/ACK refuses the SYN.
+            if let Some(&i) = self.latest.get(&(p.dst, p.src)) {
+                let h = &mut self.handshakes[i];
+                if h.syn_ack.is_none() && h.rst.is_none() {
+                    h.rst = Some(p.index);
+                }
+            }
+        } else if flags.ack() {
+            if let Some(&i) = self.latest.get(&(p.src, p.dst)) {
+                let h = &mut self.handshakes[i];
+                if h.syn_ack.is_some() && h.third_ack.is_none() {
+                    h.third_ack = Some(Answer {
+                        index: p.index,
+                        ts: p.ts,
+                        mp_capable: p.mp_capable,
+                        join: p.mp_join.is_some(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn push_syn(&mut self, p: &PacketFacts) {
+        let attempt = SynAttempt {
+            index: p.index,
+            ts: p.ts,
+            seq: p.seq,
+            mp_capable: p.mp_capable,
+            join: p.mp_join,
+        };
+        let key = (p.src, p.dst);
+        if let Some(&i) = self.latest.get(&key) {
+            let h = &mut self.handshakes[i];
+            let same_isn = h.syns.first().is_some_and(|s| s.seq == p.seq);
+            // Same ISN, or still unanswered (Linux keeps the ISN on retries,
+            // but a capture may miss the first SYN): a retransmission.
+            if same_isn || (h.syn_ack.is_none() && h.rst.is_none() && !h.syns.is_empty()) {
+                h.syns.push(attempt);
+                return;
+            }
+        }
+        let id = self.handshakes.len() + 1;
+        let mut h = Handshake::new(id, p.src, p.dst);
+        h.syns.push(attempt);
+        self.latest.insert(key, self.handshakes.len());
+        self.handshakes.push(h);
+    }
+
+    fn push_syn_ack(&mut self, p: &PacketFacts) {
+        let key = (p.dst, p.src);
+        let answer = Answer {
+            index: p.index,
+            ts: p.ts,
+            mp_capable: p.mp_capable,
+            join: p.mp_join.is_some(),
+        };
+        match self.latest.get(&key) {
+            Some(&i) => {
+                let h = &mut self.handshakes[i];
+                match &h.syn_ack {
+                    None => h.syn_ack = Some(answer),
+                    Some(first) => {
+                        let note = format!(
+                            "SYN/ACK retransmitted (frame {}, first in frame {})",
+                            p.index, first.index
+                        );
+                        h.notes.push(note);
+                    }
+                }
+            }
+            None => {
+                let id = self.handshakes.len() + 1;
+                let mut h = Handshake::new(id, p.dst, p.src);
+                h.syn_ack = Some(answer);
+                self.latest.insert(key, self.handshakes.len());
+                self.handshakes.push(h);
+            }
+        }
+    }
+
+    /// Derives keys, statuses and MP_JOIN links; consumes the tracker.
+    pub fn finish(self) -> Vec<Handshake> {
+        let mut handshakes = self.handshakes;
+        for h in &mut handshakes {
+            summarize(h);
+        }
+        link_joins(&mut handshakes);
+        handshakes
+    }
+}
+
+/// Fills keys, status and notes of one handshake from its segments.
+fn summarize(h: &mut Handshake) {
+    let syn_mpc = h.syns.iter().find_map(|s| s.mp_capable);
+    // The SYN/ACK answers the last SYN sent before it.
+    let answered_syn = match &h.syn_ack {
+        Some(sa) => h.syns.iter().rev().find(|s| s.index < sa.index),
+        None => h.syns.last(),
+    };
+    let answered_mpc = answered_syn.and_then(|s| s.mp_capable);
+    let synack_mpc = h.syn_ack.as_ref().and_then(|a| a.mp_capable);
+    let ack_mpc = h.third_ack.as_ref().and_then(|a| a.mp_capable);
+
+    retransmission_notes(h);
+
+    // Keys: v0 SYN carries the client key, v1 only the third ACK does.
+    let version = syn_mpc.or(synack_mpc).map_or(1, |m| m.version);
+    let client_key = syn_mpc
+        .and_then(|m| m.sender_key)
+        .or(ack_mpc.and_then(|m| m.sender_key));
+    let server_key = synack_mpc
+        .and_then(|m| m.sender_key)
+        .or(ack_mpc.and_then(|m| m.receiver_key));
+    h.client_key = client_key.map(|k| KeyInfo::derive(version, k));
+    h.server_key = server_key.map(|k| KeyInfo::derive(version, k));
+    key_consistency_notes(h, syn_mpc, synack_mpc, ack_mpc);
+
+    if let Some(token) = h.join_token() {
+        h.status = Status::JoinSubflow {
+            token,
+            connection: None,
+            answered: h.syn_ack.as_ref().is_some_and(|a| a.join),
+        };
+        return;
+    }
+    h.status = if h.syns.is_empty() {
+        Status::SynNotCaptured
+    } else if h.syn_ack.is_none() {
+        if h.rst.is_some() {
+            Status::Refused
+        } else {
+            Status::NoAnswer
+        }
+    } else if syn_mpc.is_none() {
+        Status::PlainTcp
+    } else if answered_mpc.is_none() {
+        Status::FallbackRetransmit
+    } else if let Some(sa) = synack_mpc {
+        let offered = answered_mpc.map_or(sa.version, |m| m.version);
+        let repeated = syn_mpc.and_then(|m| m.sender_key).is_some()
+            && syn_mpc.and_then(|m| m.sender_key) == sa.sender_key;
+        if repeated {
+            Status::Reflected(Reflection::KeyRepeated)
+        } else if sa.version == 1 && offered == 1 && sa.sender_key.is_none() {
+            Status::Reflected(Reflection::V1WithoutKey)
+        } else if sa.version != offered {
+            Status::VersionMismatch {
+                offered,
+                answered: sa.version,
+            }
+        } else if h.third_ack.is_none() {
+            Status::MptcpNegotiated {
+                version: sa.version,
+            }
+        } else if ack_mpc.is_none() {
+            Status::FallbackThirdAck
+        } else {
+            Status::MptcpEstablished {
+                version: sa.version,
+            }
+        }
+    } else {
+        if syn_mpc.is_some_and(|m| m.version == 0) {
+            h.notes.push(
+                "the SYN offers only MPTCP v0, which upstream Linux (5.6+) ignores".to_string(),
+            );
+        }
+        Status::FallbackSynAck
+    };
+}
+
+fn retransmission_notes(h: &mut Handshake) {
+    if h.syns.len() < 2 {
+        return;
+    }
+    let frames: Vec<String> = h.syns[1..].iter().map(|s| s.index.to_string()).collect();
+    h.notes.push(format!(
+        "SYN retransmitted {} time(s) (frames {})",
+        h.syns.len() - 1,
+        frames.join(", ")
+    ));
+    let first_plain = h.syns.iter().position(|s| s.mp_capable.is_none());
+    if let Some(p) = first_plain {
+        if p > 0 && h.syns[..p].iter().all(|s| s.mp_capable.is_some()) {
+            h.notes.push(format!(
+                "after {p} unanswered MP_CAPABLE SYN(s) the SYN was retried without MP_CAPABLE (frame {})",
+                h.syns[p].index
+            ));
+        }
+    }
+}
+
+fn key_consistency_notes(
+    h: &mut Handshake,
+    syn: Option<MpCapable>,
+    synack: Option<MpCapable>,
+    ack: Option<MpCapable>,
+) {
+    let Some(ack) = ack else { return };
+    if let (Some(s), Some(a)) = (syn.and_then(|m| m.sender_key), ack.sender_key) {
+        if s != a {
+            h.notes.push(format!(
+                "third ACK's sender key 0x{a:016x} differs from the SYN's 0x{s:016x}"
+            ));
+        }
+    }
+    if let (Some(s), Some(a)) = (synack.and_then(|m| m.sender_key), ack.receiver_key) {
+        if s != a {
+            h.notes.push(format!(
+                "third ACK's receiver key 0x{a:016x} differs from the SYN/ACK's 0x{s:016x}"
+            ));
+        }
+    }
+}
+
+/// Ties each MP_JOIN handshake to the handshake whose key has its token.
+/// The token names the key of the receiver of the MP_JOIN SYN, which is
+/// the server or the client of the first subflow.
+fn link_joins(handshakes: &mut [Handshake]) {
+    let mut by_token: HashMap<u32, usize> = HashMap::new();
+    for h in handshakes.iter() {
+        if matches!(h.status, Status::JoinSubflow { .. }) {
+            continue;
+        }
+        for key in [h.client_key, h.server_key].into_iter().flatten() {
+            by_token.entry(key.token).or_insert(h.id);
+        }
+    }
+    for h in handshakes.iter_mut() {
+        if let Status::JoinSubflow {
+            token: Some(token),
+            connection,
+            ..
+        } = &mut h.status
+        {
+            *connection = by_token.get(token).copied();
+        }
+    }
+}
