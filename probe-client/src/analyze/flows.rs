@@ -496,3 +496,314 @@ fn link_joins(handshakes: &mut [Handshake]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SYN: TcpFlags = TcpFlags(0x02);
+    const SYN_ACK: TcpFlags = TcpFlags(0x12);
+    const ACK: TcpFlags = TcpFlags(0x10);
+    const RST_ACK: TcpFlags = TcpFlags(0x14);
+    const KEY_A: u64 = 0x1fdb_5df3_28bc_3def;
+    const KEY_B: u64 = 0x29a6_c869_81ad_933c;
+
+    fn client() -> SocketAddr {
+        "10.0.1.1:33306".parse().unwrap()
+    }
+    fn server() -> SocketAddr {
+        "10.0.2.1:10004".parse().unwrap()
+    }
+
+    fn mpc(version: u8, sender: Option<u64>, receiver: Option<u64>) -> Option<MpCapable> {
+        Some(MpCapable {
+            version,
+            flags: 0x01,
+            sender_key: sender,
+            receiver_key: receiver,
+            data_len: None,
+            checksum: None,
+        })
+    }
+
+    struct Feed {
+        tracker: FlowTracker,
+        index: u64,
+    }
+
+    impl Feed {
+        fn new() -> Self {
+            Feed {
+                tracker: FlowTracker::new(),
+                index: 0,
+            }
+        }
+        fn push(
+            &mut self,
+            from_client: bool,
+            flags: TcpFlags,
+            seq: u32,
+            mp_capable: Option<MpCapable>,
+        ) -> &mut Self {
+            self.push_join(from_client, flags, seq, mp_capable, None)
+        }
+        fn push_join(
+            &mut self,
+            from_client: bool,
+            flags: TcpFlags,
+            seq: u32,
+            mp_capable: Option<MpCapable>,
+            mp_join: Option<JoinFacts>,
+        ) -> &mut Self {
+            self.index += 1;
+            let (src, dst) = if from_client {
+                (client(), server())
+            } else {
+                (server(), client())
+            };
+            self.tracker.push(&PacketFacts {
+                index: self.index,
+                ts: self.index as f64,
+                src,
+                dst,
+                flags,
+                seq,
+                ack: 0,
+                mp_capable,
+                mp_join,
+            });
+            self
+        }
+        fn finish(self) -> Vec<Handshake> {
+            self.tracker.finish()
+        }
+    }
+
+    fn one(feed: Feed) -> Handshake {
+        let mut all = feed.finish();
+        assert_eq!(all.len(), 1, "{all:#?}");
+        all.remove(0)
+    }
+
+    #[test]
+    fn v1_established_with_keys_from_synack_and_third_ack() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(1, None, None))
+            .push(false, SYN_ACK, 900, mpc(1, Some(KEY_B), None))
+            .push(true, ACK, 101, mpc(1, Some(KEY_A), Some(KEY_B)));
+        let h = one(f);
+        assert_eq!(h.status, Status::MptcpEstablished { version: 1 });
+        assert_eq!(h.status.to_string(), "MPTCP v1 established");
+        assert_eq!(h.client_key, Some(KeyInfo::derive(1, KEY_A)));
+        assert_eq!(h.server_key, Some(KeyInfo::derive(1, KEY_B)));
+        assert_eq!(h.third_ack.as_ref().map(|a| a.index), Some(3));
+        assert!(h.notes.is_empty(), "{:?}", h.notes);
+    }
+
+    #[test]
+    fn v0_keys_come_from_syn_and_synack() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(0, Some(KEY_A), None)).push(
+            false,
+            SYN_ACK,
+            900,
+            mpc(0, Some(KEY_B), None),
+        );
+        let h = one(f);
+        assert_eq!(h.status, Status::MptcpNegotiated { version: 0 });
+        assert_eq!(h.client_key.map(|k| k.key), Some(KEY_A));
+        assert_eq!(h.client_key, Some(KeyInfo::derive(0, KEY_A)));
+        assert_eq!(h.server_key.map(|k| k.key), Some(KEY_B));
+    }
+
+    #[test]
+    fn v0_synack_repeating_the_syn_key_is_reflection() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(0, Some(KEY_A), None))
+            .push(false, SYN_ACK, 900, mpc(0, Some(KEY_A), None))
+            .push(true, ACK, 101, mpc(0, Some(KEY_A), Some(KEY_A)));
+        let h = one(f);
+        assert_eq!(h.status, Status::Reflected(Reflection::KeyRepeated));
+        assert_eq!(h.status.code(), "option_reflected");
+    }
+
+    #[test]
+    fn v1_synack_without_key_is_reflection() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(1, None, None))
+            .push(false, SYN_ACK, 900, mpc(1, None, None));
+        assert_eq!(one(f).status, Status::Reflected(Reflection::V1WithoutKey));
+    }
+
+    #[test]
+    fn synack_without_mp_capable_is_fallback() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(1, None, None))
+            .push(false, SYN_ACK, 900, None)
+            .push(true, ACK, 101, None);
+        let h = one(f);
+        assert_eq!(h.status, Status::FallbackSynAck);
+        assert_eq!(
+            h.status.to_string(),
+            "fell back to TCP: SYN/ACK carries no MP_CAPABLE"
+        );
+        assert!(h.notes.is_empty());
+    }
+
+    #[test]
+    fn v0_syn_ignored_by_upstream_kernel_says_so() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(0, Some(KEY_A), None))
+            .push(false, SYN_ACK, 900, None);
+        let h = one(f);
+        assert_eq!(h.status, Status::FallbackSynAck);
+        assert!(
+            h.notes.iter().any(|n| n.contains("only MPTCP v0")),
+            "{:?}",
+            h.notes
+        );
+    }
+
+    #[test]
+    fn syn_retried_without_mp_capable_after_drops() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(1, None, None))
+            .push(true, SYN, 100, mpc(1, None, None))
+            .push(true, SYN, 100, None)
+            .push(false, SYN_ACK, 900, None)
+            .push(true, ACK, 101, None);
+        let h = one(f);
+        assert_eq!(h.syns.len(), 3);
+        assert_eq!(h.status, Status::FallbackRetransmit);
+        assert!(
+            h.notes
+                .iter()
+                .any(|n| n.contains("retransmitted 2 time(s) (frames 2, 3)")),
+            "{:?}",
+            h.notes
+        );
+        assert!(
+            h.notes
+                .iter()
+                .any(|n| n.contains("after 2 unanswered MP_CAPABLE SYN(s)")),
+            "{:?}",
+            h.notes
+        );
+    }
+
+    #[test]
+    fn plain_syn_is_plain_tcp() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, None).push(false, SYN_ACK, 900, None);
+        assert_eq!(one(f).status, Status::PlainTcp);
+    }
+
+    #[test]
+    fn rst_and_silence() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(1, None, None))
+            .push(false, RST_ACK, 0, None);
+        let h = one(f);
+        assert_eq!(h.status, Status::Refused);
+        assert_eq!(h.rst, Some(2));
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(1, None, None));
+        assert_eq!(one(f).status, Status::NoAnswer);
+    }
+
+    #[test]
+    fn third_ack_without_mp_capable() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(1, None, None))
+            .push(false, SYN_ACK, 900, mpc(1, Some(KEY_B), None))
+            .push(true, ACK, 101, None);
+        assert_eq!(one(f).status, Status::FallbackThirdAck);
+    }
+
+    #[test]
+    fn version_mismatch() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(1, None, None)).push(
+            false,
+            SYN_ACK,
+            900,
+            mpc(0, Some(KEY_B), None),
+        );
+        assert_eq!(
+            one(f).status,
+            Status::VersionMismatch {
+                offered: 1,
+                answered: 0
+            }
+        );
+    }
+
+    #[test]
+    fn new_isn_after_answered_handshake_starts_a_new_one() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, None)
+            .push(false, SYN_ACK, 900, None)
+            .push(true, SYN, 5000, mpc(1, None, None))
+            .push(false, SYN_ACK, 7000, mpc(1, Some(KEY_B), None));
+        let all = f.finish();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].status, Status::PlainTcp);
+        assert_eq!(all[1].id, 2);
+        assert_eq!(all[1].status, Status::MptcpNegotiated { version: 1 });
+    }
+
+    #[test]
+    fn synack_without_syn() {
+        let mut f = Feed::new();
+        f.push(false, SYN_ACK, 900, mpc(1, Some(KEY_B), None));
+        let h = one(f);
+        assert_eq!(h.status, Status::SynNotCaptured);
+        assert_eq!(h.client, client());
+    }
+
+    #[test]
+    fn join_is_tied_to_its_connection_by_token() {
+        let mut tracker = FlowTracker::new();
+        let c: SocketAddr = "10.0.1.1:40000".parse().unwrap();
+        let c2: SocketAddr = "10.0.3.1:40001".parse().unwrap();
+        let s: SocketAddr = "10.0.2.1:10004".parse().unwrap();
+        let facts = |index, src, dst, flags, mp_capable, mp_join| PacketFacts {
+            index,
+            ts: 0.0,
+            src,
+            dst,
+            flags,
+            seq: 1,
+            ack: 0,
+            mp_capable,
+            mp_join,
+        };
+        let server_token = KeyInfo::derive(1, KEY_B).token;
+        let join = |token| Some(JoinFacts { token: Some(token) });
+        tracker.push(&facts(1, c, s, SYN, mpc(1, None, None), None));
+        tracker.push(&facts(2, s, c, SYN_ACK, mpc(1, Some(KEY_B), None), None));
+        tracker.push(&facts(3, c, s, ACK, mpc(1, Some(KEY_A), Some(KEY_B)), None));
+        tracker.push(&facts(4, c2, s, SYN, None, join(server_token)));
+        tracker.push(&facts(
+            5,
+            s,
+            c2,
+            SYN_ACK,
+            None,
+            Some(JoinFacts { token: None }),
+        ));
+        tracker.push(&facts(6, c2, s, SYN, None, join(server_token ^ 1)));
+        let all = tracker.finish();
+        assert_eq!(all.len(), 2, "{all:#?}");
+        assert_eq!(
+            all[1].status,
+            Status::JoinSubflow {
+                token: Some(server_token),
+                connection: Some(1),
+                answered: true
+            }
+        );
+        assert_eq!(all[1].status.to_string(), "MP_JOIN subflow of handshake #1");
+        assert!(all[1].status.is_mptcp());
+    }
+}
