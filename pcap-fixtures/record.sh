@@ -1,0 +1,318 @@
+#!/bin/bash
+# Re-records every capture in pcap-fixtures/ from real traffic between network
+# namespaces on this machine (real kernel MPTCP, real iptables middleboxes).
+#
+#   sudo pcap-fixtures/record.sh            # all scenarios
+#   sudo pcap-fixtures/record.sh join v1-clean   # only these
+#
+# Environment: OUT (output directory, default: this script's directory),
+# PYTHON (default python3), PORT (server port, default 6101).
+#
+# Every scenario gets fresh namespaces named mpf<pid>-<scenario>-<role>, so
+# parallel runs do not collide and MPTCP blackhole state (see `dropped`) never
+# leaks into another scenario. Everything is torn down on exit, also on failure.
+set -euo pipefail
+
+if [[ ${EUID} -ne 0 ]]; then
+    echo "record.sh: must run as root (network namespaces, iptables, tcpdump): sudo $0" >&2
+    exit 1
+fi
+for tool in ip iptables tcpdump sysctl; do
+    command -v "$tool" >/dev/null || { echo "record.sh: '$tool' not found" >&2; exit 1; }
+done
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=${OUT:-$HERE}
+PYTHON=${PYTHON:-python3}
+PORT=${PORT:-6101}
+TAG=mpf$$
+WORK=$(mktemp -d "/tmp/${TAG}.XXXXXX")
+
+NAMESPACES=()
+BG_PIDS=()
+
+cleanup() {
+    local pid ns
+    for pid in "${BG_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${BG_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    for ns in "${NAMESPACES[@]}"; do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log() { echo "record.sh: $*" >&2; }
+
+# --- building blocks --------------------------------------------------------
+
+# new_ns NAME: a fresh namespace with loopback up and MPTCP on.
+new_ns() {
+    ip netns add "$1"
+    NAMESPACES+=("$1")
+    ip -n "$1" link set lo up
+    ip netns exec "$1" sysctl -qw net.mptcp.enabled=1
+    # Keep IPv6 quiet and immediate: no DAD delay, no router solicitations.
+    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0
+}
+
+router_ns() {
+    new_ns "$1"
+    ip netns exec "$1" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+    ip netns exec "$1" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+}
+
+# veth NS_A IF_A MAC_A NS_B IF_B MAC_B: a veth pair created straight inside
+# the two namespaces, with fixed MACs so captures differ only where the
+# protocol makes them differ. Checksum offload is switched off (when ethtool
+# is there) so that captured packets carry real TCP checksums rather than the
+# partial ones veth would otherwise pass along.
+veth() {
+    ip link add "$2" netns "$1" type veth peer name "$5" netns "$4"
+    ip -n "$1" link set "$2" address "$3"
+    ip -n "$4" link set "$5" address "$6"
+    if command -v ethtool >/dev/null; then
+        ip netns exec "$1" ethtool -K "$2" tx off rx off >/dev/null 2>&1 || true
+        ip netns exec "$4" ethtool -K "$5" tx off rx off >/dev/null 2>&1 || true
+    fi
+    ip -n "$1" link set "$2" up
+    ip -n "$4" link set "$5" up
+}
+
+# addr NS IF V4/LEN V6/LEN
+addr() {
+    ip -n "$1" addr add "$3" dev "$2"
+    ip -n "$1" addr add "$4" dev "$2" nodad
+}
+
+# start_capture NS IF FILE: tcpdump in the background, returns once it listens.
+start_capture() {
+    local ns=$1 dev=$2 file=$3 err
+    err="$WORK/$(basename "$file").log"
+    rm -f "$file"
+    ip netns exec "$ns" tcpdump -i "$dev" -w "$file" -U -s 0 -B 8192 -n --immediate-mode tcp 2>"$err" &
+    BG_PIDS+=($!)
+    CAPTURE_PIDS+=($!)
+    local tries=0
+    until grep -q "listening on" "$err" 2>/dev/null; do
+        tries=$((tries + 1))
+        if ((tries > 100)); then
+            log "tcpdump on $ns/$dev did not start:"; cat "$err" >&2; exit 1
+        fi
+        sleep 0.05
+    done
+}
+
+# stop_captures: let the last packets (final ACKs) go through, then stop every
+# tcpdump of this scenario with SIGINT and wait until it has closed its file.
+stop_captures() {
+    local pid
+    sleep 0.5
+    for pid in "${CAPTURE_PIDS[@]}"; do
+        kill -INT "$pid" 2>/dev/null || true
+    done
+    for pid in "${CAPTURE_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    CAPTURE_PIDS=()
+    # tcpdump's own summary: a capture that lost packets must not be committed.
+    local errlog
+    for errlog in "$WORK"/*.pcap.log; do
+        if grep -qE "^[1-9][0-9]* packets dropped by kernel" "$errlog"; then
+            log "$(basename "$errlog" .log): tcpdump reports dropped packets:"
+            cat "$errlog" >&2
+            exit 1
+        fi
+        rm -f "$errlog"
+    done
+}
+
+# start_server NS PROTO BIND [BEHAVIOUR]: returns once the server listens.
+start_server() {
+    local ready="$WORK/ready.$RANDOM"
+    ip netns exec "$1" "$PYTHON" "$HERE/peer.py" server --proto "$2" --bind "$3" \
+        --port "$PORT" --behaviour "${4:-normal}" --ready "$ready" &
+    SERVER_PID=$!
+    BG_PIDS+=("$SERVER_PID")
+    local tries=0
+    until [[ -e $ready ]]; do
+        tries=$((tries + 1))
+        ((tries < 200)) || { log "server in $1 did not start"; exit 1; }
+        sleep 0.05
+    done
+}
+
+# run_client NS PROTO ADDR [BEHAVIOUR [GO_FILE]]: runs to completion.
+run_client() {
+    local extra=()
+    [[ $# -ge 5 ]] && extra=(--go "$5")
+    ip netns exec "$1" "$PYTHON" "$HERE/peer.py" client --proto "$2" --connect "$3" \
+        --port "$PORT" --behaviour "${4:-normal}" "${extra[@]}"
+}
+
+wait_server() {
+    wait "$SERVER_PID"
+}
+
+# line_topology SCENARIO: client -- router -- server, IPv4 and IPv6.
+#   client c0 10.1.0.2 fd00:1::2   router r0 10.1.0.1 fd00:1::1
+#   server s0 10.2.0.2 fd00:2::2   router r1 10.2.0.1 fd00:2::1
+# Sets C, R, S to the namespace names.
+line_topology() {
+    C="$TAG-$1-c"; R="$TAG-$1-r"; S="$TAG-$1-s"
+    new_ns "$C"; router_ns "$R"; new_ns "$S"
+    veth "$C" c0 02:00:00:00:01:02 "$R" r0 02:00:00:00:01:01
+    veth "$S" s0 02:00:00:00:02:02 "$R" r1 02:00:00:00:02:01
+    addr "$C" c0 10.1.0.2/24 fd00:1::2/64
+    addr "$R" r0 10.1.0.1/24 fd00:1::1/64
+    addr "$R" r1 10.2.0.1/24 fd00:2::1/64
+    addr "$S" s0 10.2.0.2/24 fd00:2::2/64
+    ip -n "$C" route add default via 10.1.0.1
+    ip -n "$C" -6 route add default via fd00:1::1
+    ip -n "$S" route add default via 10.2.0.1
+    ip -n "$S" -6 route add default via fd00:2::1
+}
+
+# line_exchange SCENARIO CLIENT_PROTO SERVER_PROTO SERVER_ADDR [CLIENT_BEHAVIOUR [SERVER_BEHAVIOUR]]
+# Captures on the client's c0 and the server's s0 while the peers talk.
+line_exchange() {
+    local name=$1
+    start_capture "$C" c0 "$OUT/$name.client.pcap"
+    start_capture "$S" s0 "$OUT/$name.server.pcap"
+    start_server "$S" "$3" "$4" "${6:-normal}"
+    run_client "$C" "$2" "$4" "${5:-normal}"
+    wait_server
+    stop_captures
+}
+
+# --- scenarios --------------------------------------------------------------
+
+scenario_v1-clean() {
+    line_topology v1clean
+    line_exchange v1-clean mptcp mptcp 10.2.0.2
+}
+
+scenario_tcp-plain() {
+    line_topology tcpplain
+    line_exchange tcp-plain tcp tcp 10.2.0.2
+}
+
+scenario_stripped-upstream() {
+    line_topology strip
+    ip netns exec "$R" iptables -t mangle -A FORWARD -p tcp --dport "$PORT" \
+        -j TCPOPTSTRIP --strip-options 30
+    line_exchange stripped-upstream mptcp mptcp 10.2.0.2
+}
+
+scenario_server-disabled() {
+    line_topology srvoff
+    ip netns exec "$S" sysctl -qw net.mptcp.enabled=0
+    line_exchange server-disabled mptcp mptcp 10.2.0.2
+}
+
+scenario_v6-clean() {
+    line_topology v6clean
+    line_exchange v6-clean mptcp mptcp fd00:2::2
+}
+
+scenario_dropped() {
+    line_topology dropped
+    ip netns exec "$R" iptables -A FORWARD -p tcp --dport "$PORT" -m tcp --tcp-option 30 -j DROP
+    line_exchange dropped mptcp mptcp 10.2.0.2
+}
+
+scenario_fastclose() {
+    # The server closes its socket while received data is still unread.
+    line_topology fclose
+    line_exchange fastclose mptcp mptcp 10.2.0.2 unread unread
+}
+
+scenario_linger0() {
+    # The client closes with SO_LINGER {on, 0 s}.
+    line_topology linger
+    line_exchange linger0 mptcp mptcp 10.2.0.2 linger0 normal
+}
+
+# join: two paths between client and server through one router.
+#   client c0 10.1.0.2 (initial subflow)   c1 10.3.0.2 (endpoint id 1, subflow)
+#   server s0 10.2.0.2 (listener)          s1 10.4.0.2 (endpoint id 1, signal)
+# Captured on every interface of the client (-i any: Linux cooked).
+scenario_join() {
+    C="$TAG-join-c"; R="$TAG-join-r"; S="$TAG-join-s"
+    new_ns "$C"; router_ns "$R"; new_ns "$S"
+    veth "$C" c0 02:00:00:00:01:02 "$R" r0 02:00:00:00:01:01
+    veth "$C" c1 02:00:00:00:03:02 "$R" r2 02:00:00:00:03:01
+    veth "$S" s0 02:00:00:00:02:02 "$R" r1 02:00:00:00:02:01
+    veth "$S" s1 02:00:00:00:04:02 "$R" r3 02:00:00:00:04:01
+    addr "$C" c0 10.1.0.2/24 fd00:1::2/64
+    addr "$C" c1 10.3.0.2/24 fd00:3::2/64
+    addr "$R" r0 10.1.0.1/24 fd00:1::1/64
+    addr "$R" r2 10.3.0.1/24 fd00:3::1/64
+    addr "$R" r1 10.2.0.1/24 fd00:2::1/64
+    addr "$R" r3 10.4.0.1/24 fd00:4::1/64
+    addr "$S" s0 10.2.0.2/24 fd00:2::2/64
+    addr "$S" s1 10.4.0.2/24 fd00:4::2/64
+    ip -n "$C" route add default via 10.1.0.1
+    ip -n "$S" route add default via 10.2.0.1
+    # Source routing, so that a subflow from the second address leaves by the
+    # second link.
+    ip -n "$C" rule add from 10.3.0.2 table 100
+    ip -n "$C" route add default via 10.3.0.1 table 100
+    ip -n "$S" rule add from 10.4.0.2 table 100
+    ip -n "$S" route add default via 10.4.0.1 table 100
+    local ns
+    for ns in "$C" "$S"; do
+        ip -n "$ns" mptcp limits set subflows 2 add_addr_accepted 2
+    done
+    ip -n "$C" mptcp endpoint add 10.3.0.2 dev c1 id 1 subflow
+    ip -n "$S" mptcp endpoint add 10.4.0.2 dev s1 id 1 signal
+
+    local go="$WORK/join.go"
+    start_capture "$C" any "$OUT/join.client.pcap"
+    # Listen on every address: joins also go to the announced 10.4.0.2.
+    start_server "$S" mptcp 0.0.0.0 normal
+    run_client "$C" mptcp 10.2.0.2 hold "$go" &
+    local client=$!
+    BG_PIDS+=("$client")
+    # Let the joins and the ADD_ADDR exchange finish.
+    sleep 1
+    # MP_PRIO: the client marks its second address as backup.
+    ip -n "$C" mptcp endpoint change id 1 backup
+    sleep 0.5
+    # REMOVE_ADDR from the server: it withdraws its announced address.
+    ip -n "$S" mptcp endpoint delete id 1
+    sleep 0.5
+    # REMOVE_ADDR from the client: it withdraws its second address.
+    ip -n "$C" mptcp endpoint delete id 1
+    sleep 0.5
+    touch "$go"
+    wait "$client"
+    wait_server
+    stop_captures
+}
+
+ALL=(v1-clean tcp-plain stripped-upstream server-disabled join fastclose linger0 v6-clean dropped)
+
+main() {
+    local list=("$@") s
+    ((${#list[@]})) || list=("${ALL[@]}")
+    CAPTURE_PIDS=()
+    mkdir -p "$OUT"
+    for s in "${list[@]}"; do
+        declare -F "scenario_$s" >/dev/null || { log "unknown scenario '$s' (known: ${ALL[*]})"; exit 2; }
+    done
+    for s in "${list[@]}"; do
+        log "recording $s"
+        "scenario_$s"
+    done
+    log "done: captures in $OUT"
+}
+
+main "$@"
