@@ -287,3 +287,82 @@ fn join_facts(raw: &[u8]) -> JoinFacts {
     let _ = raw;
     JoinFacts { token: None }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/../pcap-fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    const FIXTURES: [&str; 3] = [
+        "v1-clean.client.pcap",
+        "join.client.pcap",
+        "v6-clean.server.pcap",
+    ];
+
+    #[test]
+    fn every_file_truncation_decodes_a_prefix_without_panic() {
+        for name in FIXTURES {
+            let bytes = fixture(name);
+            let mut full = Vec::new();
+            analyze(Capture::open(&bytes).unwrap(), name, false, &mut full).unwrap();
+            for cut in 0..bytes.len() {
+                let Ok(capture) = Capture::open(&bytes[..cut]) else {
+                    assert!(cut < 24, "{name}: header refused at {cut}");
+                    continue;
+                };
+                for json_mode in [false, true] {
+                    let mut out = Vec::new();
+                    analyze(
+                        Capture::open(&bytes[..cut]).unwrap(),
+                        name,
+                        json_mode,
+                        &mut out,
+                    )
+                    .unwrap();
+                    assert!(!out.is_empty());
+                }
+                // The frames before the cut print exactly as in the full file.
+                let mut out = Vec::new();
+                analyze(capture, name, false, &mut out).unwrap();
+                let text = String::from_utf8(out).unwrap();
+                let full = String::from_utf8_lossy(&full);
+                let numbered = |l: &&str| {
+                    l.trim_start()
+                        .split_once("  ")
+                        .is_some_and(|(n, _)| n.parse::<u64>().is_ok())
+                };
+                for line in text.lines().filter(numbered) {
+                    assert!(full.contains(line), "{name} cut at {cut}: {line}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_frame_truncation_decodes_without_panic() {
+        for name in FIXTURES {
+            let bytes = fixture(name);
+            for frame in Capture::open(&bytes).unwrap() {
+                let frame = frame.unwrap();
+                for cut in 0..frame.data.len() {
+                    let short = Frame {
+                        data: Cow::Borrowed(&frame.data[..cut]),
+                        ..frame.clone()
+                    };
+                    for json_mode in [false, true] {
+                        let mut out = Vec::new();
+                        let mut tracker = FlowTracker::new();
+                        let mut rel = RelativeSeq::default();
+                        decode_frame(&short, json_mode, &mut out, &mut tracker, &mut rel).unwrap();
+                        let _ = tracker.finish();
+                    }
+                }
+            }
+        }
+    }
+}
