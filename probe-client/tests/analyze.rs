@@ -499,11 +499,10 @@ fn ipv4_tcp(
     seq: u32,
     flags: u8,
     options: &[u8],
-    payload: usize,
 ) -> Vec<u8> {
     assert_eq!(options.len() % 4, 0);
     let tcp_len = 20 + options.len();
-    let total = 20 + tcp_len + payload;
+    let total = 20 + tcp_len;
     let mut p = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0];
     p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
     p.extend_from_slice(&src);
