@@ -7,6 +7,7 @@
 use crate::error::{OptionError, OptionErrorKind};
 use crate::flags::TcpFlags;
 use crate::mptcp::MptcpOption;
+use std::fmt;
 
 pub const KIND_EOL: u8 = 0;
 pub const KIND_NOP: u8 = 1;
@@ -66,7 +67,9 @@ impl<'a> SackBlocks<'a> {
     }
     /// `(left edge, right edge)` pairs in wire order.
     pub fn blocks(&self) -> impl Iterator<Item = (u32, u32)> + 'a {
-        self.0.chunks_exact(8).map(|b| (be32(&b[0..4]), be32(&b[4..8])))
+        self.0
+            .chunks_exact(8)
+            .map(|b| (be32(&b[0..4]), be32(&b[4..8])))
     }
 }
 
@@ -301,7 +304,11 @@ impl<'a> OptionList<'a> {
 
     /// Bytes the area takes when emitted.
     pub fn buffer_len(&self) -> usize {
-        self.options.iter().map(TcpOption::buffer_len).sum::<usize>() + self.rest.len()
+        self.options
+            .iter()
+            .map(TcpOption::buffer_len)
+            .sum::<usize>()
+            + self.rest.len()
     }
 
     /// Writes the area at the start of `buf`; returns its length.
@@ -330,5 +337,212 @@ impl<'a> OptionList<'a> {
             TcpOption::Mptcp(m) => Some(m),
             _ => None,
         })
+    }
+}
+
+/// tcpdump's name for an option kind (`unknown-KIND` for kinds it has none for).
+pub fn tcpdump_kind_name(kind: u8) -> Option<&'static str> {
+    Some(match kind {
+        0 => "eol",
+        1 => "nop",
+        2 => "mss",
+        3 => "wscale",
+        4 => "sackOK",
+        5 => "sack",
+        6 => "echo",
+        7 => "echoreply",
+        8 => "TS",
+        11 => "cc",
+        12 => "ccnew",
+        13 => "",
+        19 => "md5",
+        20 => "scps",
+        28 => "uto",
+        29 => "tcp-ao",
+        30 => "mptcp",
+        34 => "tfo",
+        254 => "exp",
+        _ => return None,
+    })
+}
+
+fn write_name(f: &mut fmt::Formatter<'_>, kind: u8) -> fmt::Result {
+    match tcpdump_kind_name(kind) {
+        Some(n) => f.write_str(n),
+        None => write!(f, "unknown-{kind}"),
+    }
+}
+
+fn write_hex(f: &mut fmt::Formatter<'_>, data: &[u8]) -> fmt::Result {
+    data.iter().try_for_each(|b| write!(f, "{b:02x}"))
+}
+
+/// The kinds without a variant of their own that tcpdump decodes, and
+/// whether `data` has the length tcpdump expects for them.
+fn tcpdump_fixed_kind_ok(kind: u8, data: &[u8]) -> bool {
+    match kind {
+        6 | 7 | 11 | 12 | 13 => data.len() == 4,
+        20 | 28 => data.len() == 2,
+        29 => data.len() >= 2,
+        254 => data.len() >= 2,
+        _ => true,
+    }
+}
+
+fn write_tfo_cookie(f: &mut fmt::Formatter<'_>, cookie: &[u8]) -> fmt::Result {
+    if cookie.is_empty() {
+        f.write_str(" cookiereq")
+    } else if cookie.len() % 2 != 0 || cookie.len() < 4 || cookie.len() > 16 {
+        f.write_str(" invalid")
+    } else {
+        f.write_str(" cookie ")?;
+        write_hex(f, cookie)
+    }
+}
+
+impl TcpOption<'_> {
+    /// Whether tcpdump stops printing the option list after this option: an
+    /// EOL, or an option it reports as `[bad opt]`.
+    pub fn ends_tcpdump_list(&self) -> bool {
+        match self {
+            TcpOption::Eol | TcpOption::Malformed { .. } => true,
+            TcpOption::Mptcp(m) => m.is_invalid(),
+            TcpOption::Unknown { kind, data } => !tcpdump_fixed_kind_ok(*kind, data),
+            _ => false,
+        }
+    }
+}
+
+/// The text tcpdump prints for the option inside `options [...]`: `mss 1460`,
+/// `sackOK`, `TS val 1 ecr 2`, `nop`, `wscale 7`, `eol`, `sack 1 {l:r}`,
+/// `mptcp 12 capable v1 flags [H] {0x..}`, `unknown-253 0xabcd`.
+///
+/// Differences from tcpdump, by design: SACK edges are printed as on the
+/// wire (tcpdump makes them relative to the connection it tracked); a known
+/// kind with a wrong length prints as `NAME[bad opt]` (tcpdump decodes it
+/// anyway, reading into the next option); the padding after an EOL prints
+/// nothing (tcpdump stops at the EOL). Alternate form (`{:#}`) adds the
+/// reason after an invalid MPTCP option.
+impl fmt::Display for TcpOption<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TcpOption::Eol => f.write_str("eol"),
+            TcpOption::Padding(_) => Ok(()),
+            TcpOption::Nop => f.write_str("nop"),
+            TcpOption::Mss(v) => write!(f, "mss {v}"),
+            TcpOption::WindowScale(v) => write!(f, "wscale {v}"),
+            TcpOption::SackPermitted => f.write_str("sackOK"),
+            TcpOption::Sack(s) => {
+                write!(f, "sack {} ", s.0.len() / 8)?;
+                s.blocks().try_for_each(|(l, r)| write!(f, "{{{l}:{r}}}"))
+            }
+            TcpOption::Timestamps { tsval, tsecr } => write!(f, "TS val {tsval} ecr {tsecr}"),
+            TcpOption::Md5(d) => {
+                f.write_str("md5 shared secret not supplied with -M, can't check - ")?;
+                write_hex(f, d)
+            }
+            TcpOption::FastOpen(c) => {
+                f.write_str("tfo ")?;
+                write_tfo_cookie(f, c)
+            }
+            TcpOption::Mptcp(m) => fmt::Display::fmt(m, f),
+            TcpOption::Malformed { kind, .. } => {
+                write_name(f, *kind)?;
+                f.write_str("[bad opt]")
+            }
+            TcpOption::Unknown { kind, data } => {
+                write_name(f, *kind)?;
+                if !tcpdump_fixed_kind_ok(*kind, data) {
+                    return f.write_str("[bad opt]");
+                }
+                match kind {
+                    6 | 7 | 11 | 12 | 13 => write!(f, " {}", be32(data)),
+                    20 => write!(f, " cap {:02x} id {}", data[0], data[1]),
+                    28 => {
+                        let v = be16(data);
+                        let secs = if v & 1 != 0 {
+                            (v >> 1) as u32 * 60
+                        } else {
+                            (v >> 1) as u32
+                        };
+                        write!(f, " {v:#x} {secs}")
+                    }
+                    29 => {
+                        write!(f, " keyid {} rnextkeyid {}", data[0], data[1])?;
+                        if data.len() > 2 {
+                            f.write_str(" mac 0x")?;
+                            write_hex(f, &data[2..])?;
+                        }
+                        Ok(())
+                    }
+                    254 => {
+                        let magic = be16(data);
+                        if magic == 0xf989 {
+                            f.write_str("-tfo")?;
+                            write_tfo_cookie(f, &data[2..])
+                        } else {
+                            write!(f, "-{magic:04x}")
+                        }
+                    }
+                    _ => {
+                        if !data.is_empty() {
+                            f.write_str(" 0x")?;
+                            write_hex(f, data)?;
+                        }
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The whole `options [...]` content as tcpdump prints it: options joined by
+/// `,`, stopping after an EOL or a `[bad opt]`; a framing error prints
+/// `[bad opt]` in place of the option it hit.
+impl fmt::Display for OptionList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for option in &self.options {
+            if matches!(option, TcpOption::Padding(_)) {
+                continue;
+            }
+            if !first {
+                f.write_str(",")?;
+            }
+            first = false;
+            fmt::Display::fmt(option, f)?;
+            if option.ends_tcpdump_list() {
+                return Ok(());
+            }
+        }
+        if self.error.is_some() {
+            if !first {
+                f.write_str(",")?;
+            }
+            f.write_str("[bad opt]")?;
+        }
+        Ok(())
+    }
+}
+
+impl<'a> OptionList<'a> {
+    /// tcpdump's text of each option, in order, as [`fmt::Display`] of the
+    /// list joins them (padding skipped, stopping where tcpdump stops).
+    pub fn tcpdump_items(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for option in &self.options {
+            if matches!(option, TcpOption::Padding(_)) {
+                continue;
+            }
+            out.push(option.to_string());
+            if option.ends_tcpdump_list() {
+                return out;
+            }
+        }
+        if self.error.is_some() {
+            out.push("[bad opt]".to_string());
+        }
+        out
     }
 }
