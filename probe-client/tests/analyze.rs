@@ -533,7 +533,6 @@ fn pcapng_with_two_link_types() {
         1000,
         0x02,
         &SYN_OPTIONS,
-        0,
     );
     let mut ether = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
     ether.extend_from_slice(&ipv4_tcp(
@@ -544,7 +543,6 @@ fn pcapng_with_two_link_types() {
         5000,
         0x04,
         &[],
-        0,
     ));
     let mut file = Vec::new();
     {
@@ -616,7 +614,6 @@ fn snapshot_truncated_packet_is_marked() {
         7,
         0x02,
         &SYN_OPTIONS,
-        0,
     );
     let mut file = Vec::new();
     {

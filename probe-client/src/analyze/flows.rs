@@ -5,6 +5,7 @@
 //! of the same 4-tuple and initial sequence number before any SYN/ACK are
 //! retransmissions. The SYN/ACK, a RST from the server, and the client's
 //! first ACK after the SYN/ACK (the "third ACK") complete it.
+use packet::crypto;
 use packet::mptcp::MpCapable;
 use packet::TcpFlags;
 use std::collections::HashMap;
@@ -61,15 +62,16 @@ pub struct KeyInfo {
 }
 
 impl KeyInfo {
-    /// `version` selects the hash: 0 SHA-1 (RFC 6824), 1 SHA-256 (RFC 8684).
-    pub fn derive(version: u8, key: u64) -> Self {
-        let (token, idsn) = derive_token_idsn(version, key);
-        KeyInfo { key, token, idsn }
+    /// `version` selects the hash: 0 SHA-1 (RFC 6824), 1 SHA-256 (RFC 8684);
+    /// `None` for a version no RFC defines.
+    pub fn derive(version: u8, key: u64) -> Option<Self> {
+        let v = crypto::Version::from_wire(version)?;
+        Some(KeyInfo {
+            key,
+            token: crypto::token(v, key),
+            idsn: crypto::idsn(v, key),
+        })
     }
-}
-
-fn derive_token_idsn(version: u8, key: u64) -> (u32, u64) {
-    super::compat::token_idsn(version, key)
 }
 
 /// How a reflection shows.
@@ -370,8 +372,8 @@ fn summarize(h: &mut Handshake) {
     let server_key = synack_mpc
         .and_then(|m| m.sender_key)
         .or(ack_mpc.and_then(|m| m.receiver_key));
-    h.client_key = client_key.map(|k| KeyInfo::derive(version, k));
-    h.server_key = server_key.map(|k| KeyInfo::derive(version, k));
+    h.client_key = client_key.and_then(|k| KeyInfo::derive(version, k));
+    h.server_key = server_key.and_then(|k| KeyInfo::derive(version, k));
     key_consistency_notes(h, syn_mpc, synack_mpc, ack_mpc);
 
     if let Some(token) = h.join_token() {
@@ -594,8 +596,8 @@ mod tests {
         let h = one(f);
         assert_eq!(h.status, Status::MptcpEstablished { version: 1 });
         assert_eq!(h.status.to_string(), "MPTCP v1 established");
-        assert_eq!(h.client_key, Some(KeyInfo::derive(1, KEY_A)));
-        assert_eq!(h.server_key, Some(KeyInfo::derive(1, KEY_B)));
+        assert_eq!(h.client_key, KeyInfo::derive(1, KEY_A));
+        assert_eq!(h.server_key, KeyInfo::derive(1, KEY_B));
         assert_eq!(h.third_ack.as_ref().map(|a| a.index), Some(3));
         assert!(h.notes.is_empty(), "{:?}", h.notes);
     }
@@ -612,7 +614,7 @@ mod tests {
         let h = one(f);
         assert_eq!(h.status, Status::MptcpNegotiated { version: 0 });
         assert_eq!(h.client_key.map(|k| k.key), Some(KEY_A));
-        assert_eq!(h.client_key, Some(KeyInfo::derive(0, KEY_A)));
+        assert_eq!(h.client_key, KeyInfo::derive(0, KEY_A));
         assert_eq!(h.server_key.map(|k| k.key), Some(KEY_B));
     }
 
@@ -778,7 +780,7 @@ mod tests {
             mp_capable,
             mp_join,
         };
-        let server_token = KeyInfo::derive(1, KEY_B).token;
+        let server_token = KeyInfo::derive(1, KEY_B).unwrap().token;
         let join = |token| Some(JoinFacts { token: Some(token) });
         tracker.push(&facts(1, c, s, SYN, mpc(1, None, None), None));
         tracker.push(&facts(2, s, c, SYN_ACK, mpc(1, Some(KEY_B), None), None));

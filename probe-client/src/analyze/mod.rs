@@ -35,14 +35,13 @@
 //! 0: the capture was read (even if cut short: what was there is decoded);
 //! 2: the file cannot be read or is not a capture. The verdict engine will
 //! later turn this into 0 (MPTCP works) / 1 (it does not) per DESIGN.md.
-mod compat;
 pub mod flows;
 pub mod reader;
 pub mod render;
 
 use flows::{FlowTracker, JoinFacts, PacketFacts};
 use packet::ip::{parse_ip_tcp, IpError, TcpSegment};
-use packet::mptcp::MptcpOption;
+use packet::mptcp::{JoinBody, MptcpOption};
 use packet::OptionList;
 use reader::{Capture, Format, Frame, Stopped};
 use render::{DecodedOptions, RelativeSeq};
@@ -266,7 +265,13 @@ fn facts(
     for m in opts.map(|o| o.list.mptcp()).into_iter().flatten() {
         match m {
             MptcpOption::MpCapable(c) if mp_capable.is_none() => mp_capable = Some(*c),
-            MptcpOption::MpJoin(raw) if mp_join.is_none() => mp_join = Some(join_facts(raw)),
+            MptcpOption::MpJoin(j) if mp_join.is_none() => {
+                let token = match j.body {
+                    JoinBody::Syn { token, .. } => Some(token),
+                    _ => None,
+                };
+                mp_join = Some(JoinFacts { token });
+            }
             _ => {}
         }
     }
@@ -281,11 +286,6 @@ fn facts(
         mp_capable,
         mp_join,
     })
-}
-
-fn join_facts(raw: &[u8]) -> JoinFacts {
-    let _ = raw;
-    JoinFacts { token: None }
 }
 
 #[cfg(test)]

@@ -1,10 +1,9 @@
 //! Output: tcpdump-like text lines, JSON lines, and handshake summaries.
-use super::compat::{option_json, option_text};
 use super::flows::{Answer, Handshake, KeyInfo, Status};
 use super::reader::Timestamp;
 use packet::ip::TcpSegment;
 use packet::mptcp::MpCapable;
-use packet::{OptionList, TcpFlags, TcpOption};
+use packet::{OptionList, TcpFlags};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -135,25 +134,17 @@ pub fn packet_line(
     }
     if let Some(opts) = opts {
         line.push_str(", options [");
-        let mut first = true;
-        for o in &opts.list.options {
-            if matches!(o, TcpOption::Padding(_)) {
-                continue;
-            }
-            if !first {
-                line.push(',');
-            }
-            first = false;
-            line.push_str(&option_text(o));
-        }
         if opts.cut {
-            line.push_str(" [|tcp]");
+            // tcpdump prints the options it could read, then `[|tcp]`, and
+            // stops there (no closing bracket, no length).
+            let mut items = opts.list.tcpdump_items();
+            if opts.list.error.is_some() {
+                items.pop();
+            }
+            let _ = write!(line, "{} [|tcp]", items.join(","));
             return line;
         }
-        if opts.list.error.is_some() {
-            line.push_str(if first { "[bad opt]" } else { ",[bad opt]" });
-        }
-        line.push(']');
+        let _ = write!(line, "{}]", opts.list);
     }
     let _ = write!(line, ", length {payload_len}");
     line
@@ -167,16 +158,9 @@ pub fn packet_json(
     opts: Option<&DecodedOptions<'_>>,
 ) -> Option<Value> {
     let flags = seg.flags?;
-    let options: Vec<Value> = opts
-        .map(|o| {
-            o.list
-                .options
-                .iter()
-                .filter(|o| !matches!(o, TcpOption::Padding(_)))
-                .map(option_json)
-                .collect()
-        })
-        .unwrap_or_default();
+    let options = opts.map_or(Value::Array(Vec::new()), |o| {
+        packet::json::option_list_json(&o.list)
+    });
     Some(json!({
         "index": index,
         "ts": ts.as_f64(),
