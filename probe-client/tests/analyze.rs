@@ -663,3 +663,57 @@ fn snapshot_truncated_packet_is_marked() {
     assert!(text.contains("note: frame 3: not decoded"), "{text}");
     assert!(text.contains(": pcap, 4 frames, 2 TCP packets"), "{text}");
 }
+
+/// Our lines against the local tcpdump on every lab fixture (Ethernet,
+/// Linux cooked, IPv4, IPv6). Options are blanked: Debian's tcpdump 4.99
+/// prints MP_CAPABLE without `flags [..]`; the peer test covers option text.
+/// The cooked link's interface name and direction (` c0  Out`) are dropped.
+#[test]
+fn fixtures_match_local_tcpdump_outside_options() {
+    let probe = Command::new("tcpdump").arg("--version").output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIP: no tcpdump on this machine");
+        return;
+    }
+    let normalize = |l: &str| -> String {
+        let blanked = match options_text(l) {
+            Some(o) => l.replacen(o, "", 1),
+            None => l.to_string(),
+        };
+        let head: Vec<&str> = blanked.split_whitespace().take(3).collect();
+        let at = blanked.find(" IP ").or_else(|| blanked.find(" IP6 ")).unwrap_or(0);
+        format!("{} {}", head.join(" "), &blanked[at..])
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(workspace().join("pcap-fixtures"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .collect();
+    entries.sort();
+    assert!(entries.len() >= 8);
+    let mut compared = 0;
+    for pcap in entries {
+        let td = Command::new("tcpdump")
+            .args(["-#", "-n", "-tttt", "-r"])
+            .arg(&pcap)
+            .env("TZ", "GMT0")
+            .output()
+            .unwrap();
+        assert!(td.status.success(), "tcpdump on {}", pcap.display());
+        let ours = our_lines(&stdout(&run(&["analyze"], &pcap)));
+        for (n, line) in tcpdump_lines(&String::from_utf8_lossy(&td.stdout)) {
+            if !line.contains(": Flags [") {
+                continue;
+            }
+            let got = ours
+                .get(&n)
+                .unwrap_or_else(|| panic!("{} frame {n}: no line", pcap.display()));
+            let (got, want) = (normalize(got), normalize(&line));
+            let same = want == got || want.starts_with(&format!("{got}: "));
+            assert!(same, "{} frame {n}:\n  tcpdump: {want}\n  ours:    {got}", pcap.display());
+            compared += 1;
+        }
+    }
+    assert!(compared > 100, "{compared}");
+}
