@@ -3,7 +3,8 @@
 //! Options every verb understands live in [`GlobalArgs`] (flattened with
 //! `global = true`, so they may be written before or after the verb); each
 //! verb has its own `Args` struct in its own module.
-use clap::{Args, Parser, Subcommand};
+use clap::builder::FalseyValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "mptcp-probe", version, about, propagate_version = true)]
@@ -18,7 +19,14 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Machine-readable output: one JSON object per line.
-    #[arg(long, global = true, env = "MPTCP_PROBE_JSON")]
+    /// The environment variable takes 1/0, true/false, yes/no, on/off.
+    #[arg(
+        long,
+        global = true,
+        env = "MPTCP_PROBE_JSON",
+        action = ArgAction::SetTrue,
+        value_parser = FalseyValueParser::new()
+    )]
     pub json: bool,
 }
 

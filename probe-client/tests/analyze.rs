@@ -681,7 +681,10 @@ fn fixtures_match_local_tcpdump_outside_options() {
             None => l.to_string(),
         };
         let head: Vec<&str> = blanked.split_whitespace().take(3).collect();
-        let at = blanked.find(" IP ").or_else(|| blanked.find(" IP6 ")).unwrap_or(0);
+        let at = blanked
+            .find(" IP ")
+            .or_else(|| blanked.find(" IP6 "))
+            .unwrap_or(0);
         format!("{} {}", head.join(" "), &blanked[at..])
     };
     let mut entries: Vec<_> = std::fs::read_dir(workspace().join("pcap-fixtures"))
@@ -711,9 +714,30 @@ fn fixtures_match_local_tcpdump_outside_options() {
                 .unwrap_or_else(|| panic!("{} frame {n}: no line", pcap.display()));
             let (got, want) = (normalize(got), normalize(&line));
             let same = want == got || want.starts_with(&format!("{got}: "));
-            assert!(same, "{} frame {n}:\n  tcpdump: {want}\n  ours:    {got}", pcap.display());
+            assert!(
+                same,
+                "{} frame {n}:\n  tcpdump: {want}\n  ours:    {got}",
+                pcap.display()
+            );
             compared += 1;
         }
     }
     assert!(compared > 100, "{compared}");
+}
+
+#[test]
+fn json_mode_from_the_environment() {
+    let file = fixture("tcp-plain.client.pcap");
+    let with = |value: &str| {
+        let o = Command::new(BIN)
+            .args(["analyze"])
+            .arg(&file)
+            .env("MPTCP_PROBE_JSON", value)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0));
+        stdout(&o)
+    };
+    assert!(with("1").starts_with("{\"dport\""));
+    assert!(with("0").starts_with("    1  "));
 }

@@ -3,7 +3,7 @@ use super::flows::{Answer, Handshake, KeyInfo, Status};
 use super::reader::Timestamp;
 use packet::ip::TcpSegment;
 use packet::mptcp::MpCapable;
-use packet::{OptionList, TcpFlags};
+use packet::{OptionList, TcpFlags, TcpOption};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -145,6 +145,16 @@ pub fn packet_line(
             return line;
         }
         let _ = write!(line, "{}]", opts.list);
+        // After `[bad opt]` tcpdump closes the list and prints nothing more.
+        let bad = opts.list.error.is_some()
+            || opts
+                .list
+                .options
+                .iter()
+                .any(|o| o.ends_tcpdump_list() && !matches!(o, TcpOption::Eol));
+        if bad {
+            return line;
+        }
     }
     let _ = write!(line, ", length {payload_len}");
     line
