@@ -393,6 +393,12 @@ fn summarize(h: &mut Handshake) {
             Status::NoAnswer
         }
     } else if syn_mpc.is_none() {
+        if synack_mpc.is_some() {
+            h.notes.push(
+                "the SYN/ACK carries MP_CAPABLE although no SYN offered it (added on the path?)"
+                    .to_string(),
+            );
+        }
         Status::PlainTcp
     } else if answered_mpc.is_none() {
         Status::FallbackRetransmit
@@ -698,6 +704,20 @@ mod tests {
         let mut f = Feed::new();
         f.push(true, SYN, 100, None).push(false, SYN_ACK, 900, None);
         assert_eq!(one(f).status, Status::PlainTcp);
+    }
+
+    #[test]
+    fn mp_capable_only_in_synack_is_noted() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, None)
+            .push(false, SYN_ACK, 900, mpc(1, Some(KEY_B), None));
+        let h = one(f);
+        assert_eq!(h.status, Status::PlainTcp);
+        assert!(
+            h.notes.iter().any(|n| n.contains("no SYN offered it")),
+            "{:?}",
+            h.notes
+        );
     }
 
     #[test]

@@ -366,6 +366,79 @@ mod tests {
         let _ = scale_timestamp(u64::MAX, 0x7f);
     }
 
+    /// The frames of a pcap fixture rewritten as pcapng (Ethernet interface,
+    /// nanosecond resolution), with pcap-file's writer.
+    fn as_pcapng(pcap: &[u8]) -> Vec<u8> {
+        use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+        use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+        use pcap_file::pcapng::PcapNgWriter;
+        let mut out = Vec::new();
+        let mut w = PcapNgWriter::new(&mut out).unwrap();
+        let linktype = Capture::open(pcap)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .linktype;
+        w.write_block(&Block::InterfaceDescription(InterfaceDescriptionBlock {
+            linktype: linktype.into(),
+            snaplen: 0,
+            options: vec![InterfaceDescriptionOption::IfTsResol(9)],
+        }))
+        .unwrap();
+        for f in Capture::open(pcap).unwrap() {
+            let f = f.unwrap();
+            let nanos = f.ts.secs * 1_000_000_000 + u64::from(f.ts.nanos);
+            w.write_block(&Block::EnhancedPacket(EnhancedPacketBlock {
+                interface_id: 0,
+                timestamp: std::time::Duration::from_nanos(nanos),
+                original_len: f.orig_len,
+                data: f.data.clone(),
+                options: vec![],
+            }))
+            .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn pcapng_reads_the_same_frames_as_pcap_and_survives_every_cut() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../pcap-fixtures/v1-clean.client.pcap"
+        );
+        let pcap = std::fs::read(path).unwrap();
+        let ng = as_pcapng(&pcap);
+        let a: Vec<_> = Capture::open(&pcap).unwrap().map(Result::unwrap).collect();
+        let b: Vec<_> = Capture::open(&ng).unwrap().map(Result::unwrap).collect();
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(
+                (x.index, x.ts, x.linktype, &x.data, x.orig_len),
+                (y.index, y.ts, y.linktype, &y.data, y.orig_len)
+            );
+        }
+        for cut in 0..ng.len() {
+            let Ok(capture) = Capture::open(&ng[..cut]) else {
+                continue;
+            };
+            let mut frames = 0;
+            for item in capture {
+                match item {
+                    Ok(f) => {
+                        assert_eq!(f.data, b[frames].data);
+                        frames += 1;
+                    }
+                    Err(stop) => {
+                        assert_eq!(stop.frame, frames as u64 + 1);
+                        assert!(stop.offset < cut, "cut {cut}: {stop}");
+                    }
+                }
+            }
+            assert!(frames <= b.len());
+        }
+    }
+
     #[test]
     fn not_a_capture() {
         assert!(matches!(Capture::open(b""), Err(OpenError::Empty)));
