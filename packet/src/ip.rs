@@ -183,18 +183,46 @@ fn need(bytes: &[u8], what: &'static str, offset: usize, len: usize) -> Result<(
 /// quote is shorter, a padded frame longer): `payload` stops at whichever
 /// ends first.
 pub fn parse_ip_tcp(bytes: &[u8]) -> Result<TcpSegment<'_>, IpError> {
-    let first = *bytes.first().ok_or(IpError::Empty)?;
-    let (ip, tcp_offset, ip_end) = match first >> 4 {
-        4 => parse_v4(bytes)?,
-        6 => parse_v6(bytes)?,
-        version => return Err(IpError::UnknownVersion { version }),
-    };
-    parse_tcp(bytes, ip, tcp_offset, ip_end)
+    let h = parse_ip_headers(bytes)?;
+    if h.protocol != PROTO_TCP {
+        return Err(IpError::NotTcp {
+            protocol: h.protocol,
+            offset: h.protocol_offset,
+        });
+    }
+    parse_tcp(bytes, h.ip, h.payload_offset, h.end)
 }
 
-/// Returns the fields, the TCP offset and where the IP length says the
-/// packet ends (`None` when it says less than the headers).
-fn parse_v4(b: &[u8]) -> Result<(IpFields, usize, Option<usize>), IpError> {
+/// The IP layer of any packet: the fixed header, IPv4 options and IPv6
+/// extension headers, and the upper-layer protocol that follows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpHeaders {
+    pub ip: IpFields,
+    /// Offset of the upper-layer header (TCP, ICMP ...).
+    pub payload_offset: usize,
+    /// The upper-layer protocol number.
+    pub protocol: u8,
+    /// Offset of the byte that names it (IPv4 protocol field, or the next
+    /// header field of the fixed header or last extension header).
+    pub protocol_offset: usize,
+    /// Where the IP length says the packet ends; `None` when it says less
+    /// than the headers take (IPv4 total length 0 after segmentation
+    /// offload, say).
+    pub end: Option<usize>,
+}
+
+/// Walks the IP header (and IPv6 extension headers) of `bytes`. Non-first
+/// fragments are an error: they hold no upper-layer header.
+pub fn parse_ip_headers(bytes: &[u8]) -> Result<IpHeaders, IpError> {
+    let first = *bytes.first().ok_or(IpError::Empty)?;
+    match first >> 4 {
+        4 => parse_v4(bytes),
+        6 => parse_v6(bytes),
+        version => Err(IpError::UnknownVersion { version }),
+    }
+}
+
+fn parse_v4(b: &[u8]) -> Result<IpHeaders, IpError> {
     need(b, "IPv4 header", 0, 20)?;
     let ihl = b[0] & 0x0f;
     if ihl < 5 {
@@ -224,21 +252,17 @@ fn parse_v4(b: &[u8]) -> Result<(IpFields, usize, Option<usize>), IpError> {
             fragment_offset: u32::from(fields.fragment_offset) * 8,
         });
     }
-    if fields.protocol != PROTO_TCP {
-        return Err(IpError::NotTcp {
-            protocol: fields.protocol,
-            offset: 9,
-        });
-    }
     let end = usize::from(fields.total_length);
-    Ok((
-        IpFields::V4(fields),
-        header_len,
-        (end >= header_len).then_some(end),
-    ))
+    Ok(IpHeaders {
+        ip: IpFields::V4(fields),
+        payload_offset: header_len,
+        protocol: fields.protocol,
+        protocol_offset: 9,
+        end: (end >= header_len).then_some(end),
+    })
 }
 
-fn parse_v6(b: &[u8]) -> Result<(IpFields, usize, Option<usize>), IpError> {
+fn parse_v6(b: &[u8]) -> Result<IpHeaders, IpError> {
     need(b, "IPv6 header", 0, 40)?;
     let word = be32(b, 0);
     let addr = |at: usize| {
@@ -264,7 +288,6 @@ fn parse_v6(b: &[u8]) -> Result<(IpFields, usize, Option<usize>), IpError> {
     let mut at = 40;
     loop {
         match next {
-            PROTO_TCP => break,
             EXT_HOP_BY_HOP | EXT_ROUTING | EXT_DEST_OPTS => {
                 need(b, "IPv6 extension header", at, 8)?;
                 let len = (usize::from(b[at + 1]) + 1) * 8;
@@ -295,17 +318,20 @@ fn parse_v6(b: &[u8]) -> Result<(IpFields, usize, Option<usize>), IpError> {
                 next_at = at;
                 at += 8;
             }
-            protocol => {
-                return Err(IpError::NotTcp {
-                    protocol,
-                    offset: next_at,
-                })
-            }
+            // TCP, ICMPv6, or anything this walk does not step over
+            // (ESP, no next header ...): the upper layer starts here.
+            _ => break,
         }
     }
     fields.extensions_len = at - 40;
     let end = 40 + usize::from(fields.payload_length);
-    Ok((IpFields::V6(fields), at, (end >= at).then_some(end)))
+    Ok(IpHeaders {
+        ip: IpFields::V6(fields),
+        payload_offset: at,
+        protocol: next,
+        protocol_offset: next_at,
+        end: (end >= at).then_some(end),
+    })
 }
 
 fn parse_tcp(
@@ -519,7 +545,7 @@ pub fn tcp_checksum_for(src: IpAddr, dst: IpAddr, segment: &[u8]) -> u16 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// IPv4 SYN 10.0.0.1:40000 > 10.0.0.2:6101, TTL 64, ID 0x1234, DF, seq

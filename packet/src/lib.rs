@@ -4,6 +4,7 @@
 //! decisions out, so a pcap replays everything exactly.
 #![forbid(unsafe_code)]
 
+pub mod build;
 pub mod crypto;
 pub mod diff;
 pub mod error;

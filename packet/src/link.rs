@@ -25,7 +25,9 @@ const ETHERTYPE_QINQ: u16 = 0x88a8;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LinkError {
-    #[error("link type {0} is not supported (Ethernet, Linux cooked v1/v2, raw IP and loopback are)")]
+    #[error(
+        "link type {0} is not supported (Ethernet, Linux cooked v1/v2, raw IP and loopback are)"
+    )]
     Unsupported(u32),
     #[error("frame of {len} bytes is shorter than its {what} header ({need} bytes)")]
     Truncated {
@@ -145,15 +147,27 @@ mod tests {
 
     #[test]
     fn loopback_both_byte_orders() {
-        assert_eq!(ip_payload(linktype::NULL, &[2, 0, 0, 0, 0x45]), Ok(&[0x45][..]));
-        assert_eq!(ip_payload(linktype::LOOP, &[0, 0, 0, 30, 0x60]), Ok(&[0x60][..]));
+        assert_eq!(
+            ip_payload(linktype::NULL, &[2, 0, 0, 0, 0x45]),
+            Ok(&[0x45][..])
+        );
+        assert_eq!(
+            ip_payload(linktype::LOOP, &[0, 0, 0, 30, 0x60]),
+            Ok(&[0x60][..])
+        );
     }
 
     #[test]
     fn every_truncation_is_an_error_not_a_panic() {
         let mut frame = vec![0u8; 12];
         frame.extend_from_slice(&[0x81, 0x00, 0, 2, 0x08, 0x00]);
-        for t in [linktype::ETHERNET, linktype::LINUX_SLL, linktype::LINUX_SLL2, linktype::NULL, linktype::RAW] {
+        for t in [
+            linktype::ETHERNET,
+            linktype::LINUX_SLL,
+            linktype::LINUX_SLL2,
+            linktype::NULL,
+            linktype::RAW,
+        ] {
             for cut in 0..frame.len() {
                 let _ = ip_payload(t, &frame[..cut]);
             }
