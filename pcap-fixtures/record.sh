@@ -39,6 +39,13 @@ cleanup() {
     for pid in "${BG_PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
+    # Whatever still runs inside our namespaces was started by this script
+    # (a backgrounded client runs in a subshell whose pid is not its own).
+    for ns in "${NAMESPACES[@]}"; do
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do
+            kill "$pid" 2>/dev/null || true
+        done
+    done
     for ns in "${NAMESPACES[@]}"; do
         ip netns del "$ns" 2>/dev/null || true
     done
@@ -240,12 +247,14 @@ scenario_linger0() {
     line_exchange linger0 mptcp mptcp 10.2.0.2 linger0 normal
 }
 
-# join: two paths between client and server through one router.
-#   client c0 10.1.0.2 (initial subflow)   c1 10.3.0.2 (endpoint id 1, subflow)
-#   server s0 10.2.0.2 (listener)          s1 10.4.0.2 (endpoint id 1, signal)
-# Captured on every interface of the client (-i any: Linux cooked).
-scenario_join() {
-    C="$TAG-join-c"; R="$TAG-join-r"; S="$TAG-join-s"
+# Two paths between client and server through one router:
+#   client c0 10.1.0.2 fd00:1::2 (initial subflow)
+#          c1 10.3.0.2 fd00:3::2 (endpoint id 1, subflow)
+#   server s0 10.2.0.2 fd00:2::2 (listener)
+#          s1 10.4.0.2 fd00:4::2 (endpoint id 1, signal)
+# Sets C, R, S.
+two_path_topology() {
+    C="$TAG-$1-c"; R="$TAG-$1-r"; S="$TAG-$1-s"
     new_ns "$C"; router_ns "$R"; new_ns "$S"
     veth "$C" c0 02:00:00:00:01:02 "$R" r0 02:00:00:00:01:01
     veth "$C" c1 02:00:00:00:03:02 "$R" r2 02:00:00:00:03:01
@@ -260,36 +269,44 @@ scenario_join() {
     addr "$S" s0 10.2.0.2/24 fd00:2::2/64
     addr "$S" s1 10.4.0.2/24 fd00:4::2/64
     ip -n "$C" route add default via 10.1.0.1
+    ip -n "$C" -6 route add default via fd00:1::1
     ip -n "$S" route add default via 10.2.0.1
+    ip -n "$S" -6 route add default via fd00:2::1
     # Source routing, so that a subflow from the second address leaves by the
     # second link.
     ip -n "$C" rule add from 10.3.0.2 table 100
     ip -n "$C" route add default via 10.3.0.1 table 100
+    ip -n "$C" -6 rule add from fd00:3::2 table 100
+    ip -n "$C" -6 route add default via fd00:3::1 table 100
     ip -n "$S" rule add from 10.4.0.2 table 100
     ip -n "$S" route add default via 10.4.0.1 table 100
+    ip -n "$S" -6 rule add from fd00:4::2 table 100
+    ip -n "$S" -6 route add default via fd00:4::1 table 100
     local ns
     for ns in "$C" "$S"; do
         ip -n "$ns" mptcp limits set subflows 2 add_addr_accepted 2
     done
-    ip -n "$C" mptcp endpoint add 10.3.0.2 dev c1 id 1 subflow
-    ip -n "$S" mptcp endpoint add 10.4.0.2 dev s1 id 1 signal
+}
 
-    local go="$WORK/join.go"
-    start_capture "$C" any "$OUT/join.client.pcap"
-    # Listen on every address: joins also go to the announced 10.4.0.2.
-    start_server "$S" mptcp 0.0.0.0 normal
-    run_client "$C" mptcp 10.2.0.2 hold "$go" &
+# join_exchange NAME SERVER_ANY SERVER_ADDR: with the endpoints already set
+# (id 1 on both sides), runs a 'hold' client and, while its connection
+# lives, switches the client's endpoint to backup (MP_PRIO), deletes the
+# server's endpoint (REMOVE_ADDR from the server), then the client's
+# (REMOVE_ADDR from the client). Captured on every interface of the client
+# (-i any: Linux cooked v2, whose interface index tells the paths apart).
+join_exchange() {
+    local go="$WORK/$1.go"
+    start_capture "$C" any "$OUT/$1.client.pcap"
+    start_server "$S" mptcp "$2" normal
+    run_client "$C" mptcp "$3" hold "$go" &
     local client=$!
     BG_PIDS+=("$client")
     # Let the joins and the ADD_ADDR exchange finish.
     sleep 1
-    # MP_PRIO: the client marks its second address as backup.
     ip -n "$C" mptcp endpoint change id 1 backup
     sleep 0.5
-    # REMOVE_ADDR from the server: it withdraws its announced address.
     ip -n "$S" mptcp endpoint delete id 1
     sleep 0.5
-    # REMOVE_ADDR from the client: it withdraws its second address.
     ip -n "$C" mptcp endpoint delete id 1
     sleep 0.5
     touch "$go"
@@ -298,7 +315,66 @@ scenario_join() {
     stop_captures
 }
 
-ALL=(v1-clean tcp-plain stripped-upstream server-disabled join fastclose linger0 v6-clean dropped)
+scenario_join() {
+    two_path_topology join
+    ip -n "$C" mptcp endpoint add 10.3.0.2 dev c1 id 1 subflow
+    ip -n "$S" mptcp endpoint add 10.4.0.2 dev s1 id 1 signal
+    # The server listens on every address: joins also go to the announced 10.4.0.2.
+    join_exchange join 0.0.0.0 10.2.0.2
+}
+
+scenario_join-v6() {
+    two_path_topology joinv6
+    ip -n "$C" mptcp endpoint add fd00:3::2 dev c1 id 1 subflow
+    ip -n "$S" mptcp endpoint add fd00:4::2 dev s1 id 1 signal
+    join_exchange join-v6 :: fd00:2::2
+}
+
+scenario_join-port() {
+    two_path_topology joinport
+    ip -n "$C" mptcp endpoint add 10.3.0.2 dev c1 id 1 subflow
+    # An announced address with a port: ADD_ADDR carries it, and the kernel
+    # opens its own listener there for the joins.
+    ip -n "$S" mptcp endpoint add 10.4.0.2 dev s1 id 1 port 6102 signal
+    join_exchange join-port 10.2.0.2 10.2.0.2
+}
+
+scenario_join-v6-port() {
+    # ADD_ADDR for an IPv6 address with a port and its HMAC takes 30 bytes,
+    # which does not fit next to TCP timestamps (12 bytes) in a 40-byte
+    # option area, so Linux never sends it while timestamps are on. The
+    # server therefore turns timestamps off (the SYN/ACK then omits them and
+    # the connection runs without).
+    two_path_topology joinv6port
+    ip netns exec "$S" sysctl -qw net.ipv4.tcp_timestamps=0
+    ip -n "$C" mptcp endpoint add fd00:3::2 dev c1 id 1 subflow
+    ip -n "$S" mptcp endpoint add fd00:4::2 dev s1 id 1 port 6102 signal
+    join_exchange join-v6-port fd00:2::2 fd00:2::2
+}
+
+scenario_join-rejected() {
+    # The server accepts no additional subflow (limit 0): it refuses the
+    # client's MP_JOIN SYN with a reset.
+    two_path_topology joinrej
+    ip -n "$S" mptcp limits set subflows 0 add_addr_accepted 0
+    ip -n "$C" mptcp endpoint add 10.3.0.2 dev c1 id 1 subflow
+    start_capture "$C" any "$OUT/join-rejected.client.pcap"
+    start_server "$S" mptcp 10.2.0.2 normal
+    run_client "$C" mptcp 10.2.0.2 normal
+    wait_server
+    stop_captures
+}
+
+scenario_checksum() {
+    # DSS checksums negotiated (MP_CAPABLE flag A) on both ends.
+    line_topology csum
+    ip netns exec "$C" sysctl -qw net.mptcp.checksum_enabled=1
+    ip netns exec "$S" sysctl -qw net.mptcp.checksum_enabled=1
+    line_exchange checksum mptcp mptcp 10.2.0.2
+}
+
+ALL=(v1-clean tcp-plain stripped-upstream server-disabled join fastclose linger0 v6-clean dropped
+     checksum join-v6 join-port join-v6-port join-rejected)
 
 main() {
     local list=("$@") s
@@ -312,6 +388,9 @@ main() {
         log "recording $s"
         "scenario_$s"
     done
+    # tcpdump drops root and writes its files as its own user; give them the
+    # owner of the output directory (the checkout).
+    chown --reference="$OUT" "$OUT"/*.pcap 2>/dev/null || true
     log "done: captures in $OUT"
 }
 
