@@ -712,7 +712,15 @@ fn fixtures_match_local_tcpdump_outside_options() {
             let got = ours
                 .get(&n)
                 .unwrap_or_else(|| panic!("{} frame {n}: no line", pcap.display()));
-            let (got, want) = (normalize(got), normalize(&line));
+            let (mut got, want) = (normalize(got), normalize(&line));
+            // tcpdump 4.99 cannot decode the 24-byte MP_CAPABLE (data_len
+            // and checksum): it prints `[bad opt]` and stops, without the
+            // length. The peer test (newer tcpdump) checks that option's text.
+            if options_text(&line).is_some_and(|o| o.contains("[bad opt]")) {
+                if let Some(at) = got.rfind(", length ") {
+                    got.truncate(at);
+                }
+            }
             let same = want == got || want.starts_with(&format!("{got}: "));
             assert!(
                 same,
