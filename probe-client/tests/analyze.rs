@@ -749,3 +749,17 @@ fn json_mode_from_the_environment() {
     assert!(with("1").starts_with("{\"dport\""));
     assert!(with("0").starts_with("    1  "));
 }
+
+#[test]
+fn fixture_join_rejected_is_reset_with_mp_tcprst() {
+    let lines = json_lines(&fixture("join-rejected.client.pcap"));
+    let hs = handshakes(&lines);
+    assert_eq!(hs.len(), 2, "{hs:?}");
+    assert_eq!(hs[0]["status"], "mptcp_established");
+    let join = hs[1];
+    assert_eq!(join["status"], "mp_join_subflow", "{join}");
+    assert_eq!(join["join"]["connection"], hs[0]["id"]);
+    assert_eq!(join["join"]["reset"], true);
+    assert_eq!(join["reset"]["by"], "server", "{join}");
+    assert_eq!(join["reset"]["tcprst_reason"], 3, "{join}");
+}

@@ -9,7 +9,7 @@ use packet::crypto;
 use packet::mptcp::MpCapable;
 use packet::TcpFlags;
 use std::collections::HashMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 
 /// What the handshake analysis needs from one decoded TCP packet.
@@ -27,6 +27,8 @@ pub struct PacketFacts {
     /// The segment carries an MP_JOIN option: the token it names (only the
     /// SYN form has one).
     pub mp_join: Option<JoinFacts>,
+    /// Reason code of an MP_TCPRST option on the segment.
+    pub tcprst_reason: Option<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +53,15 @@ pub struct Answer {
     pub ts: f64,
     pub mp_capable: Option<MpCapable>,
     pub join: bool,
+}
+
+/// A RST after the SYN/ACK: the connection or subflow was torn down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reset {
+    pub index: u64,
+    pub by_server: bool,
+    /// MP_TCPRST reason code, when the RST carried one.
+    pub tcprst_reason: Option<u8>,
 }
 
 /// A key and what RFC 6824 / RFC 8684 derive from it.
@@ -95,6 +106,8 @@ pub enum Status {
         token: Option<u32>,
         connection: Option<usize>,
         answered: bool,
+        /// A RST ended the subflow (e.g. the server refused more subflows).
+        reset: bool,
     },
     /// The SYN offers no MP_CAPABLE (and is not a retransmission that lost it).
     PlainTcp,
@@ -157,6 +170,7 @@ impl fmt::Display for Status {
                 token,
                 connection,
                 answered,
+                reset,
             } => {
                 write!(f, "MP_JOIN subflow")?;
                 match (connection, token) {
@@ -168,6 +182,9 @@ impl fmt::Display for Status {
                 }
                 if !answered {
                     write!(f, ", not answered with MP_JOIN")?;
+                }
+                if *reset {
+                    write!(f, ", then reset")?;
                 }
                 Ok(())
             }
@@ -210,6 +227,8 @@ pub struct Handshake {
     /// Frame of a RST answering the SYN.
     pub rst: Option<u64>,
     pub third_ack: Option<Answer>,
+    /// The first RST after the SYN/ACK.
+    pub reset: Option<Reset>,
     pub client_key: Option<KeyInfo>,
     pub server_key: Option<KeyInfo>,
     pub status: Status,
@@ -227,6 +246,7 @@ impl Handshake {
             syn_ack: None,
             rst: None,
             third_ack: None,
+            reset: None,
             client_key: None,
             server_key: None,
             status: Status::NoAnswer,
@@ -259,13 +279,7 @@ impl FlowTracker {
         } else if flags.is_syn_ack() {
             self.push_syn_ack(p);
         } else if flags.rst() {
-            // A RST from the server before any SYN/ACK refuses the SYN.
-            if let Some(&i) = self.latest.get(&(p.dst, p.src)) {
-                let h = &mut self.handshakes[i];
-                if h.syn_ack.is_none() && h.rst.is_none() {
-                    h.rst = Some(p.index);
-                }
-            }
+            self.push_rst(p);
         } else if flags.ack() {
             if let Some(&i) = self.latest.get(&(p.src, p.dst)) {
                 let h = &mut self.handshakes[i];
@@ -305,6 +319,31 @@ impl FlowTracker {
         h.syns.push(attempt);
         self.latest.insert(key, self.handshakes.len());
         self.handshakes.push(h);
+    }
+
+    /// A RST from the server before any SYN/ACK refuses the SYN; any RST
+    /// after the SYN/ACK resets the connection or subflow.
+    fn push_rst(&mut self, p: &PacketFacts) {
+        let (i, by_server) = match (
+            self.latest.get(&(p.dst, p.src)),
+            self.latest.get(&(p.src, p.dst)),
+        ) {
+            (Some(&i), _) => (i, true),
+            (None, Some(&i)) => (i, false),
+            (None, None) => return,
+        };
+        let h = &mut self.handshakes[i];
+        if h.syn_ack.is_none() {
+            if by_server && h.rst.is_none() {
+                h.rst = Some(p.index);
+            }
+        } else if h.reset.is_none() {
+            h.reset = Some(Reset {
+                index: p.index,
+                by_server,
+                tcprst_reason: p.tcprst_reason,
+            });
+        }
     }
 
     fn push_syn_ack(&mut self, p: &PacketFacts) {
@@ -376,11 +415,21 @@ fn summarize(h: &mut Handshake) {
     h.server_key = server_key.and_then(|k| KeyInfo::derive(version, k));
     key_consistency_notes(h, syn_mpc, synack_mpc, ack_mpc);
 
+    if let Some(reset) = h.reset {
+        let by = if reset.by_server { "server" } else { "client" };
+        let mut note = format!("reset by the {by} in frame {}", reset.index);
+        if let Some(reason) = reset.tcprst_reason {
+            let name = packet::mptcp::tcprst_reason_name(reason).unwrap_or("unknown reason");
+            let _ = write!(note, " (MP_TCPRST reason {reason}: {name})");
+        }
+        h.notes.push(note);
+    }
     if let Some(token) = h.join_token() {
         h.status = Status::JoinSubflow {
             token,
             connection: None,
             answered: h.syn_ack.as_ref().is_some_and(|a| a.join),
+            reset: h.reset.is_some(),
         };
         return;
     }
@@ -579,6 +628,7 @@ mod tests {
                 ack: 0,
                 mp_capable,
                 mp_join,
+                tcprst_reason: None,
             });
             self
         }
@@ -721,6 +771,48 @@ mod tests {
     }
 
     #[test]
+    fn reset_after_join_is_reported() {
+        let mut f = Feed::new();
+        f.push_join(true, SYN, 100, None, Some(JoinFacts { token: Some(7) }))
+            .push_join(false, SYN_ACK, 900, None, Some(JoinFacts { token: None }))
+            .push_join(true, ACK, 101, None, Some(JoinFacts { token: None }));
+        f.index += 1;
+        f.tracker.push(&PacketFacts {
+            index: f.index,
+            ts: 0.0,
+            src: server(),
+            dst: client(),
+            flags: TcpFlags(0x04),
+            seq: 901,
+            ack: 0,
+            mp_capable: None,
+            mp_join: None,
+            tcprst_reason: Some(3),
+        });
+        let h = one(f);
+        assert_eq!(
+            h.reset,
+            Some(Reset {
+                index: 4,
+                by_server: true,
+                tcprst_reason: Some(3)
+            })
+        );
+        assert!(
+            h.status.to_string().ends_with(", then reset"),
+            "{}",
+            h.status
+        );
+        assert!(
+            h.notes
+                .iter()
+                .any(|n| n.contains("reset by the server in frame 4 (MP_TCPRST reason 3")),
+            "{:?}",
+            h.notes
+        );
+    }
+
+    #[test]
     fn rst_and_silence() {
         let mut f = Feed::new();
         f.push(true, SYN, 100, mpc(1, None, None))
@@ -799,6 +891,7 @@ mod tests {
             ack: 0,
             mp_capable,
             mp_join,
+            tcprst_reason: None,
         };
         let server_token = KeyInfo::derive(1, KEY_B).unwrap().token;
         let join = |token| Some(JoinFacts { token: Some(token) });
@@ -822,7 +915,8 @@ mod tests {
             Status::JoinSubflow {
                 token: Some(server_token),
                 connection: Some(1),
-                answered: true
+                answered: true,
+                reset: false
             }
         );
         assert_eq!(all[1].status.to_string(), "MP_JOIN subflow of handshake #1");

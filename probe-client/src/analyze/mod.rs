@@ -262,6 +262,7 @@ fn facts(
     let flags = seg.flags?;
     let mut mp_capable = None;
     let mut mp_join = None;
+    let mut tcprst_reason = None;
     for m in opts.map(|o| o.list.mptcp()).into_iter().flatten() {
         match m {
             MptcpOption::MpCapable(c) if mp_capable.is_none() => mp_capable = Some(*c),
@@ -272,6 +273,7 @@ fn facts(
                 };
                 mp_join = Some(JoinFacts { token });
             }
+            MptcpOption::MpTcpRst(r) if tcprst_reason.is_none() => tcprst_reason = Some(r.reason),
             _ => {}
         }
     }
@@ -285,6 +287,7 @@ fn facts(
         ack: seg.ack.unwrap_or(0),
         mp_capable,
         mp_join,
+        tcprst_reason,
     })
 }
 

@@ -321,6 +321,14 @@ pub fn handshake_json(h: &Handshake) -> Value {
     o.insert("syn_ack".into(), answer_json(&h.syn_ack));
     o.insert("third_ack".into(), answer_json(&h.third_ack));
     o.insert("rst".into(), json!(h.rst));
+    let reset = h.reset.map(|r| {
+        json!({
+            "frame": r.index,
+            "by": if r.by_server { "server" } else { "client" },
+            "tcprst_reason": r.tcprst_reason,
+        })
+    });
+    o.insert("reset".into(), json!(reset));
     o.insert("client_key".into(), key_json(&h.client_key));
     o.insert("server_key".into(), key_json(&h.server_key));
     let join = match h.status {
@@ -328,7 +336,9 @@ pub fn handshake_json(h: &Handshake) -> Value {
             token,
             connection,
             answered,
+            reset,
         } => json!({
+            "reset": reset,
             "token": token.map(|t| format!("{t:08x}")),
             "connection": connection,
             "answered": answered,
