@@ -763,3 +763,33 @@ fn fixture_join_rejected_is_reset_with_mp_tcprst() {
     assert_eq!(join["reset"]["by"], "server", "{join}");
     assert_eq!(join["reset"]["tcprst_reason"], 3, "{join}");
 }
+
+#[test]
+fn unsupported_link_type_is_said_once() {
+    let mut file = Vec::new();
+    {
+        let header = PcapHeader {
+            datalink: DataLink::IEEE802_11,
+            ..PcapHeader::default()
+        };
+        let mut w = PcapWriter::with_header(&mut file, header).unwrap();
+        for i in 0..3 {
+            let p = PcapPacket::new(Duration::from_secs(i), 4, &[0x80, 0, 0, 0]);
+            w.write_packet(&p).unwrap();
+        }
+    }
+    let path = temp_file("wifi.pcap", &file);
+    let o = run(&["analyze"], &path);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    assert_eq!(
+        text.matches("link type 105 is not supported").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("note: frame 1: link type 105"), "{text}");
+    assert!(
+        text.contains(": pcap, 3 frames, 0 TCP packets, 0 handshakes"),
+        "{text}"
+    );
+}

@@ -20,8 +20,12 @@
 //!   `{"handshake": {"id", "client", "cport", "server", "sport", "status",
 //!   "summary", "mptcp", "version", "syns": [{"frame","ts","seq","mp_capable","mp_join"}],
 //!   "syn_ack", "third_ack" ({"frame","ts","mp_capable","mp_join"} or null),
-//!   "rst", "client_key", "server_key" ({"key","token","idsn"} or null),
-//!   "join" ({"token","connection","answered"} or null), "notes": [...]}}`
+//!   "rst" (frame of a RST refusing the SYN, or null),
+//!   "reset" ({"frame","by":"server"|"client","tcprst_reason"} for the first
+//!   RST after the SYN/ACK, or null),
+//!   "client_key", "server_key" ({"key","token","idsn"} or null),
+//!   "join" ({"token","connection","answered","reset"} or null; `connection`
+//!   is the `id` of the handshake whose key has that token), "notes": [...]}}`
 //!   where `status` is one of `mptcp_established`, `mptcp_negotiated`,
 //!   `mp_join_subflow`, `plain_tcp`, `fallback_syn_ack`,
 //!   `fallback_retransmit`, `fallback_third_ack`, `version_mismatch`,
@@ -41,6 +45,7 @@ pub mod render;
 
 use flows::{FlowTracker, JoinFacts, PacketFacts};
 use packet::ip::{parse_ip_tcp, IpError, TcpSegment};
+use packet::link::LinkError;
 use packet::mptcp::{JoinBody, MptcpOption};
 use packet::OptionList;
 use reader::{Capture, Format, Frame, Stopped};
@@ -128,6 +133,7 @@ fn analyze(
     let mut stopped: Option<Stopped> = None;
     let mut tracker = FlowTracker::new();
     let mut rel = RelativeSeq::default();
+    let mut unsupported: Vec<u32> = Vec::new();
     for item in capture {
         let frame = match item {
             Ok(f) => f,
@@ -147,8 +153,18 @@ fn analyze(
             }
         };
         frames += 1;
-        if decode_frame(&frame, json_mode, out, &mut tracker, &mut rel)? {
-            tcp_packets += 1;
+        match decode_frame(&frame, json_mode, out, &mut tracker, &mut rel)? {
+            Outcome::Tcp => tcp_packets += 1,
+            Outcome::Other => {}
+            Outcome::UnsupportedLink(linktype) => {
+                // Said once per link type, not once per frame.
+                if !unsupported.contains(&linktype) {
+                    unsupported.push(linktype);
+                    let message =
+                        format!("link type {linktype} is not supported; its frames are skipped");
+                    note(out, json_mode, frame.index, Some(frame.offset), &message)?;
+                }
+            }
         }
     }
     let handshakes = tracker.finish();
@@ -181,16 +197,27 @@ fn analyze(
     Ok(())
 }
 
-/// Decodes and prints one frame; true when it was a TCP packet.
+/// What a frame turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Tcp,
+    /// Not TCP, not IP, or too short to tell: counted, not printed.
+    Other,
+    UnsupportedLink(u32),
+}
+
+/// Decodes and prints one frame.
 fn decode_frame(
     frame: &Frame<'_>,
     json_mode: bool,
     out: &mut impl Write,
     tracker: &mut FlowTracker,
     rel: &mut RelativeSeq,
-) -> io::Result<bool> {
-    let Ok(ip) = packet::link::ip_payload(frame.linktype, &frame.data) else {
-        return Ok(false);
+) -> io::Result<Outcome> {
+    let ip = match packet::link::ip_payload(frame.linktype, &frame.data) {
+        Ok(ip) => ip,
+        Err(LinkError::Unsupported(linktype)) => return Ok(Outcome::UnsupportedLink(linktype)),
+        Err(_) => return Ok(Outcome::Other),
     };
     let seg = match parse_ip_tcp(ip) {
         Ok(seg) => seg,
@@ -199,7 +226,7 @@ fn decode_frame(
             | IpError::NonFirstFragment { .. }
             | IpError::UnknownVersion { .. }
             | IpError::Empty,
-        ) => return Ok(false),
+        ) => return Ok(Outcome::Other),
         Err(e) => {
             let captured = frame.data.len();
             note(
@@ -212,7 +239,7 @@ fn decode_frame(
                     frame.orig_len
                 ),
             )?;
-            return Ok(false);
+            return Ok(Outcome::Other);
         }
     };
     let opts = decode_options(&seg);
@@ -239,7 +266,7 @@ fn decode_frame(
     if let Some(facts) = facts(frame, &seg, opts.as_ref()) {
         tracker.push(&facts);
     }
-    Ok(true)
+    Ok(Outcome::Tcp)
 }
 
 /// The option area, when the header got as far as the data offset.
