@@ -793,3 +793,24 @@ fn unsupported_link_type_is_said_once() {
         "{text}"
     );
 }
+
+#[test]
+fn reads_standard_input() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let bytes = std::fs::read(fixture("tcp-plain.server.pcap")).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["analyze", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    assert!(
+        text.contains("-: pcap, 10 frames, 10 TCP packets, 1 handshakes"),
+        "{text}"
+    );
+}

@@ -51,7 +51,7 @@ use packet::OptionList;
 use reader::{Capture, Format, Frame, Stopped};
 use render::{DecodedOptions, RelativeSeq};
 use serde_json::json;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,13 +60,20 @@ use crate::cli::GlobalArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
-    /// The capture to decode (pcap or pcapng; format detected from the magic).
+    /// The capture to decode (pcap or pcapng; format detected from the
+    /// magic); `-` reads standard input (`tcpdump -w - | mptcp-probe analyze -`).
     pub file: PathBuf,
 }
 
 /// Runs the verb; errors are printed here, the exit code returned.
 pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> ExitCode {
-    let bytes = match std::fs::read(&args.file) {
+    let read = if args.file.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        io::stdin().read_to_end(&mut bytes).map(|_| bytes)
+    } else {
+        std::fs::read(&args.file)
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(e) => {
             eprintln!("mptcp-probe: cannot read {}: {e}", args.file.display());
