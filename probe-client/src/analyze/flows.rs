@@ -29,6 +29,10 @@ pub struct PacketFacts {
     pub mp_join: Option<JoinFacts>,
     /// Reason code of an MP_TCPRST option on the segment.
     pub tcprst_reason: Option<u8>,
+    /// TCP payload bytes (as the IP length announces them).
+    pub payload_len: usize,
+    /// The segment carries at least one MPTCP option that decoded fine.
+    pub any_mptcp: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +57,14 @@ pub struct Answer {
     pub ts: f64,
     pub mp_capable: Option<MpCapable>,
     pub join: bool,
+}
+
+/// The first segment with payload one side sent after the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstData {
+    pub index: u64,
+    /// It carried an MPTCP option (DSS or MP_CAPABLE with data).
+    pub mptcp: bool,
 }
 
 /// A RST after the SYN/ACK: the connection or subflow was torn down.
@@ -117,6 +129,9 @@ pub enum Status {
     FallbackRetransmit,
     /// The SYN/ACK accepted MPTCP but the third ACK carries no MP_CAPABLE.
     FallbackThirdAck,
+    /// MPTCP was negotiated, but a side's first data carries no MPTCP
+    /// option (no DSS mapping): both ends fall back to TCP (RFC 8684 3.7).
+    FallbackData { frame: u64, by_server: bool },
     /// The SYN/ACK answers with another MPTCP version than offered.
     VersionMismatch { offered: u8, answered: u8 },
     /// A middlebox sent the option back without MPTCP behind it.
@@ -140,6 +155,7 @@ impl Status {
             Status::FallbackSynAck => "fallback_syn_ack",
             Status::FallbackRetransmit => "fallback_retransmit",
             Status::FallbackThirdAck => "fallback_third_ack",
+            Status::FallbackData { .. } => "fallback_data",
             Status::VersionMismatch { .. } => "version_mismatch",
             Status::Reflected(_) => "option_reflected",
             Status::Refused => "refused",
@@ -197,6 +213,11 @@ impl fmt::Display for Status {
             Status::FallbackThirdAck => {
                 write!(f, "fell back to TCP: third ACK carries no MP_CAPABLE")
             }
+            Status::FallbackData { frame, by_server } => write!(
+                f,
+                "fell back to TCP after the handshake: the {}'s first data (frame {frame}) carries no MPTCP option",
+                if *by_server { "server" } else { "client" }
+            ),
             Status::VersionMismatch { offered, answered } => write!(
                 f,
                 "version mismatch: SYN offers MPTCP v{offered}, SYN/ACK answers v{answered}"
@@ -229,6 +250,9 @@ pub struct Handshake {
     pub third_ack: Option<Answer>,
     /// The first RST after the SYN/ACK.
     pub reset: Option<Reset>,
+    /// The first data segment of the client and of the server.
+    pub client_data: Option<FirstData>,
+    pub server_data: Option<FirstData>,
     pub client_key: Option<KeyInfo>,
     pub server_key: Option<KeyInfo>,
     pub status: Status,
@@ -247,6 +271,8 @@ impl Handshake {
             rst: None,
             third_ack: None,
             reset: None,
+            client_data: None,
+            server_data: None,
             client_key: None,
             server_key: None,
             status: Status::NoAnswer,
@@ -281,17 +307,42 @@ impl FlowTracker {
         } else if flags.rst() {
             self.push_rst(p);
         } else if flags.ack() {
-            if let Some(&i) = self.latest.get(&(p.src, p.dst)) {
-                let h = &mut self.handshakes[i];
-                if h.syn_ack.is_some() && h.third_ack.is_none() {
-                    h.third_ack = Some(Answer {
-                        index: p.index,
-                        ts: p.ts,
-                        mp_capable: p.mp_capable,
-                        join: p.mp_join.is_some(),
-                    });
-                }
-            }
+            self.push_ack(p);
+        }
+    }
+
+    /// The third ACK, and the first data segment of each side.
+    fn push_ack(&mut self, p: &PacketFacts) {
+        let (i, by_server) = match (
+            self.latest.get(&(p.src, p.dst)),
+            self.latest.get(&(p.dst, p.src)),
+        ) {
+            (Some(&i), _) => (i, false),
+            (None, Some(&i)) => (i, true),
+            (None, None) => return,
+        };
+        let h = &mut self.handshakes[i];
+        if h.syn_ack.is_none() {
+            return;
+        }
+        if !by_server && h.third_ack.is_none() {
+            h.third_ack = Some(Answer {
+                index: p.index,
+                ts: p.ts,
+                mp_capable: p.mp_capable,
+                join: p.mp_join.is_some(),
+            });
+        }
+        if p.payload_len > 0 {
+            let first = if by_server {
+                &mut h.server_data
+            } else {
+                &mut h.client_data
+            };
+            first.get_or_insert(FirstData {
+                index: p.index,
+                mptcp: p.any_mptcp,
+            });
         }
     }
 
@@ -470,6 +521,8 @@ fn summarize(h: &mut Handshake) {
             }
         } else if ack_mpc.is_none() {
             Status::FallbackThirdAck
+        } else if let Some(d) = first_plain_data(h) {
+            d
         } else {
             Status::MptcpEstablished {
                 version: sa.version,
@@ -483,6 +536,18 @@ fn summarize(h: &mut Handshake) {
         }
         Status::FallbackSynAck
     };
+}
+
+/// The fallback status when a side's first data carries no MPTCP option
+/// (the earlier of the two when both do).
+fn first_plain_data(h: &Handshake) -> Option<Status> {
+    let client = h.client_data.filter(|d| !d.mptcp).map(|d| (d.index, false));
+    let server = h.server_data.filter(|d| !d.mptcp).map(|d| (d.index, true));
+    let (frame, by_server) = match (client, server) {
+        (Some(c), Some(s)) => c.min(s),
+        (c, s) => c.or(s)?,
+    };
+    Some(Status::FallbackData { frame, by_server })
 }
 
 fn retransmission_notes(h: &mut Handshake) {
@@ -629,6 +694,8 @@ mod tests {
                 mp_capable,
                 mp_join,
                 tcprst_reason: None,
+                payload_len: 0,
+                any_mptcp: mp_capable.is_some() || mp_join.is_some(),
             });
             self
         }
@@ -788,6 +855,8 @@ mod tests {
             mp_capable: None,
             mp_join: None,
             tcprst_reason: Some(3),
+            payload_len: 0,
+            any_mptcp: true,
         });
         let h = one(f);
         assert_eq!(
@@ -810,6 +879,54 @@ mod tests {
             "{:?}",
             h.notes
         );
+    }
+
+    #[test]
+    fn data_without_dss_after_mptcp_handshake_is_fallback() {
+        let data = |index, src, dst, mptcp| PacketFacts {
+            index,
+            ts: 0.0,
+            src,
+            dst,
+            flags: TcpFlags(0x18),
+            seq: 101,
+            ack: 901,
+            mp_capable: None,
+            mp_join: None,
+            tcprst_reason: None,
+            payload_len: 5,
+            any_mptcp: mptcp,
+        };
+        let handshake = || {
+            let mut f = Feed::new();
+            f.push(true, SYN, 100, mpc(1, None, None))
+                .push(false, SYN_ACK, 900, mpc(1, Some(KEY_B), None))
+                .push(true, ACK, 101, mpc(1, Some(KEY_A), Some(KEY_B)));
+            f
+        };
+        let mut f = handshake();
+        f.tracker.push(&data(4, client(), server(), true));
+        f.tracker.push(&data(5, server(), client(), false));
+        f.tracker.push(&data(6, client(), server(), false));
+        let h = one(f);
+        assert_eq!(
+            h.status,
+            Status::FallbackData {
+                frame: 5,
+                by_server: true
+            }
+        );
+        assert_eq!(h.status.code(), "fallback_data");
+        assert!(h
+            .status
+            .to_string()
+            .contains("the server's first data (frame 5)"));
+
+        let mut f = handshake();
+        f.tracker.push(&data(4, client(), server(), true));
+        f.tracker.push(&data(5, server(), client(), true));
+        f.tracker.push(&data(6, client(), server(), false));
+        assert_eq!(one(f).status, Status::MptcpEstablished { version: 1 });
     }
 
     #[test]
@@ -892,6 +1009,8 @@ mod tests {
             mp_capable,
             mp_join,
             tcprst_reason: None,
+            payload_len: 0,
+            any_mptcp: false,
         };
         let server_token = KeyInfo::derive(1, KEY_B).unwrap().token;
         let join = |token| Some(JoinFacts { token: Some(token) });

@@ -28,7 +28,7 @@
 //!   is the `id` of the handshake whose key has that token), "notes": [...]}}`
 //!   where `status` is one of `mptcp_established`, `mptcp_negotiated`,
 //!   `mp_join_subflow`, `plain_tcp`, `fallback_syn_ack`,
-//!   `fallback_retransmit`, `fallback_third_ack`, `version_mismatch`,
+//!   `fallback_retransmit`, `fallback_third_ack`, `fallback_data`, `version_mismatch`,
 //!   `option_reflected`, `refused`, `no_answer`, `syn_not_captured`;
 //!   `mp_capable` is `{"version","flags","sender_key","receiver_key"}` or null,
 //!   keys are 16 hex digits, tokens 8 hex digits, IDSNs numbers;
@@ -297,7 +297,9 @@ fn facts(
     let mut mp_capable = None;
     let mut mp_join = None;
     let mut tcprst_reason = None;
+    let mut any_mptcp = false;
     for m in opts.map(|o| o.list.mptcp()).into_iter().flatten() {
+        any_mptcp |= !matches!(m, MptcpOption::Invalid { .. });
         match m {
             MptcpOption::MpCapable(c) if mp_capable.is_none() => mp_capable = Some(*c),
             MptcpOption::MpJoin(j) if mp_join.is_none() => {
@@ -322,6 +324,8 @@ fn facts(
         mp_capable,
         mp_join,
         tcprst_reason,
+        payload_len: seg.payload_len.unwrap_or(seg.payload.len()),
+        any_mptcp,
     })
 }
 
