@@ -33,6 +33,8 @@ pub struct PacketFacts {
     pub payload_len: usize,
     /// The segment carries at least one MPTCP option that decoded fine.
     pub any_mptcp: bool,
+    /// Longest run of consecutive NOPs in the option area.
+    pub nop_run: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +50,7 @@ pub struct SynAttempt {
     pub seq: u32,
     pub mp_capable: Option<MpCapable>,
     pub join: Option<JoinFacts>,
+    pub nop_run: usize,
 }
 
 /// A segment answering or completing the handshake.
@@ -353,6 +356,7 @@ impl FlowTracker {
             seq: p.seq,
             mp_capable: p.mp_capable,
             join: p.mp_join,
+            nop_run: p.nop_run,
         };
         let key = (p.src, p.dst);
         if let Some(&i) = self.latest.get(&key) {
@@ -493,6 +497,7 @@ fn summarize(h: &mut Handshake) {
             Status::NoAnswer
         }
     } else if syn_mpc.is_none() {
+        stripped_syn_note(h);
         if synack_mpc.is_some() {
             h.notes.push(
                 "the SYN/ACK carries MP_CAPABLE although no SYN offered it (added on the path?)"
@@ -548,6 +553,21 @@ fn first_plain_data(h: &Handshake) -> Option<Status> {
         (c, s) => c.or(s)?,
     };
     Some(Status::FallbackData { frame, by_server })
+}
+
+/// Linux, Windows and macOS never put more than two NOPs in a row in a SYN;
+/// iptables TCPOPTSTRIP overwrites a removed option with NOPs (four for a
+/// v1 MP_CAPABLE), so a longer run is where an option used to be.
+const STRIPPED_NOP_RUN: usize = 4;
+
+fn stripped_syn_note(h: &mut Handshake) {
+    if let Some(s) = h.syns.iter().find(|s| s.nop_run >= STRIPPED_NOP_RUN) {
+        let note = format!(
+            "the SYN (frame {}) has {} NOPs in a row: an option (MP_CAPABLE?) was probably stripped on the path",
+            s.index, s.nop_run
+        );
+        h.notes.push(note);
+    }
 }
 
 fn retransmission_notes(h: &mut Handshake) {
@@ -696,6 +716,7 @@ mod tests {
                 tcprst_reason: None,
                 payload_len: 0,
                 any_mptcp: mp_capable.is_some() || mp_join.is_some(),
+                nop_run: 0,
             });
             self
         }
@@ -857,6 +878,7 @@ mod tests {
             tcprst_reason: Some(3),
             payload_len: 0,
             any_mptcp: true,
+            nop_run: 0,
         });
         let h = one(f);
         assert_eq!(
@@ -896,6 +918,7 @@ mod tests {
             tcprst_reason: None,
             payload_len: 5,
             any_mptcp: mptcp,
+            nop_run: 2,
         };
         let handshake = || {
             let mut f = Feed::new();
@@ -927,6 +950,35 @@ mod tests {
         f.tracker.push(&data(5, server(), client(), true));
         f.tracker.push(&data(6, client(), server(), false));
         assert_eq!(one(f).status, Status::MptcpEstablished { version: 1 });
+    }
+
+    #[test]
+    fn nop_run_in_plain_syn_is_noted() {
+        let mut f = Feed::new();
+        f.index += 1;
+        f.tracker.push(&PacketFacts {
+            index: 1,
+            ts: 0.0,
+            src: client(),
+            dst: server(),
+            flags: SYN,
+            seq: 100,
+            ack: 0,
+            mp_capable: None,
+            mp_join: None,
+            tcprst_reason: None,
+            payload_len: 0,
+            any_mptcp: false,
+            nop_run: 4,
+        });
+        f.push(false, SYN_ACK, 900, None);
+        let h = one(f);
+        assert_eq!(h.status, Status::PlainTcp);
+        assert!(
+            h.notes.iter().any(|n| n.contains("4 NOPs in a row")),
+            "{:?}",
+            h.notes
+        );
     }
 
     #[test]
@@ -1011,6 +1063,7 @@ mod tests {
             tcprst_reason: None,
             payload_len: 0,
             any_mptcp: false,
+            nop_run: 0,
         };
         let server_token = KeyInfo::derive(1, KEY_B).unwrap().token;
         let join = |token| Some(JoinFacts { token: Some(token) });

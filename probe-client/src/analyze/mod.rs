@@ -47,7 +47,7 @@ use flows::{FlowTracker, JoinFacts, PacketFacts};
 use packet::ip::{parse_ip_tcp, IpError, TcpSegment};
 use packet::link::LinkError;
 use packet::mptcp::{JoinBody, MptcpOption};
-use packet::OptionList;
+use packet::{OptionList, TcpOption};
 use reader::{Capture, Format, Frame, Stopped};
 use render::{DecodedOptions, RelativeSeq};
 use serde_json::json;
@@ -326,7 +326,22 @@ fn facts(
         tcprst_reason,
         payload_len: seg.payload_len.unwrap_or(seg.payload.len()),
         any_mptcp,
+        nop_run: opts.map_or(0, |o| longest_nop_run(&o.list)),
     })
+}
+
+fn longest_nop_run(list: &OptionList<'_>) -> usize {
+    let mut longest = 0;
+    let mut run = 0;
+    for o in &list.options {
+        run = if matches!(o, TcpOption::Nop) {
+            run + 1
+        } else {
+            0
+        };
+        longest = longest.max(run);
+    }
+    longest
 }
 
 #[cfg(test)]
