@@ -314,6 +314,8 @@ fn fixture_stripped_upstream() {
     let server = only_handshake("stripped-upstream.server.pcap");
     assert_eq!(server["status"], "plain_tcp", "{server}");
     assert_eq!(server["syns"][0]["mp_capable"], Value::Null);
+    let notes = server["notes"].to_string();
+    assert!(notes.contains("4 NOPs in a row"), "{notes}");
     let client = only_handshake("stripped-upstream.client.pcap");
     assert_eq!(client["status"], "fallback_syn_ack", "{client}");
     assert_eq!(client["syns"][0]["mp_capable"]["version"], 1);
@@ -334,10 +336,11 @@ fn fixture_server_disabled_falls_back() {
 
 #[test]
 fn fixture_tcp_plain() {
-    assert_eq!(
-        only_handshake("tcp-plain.client.pcap")["status"],
-        "plain_tcp"
-    );
+    for side in ["client", "server"] {
+        let h = only_handshake(&format!("tcp-plain.{side}.pcap"));
+        assert_eq!(h["status"], "plain_tcp", "{h}");
+        assert_eq!(h["notes"], serde_json::json!([]), "{h}");
+    }
 }
 
 #[test]
