@@ -42,6 +42,7 @@
 pub mod flows;
 pub mod reader;
 pub mod render;
+pub mod status;
 
 use flows::{FlowTracker, JoinFacts, PacketFacts};
 use packet::ip::{parse_ip_tcp, IpError, TcpSegment};
