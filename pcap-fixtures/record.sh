@@ -99,12 +99,13 @@ addr() {
     ip -n "$1" addr add "$4" dev "$2" nodad
 }
 
-# start_capture NS IF FILE: tcpdump in the background, returns once it listens.
+# start_capture NS IF FILE [FILTER]: tcpdump in the background, returns once
+# it listens. The default filter keeps TCP only (no ARP, ND or MLD noise).
 start_capture() {
-    local ns=$1 dev=$2 file=$3 err
+    local ns=$1 dev=$2 file=$3 filter=${4:-tcp} err
     err="$WORK/$(basename "$file").log"
     rm -f "$file"
-    ip netns exec "$ns" tcpdump -i "$dev" -w "$file" -U -s 0 -B 8192 -n --immediate-mode tcp 2>"$err" &
+    ip netns exec "$ns" tcpdump -i "$dev" -w "$file" -U -s 0 -B 8192 -n --immediate-mode "$filter" 2>"$err" &
     BG_PIDS+=($!)
     CAPTURE_PIDS+=($!)
     local tries=0
@@ -365,6 +366,93 @@ scenario_join-rejected() {
     stop_captures
 }
 
+# chain_topology SCENARIO: client -- router 1 -- router 2 -- server.
+#   client c0 10.1.0.2 fd00:1::2   router 1 r0 10.1.0.1 fd00:1::1
+#                                  router 1 r1 10.5.0.1 fd00:5::1
+#                                  router 2 q0 10.5.0.2 fd00:5::2
+#   server s0 10.2.0.2 fd00:2::2   router 2 q1 10.2.0.1 fd00:2::1
+# Sets C, R (router 1), R2, S.
+chain_topology() {
+    C="$TAG-$1-c"; R="$TAG-$1-r"; R2="$TAG-$1-r2"; S="$TAG-$1-s"
+    new_ns "$C"; router_ns "$R"; router_ns "$R2"; new_ns "$S"
+    veth "$C" c0 02:00:00:00:01:02 "$R" r0 02:00:00:00:01:01
+    veth "$R" r1 02:00:00:00:05:01 "$R2" q0 02:00:00:00:05:02
+    veth "$S" s0 02:00:00:00:02:02 "$R2" q1 02:00:00:00:02:01
+    addr "$C" c0 10.1.0.2/24 fd00:1::2/64
+    addr "$R" r0 10.1.0.1/24 fd00:1::1/64
+    addr "$R" r1 10.5.0.1/24 fd00:5::1/64
+    addr "$R2" q0 10.5.0.2/24 fd00:5::2/64
+    addr "$R2" q1 10.2.0.1/24 fd00:2::1/64
+    addr "$S" s0 10.2.0.2/24 fd00:2::2/64
+    ip -n "$C" route add default via 10.1.0.1
+    ip -n "$C" -6 route add default via fd00:1::1
+    ip -n "$R" route add 10.2.0.0/24 via 10.5.0.2
+    ip -n "$R" -6 route add fd00:2::/64 via fd00:5::2
+    ip -n "$R2" route add 10.1.0.0/24 via 10.5.0.1
+    ip -n "$R2" -6 route add fd00:1::/64 via fd00:5::1
+    ip -n "$S" route add default via 10.2.0.1
+    ip -n "$S" -6 route add default via fd00:2::1
+}
+
+# ttl_exchange NAME SERVER_ADDR: one MP_CAPABLE SYN with TTL (hop limit) 1,
+# one with 2 (each answered by a router's ICMP time exceeded that quotes it),
+# then a normal connection. Captured on the client's c0, TCP and ICMP errors.
+ttl_exchange() {
+    local ttl
+    start_capture "$C" c0 "$OUT/$1.client.pcap" "tcp or icmp or (icmp6 and ip6[40] < 128)"
+    start_server "$S" mptcp "$2" normal
+    for ttl in 1 2; do
+        ip netns exec "$C" sysctl -qw net.ipv4.ip_default_ttl="$ttl" net.ipv6.conf.c0.hop_limit="$ttl"
+        run_client "$C" mptcp "$2" syn-only
+    done
+    ip netns exec "$C" sysctl -qw net.ipv4.ip_default_ttl=64 net.ipv6.conf.c0.hop_limit=64
+    run_client "$C" mptcp "$2" normal
+    wait_server
+    stop_captures
+}
+
+scenario_ttl-clean() {
+    chain_topology ttlclean
+    ttl_exchange ttl-clean 10.2.0.2
+}
+
+scenario_ttl-stripped() {
+    # Router 1 strips option 30; its own ICMP quote still holds the option
+    # (TTL expiry happens before the FORWARD chain), router 2's quote does not.
+    chain_topology ttlstrip
+    ip netns exec "$R" iptables -t mangle -A FORWARD -p tcp --dport "$PORT" \
+        -j TCPOPTSTRIP --strip-options 30
+    ttl_exchange ttl-stripped 10.2.0.2
+}
+
+scenario_ttl-stripped-v6() {
+    chain_topology ttlstrip6
+    ip netns exec "$R" ip6tables -t mangle -A FORWARD -p tcp --dport "$PORT" \
+        -j TCPOPTSTRIP --strip-options 30
+    ttl_exchange ttl-stripped-v6 fd00:2::2
+}
+
+scenario_v0-syn() {
+    # A hand-made SYN with an RFC 6824 (v0) MP_CAPABLE, as tracebox sends it,
+    # to an upstream (v1-only) kernel listening on an MPTCP socket: the server
+    # ignores the v0 option and answers a plain SYN/ACK; the client kernel,
+    # which owns no socket for that port, resets. Then the same with a v1
+    # MP_CAPABLE (source port 40001) for contrast: that SYN/ACK carries
+    # MP_CAPABLE. Neither connection reaches the python server's accept(), so
+    # a normal connection follows to let it finish.
+    line_topology v0syn
+    start_capture "$C" c0 "$OUT/v0-syn.client.pcap"
+    start_capture "$S" s0 "$OUT/v0-syn.server.pcap"
+    start_server "$S" mptcp 10.2.0.2 normal
+    ip netns exec "$C" "$PYTHON" "$HERE/peer.py" craft --source 10.1.0.2 --connect 10.2.0.2 \
+        --port "$PORT" --sport 40000 --mptcp-version 0
+    ip netns exec "$C" "$PYTHON" "$HERE/peer.py" craft --source 10.1.0.2 --connect 10.2.0.2 \
+        --port "$PORT" --sport 40001 --mptcp-version 1
+    run_client "$C" mptcp 10.2.0.2 normal
+    wait_server
+    stop_captures
+}
+
 scenario_checksum() {
     # DSS checksums negotiated (MP_CAPABLE flag A) on both ends.
     line_topology csum
@@ -374,7 +462,8 @@ scenario_checksum() {
 }
 
 ALL=(v1-clean tcp-plain stripped-upstream server-disabled join fastclose linger0 v6-clean dropped
-     checksum join-v6 join-port join-v6-port join-rejected)
+     checksum join-v6 join-port join-v6-port join-rejected
+     ttl-clean ttl-stripped ttl-stripped-v6 v0-syn)
 
 main() {
     local list=("$@") s
