@@ -817,3 +817,37 @@ fn reads_standard_input() {
         "{text}"
     );
 }
+
+#[test]
+fn fixture_v0_syn_to_upstream_kernel_is_ignored() {
+    // A crafted v0 MP_CAPABLE SYN to a v1-only kernel: plain SYN/ACK, and the
+    // summary says why (the tracebox confusion DESIGN.md describes).
+    let lines = json_lines(&fixture("v0-syn.server.pcap"));
+    let hs = handshakes(&lines);
+    let v0 = hs
+        .iter()
+        .find(|h| h["syns"][0]["mp_capable"]["version"] == 0)
+        .expect("a v0 SYN");
+    assert_eq!(v0["status"], "fallback_syn_ack", "{v0}");
+    assert!(v0["notes"].to_string().contains("only MPTCP v0"), "{v0}");
+    check_key_derivation_v0(&v0["client_key"]);
+    let v1 = hs
+        .iter()
+        .find(|h| h["syns"][0]["mp_capable"]["version"] == 1)
+        .expect("a v1 SYN");
+    assert_eq!(v1["syn_ack"]["mp_capable"]["version"], 1, "{v1}");
+}
+
+/// v0: token = first 4 bytes of SHA-1(key), IDSN = last 8 (RFC 6824).
+fn check_key_derivation_v0(k: &Value) {
+    use sha1::Sha1;
+    let key = u64::from_str_radix(k["key"].as_str().unwrap(), 16).unwrap();
+    let digest = Sha1::digest(key.to_be_bytes());
+    let token = format!(
+        "{:08x}",
+        u32::from_be_bytes(digest[..4].try_into().unwrap())
+    );
+    let idsn = u64::from_be_bytes(digest[12..].try_into().unwrap());
+    assert_eq!(k["token"], token.as_str(), "{k}");
+    assert_eq!(k["idsn"].as_u64(), Some(idsn), "{k}");
+}
