@@ -404,6 +404,34 @@ fn json_packet_lines_follow_the_schema() {
         .collect();
     assert_eq!(mptcp.len(), 1);
     assert_eq!(mptcp[0]["mptcp"]["subtype"], "mp_capable", "{}", mptcp[0]);
+    let h = handshakes(&lines)[0].as_object().unwrap();
+    let mut keys: Vec<_> = h.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "client",
+            "client_key",
+            "client_port",
+            "id",
+            "join",
+            "mptcp",
+            "notes",
+            "reset",
+            "rst",
+            "server",
+            "server_key",
+            "server_port",
+            "status",
+            "summary",
+            "syn_ack",
+            "syns",
+            "third_ack",
+            "version"
+        ]
+    );
+    assert_eq!(h["client_port"], packets[0]["sport"]);
+    assert_eq!(h["server_port"], packets[0]["dport"]);
     let capture = lines.last().unwrap()["capture"].clone();
     assert_eq!(capture["frames"], 14);
     assert_eq!(capture["format"], "pcap");

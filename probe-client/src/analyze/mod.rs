@@ -13,11 +13,14 @@
 //!
 //! `--json`: JSON lines. Each line is one object with exactly one of these shapes:
 //! - a TCP packet: `{"index","ts","src","dst","sport","dport","flags","options":[...]}`
-//!   (the stable per-packet schema of DESIGN.md; options as `packet::json::option_json`);
+//!   (the stable per-packet schema of DESIGN.md; `options` is
+//!   `packet::json::option_list_json`: one `option_json` object per option in
+//!   wire order, plus a last `{"kind","error","offset","hex"}` element when the
+//!   option area cannot be framed to its end);
 //! - a note: `{"note": {"frame": N, "offset": BYTES|null, "message": "..."}}`
 //!   for a packet cut by the snapshot length or a file that stops mid-record;
 //! - a handshake summary, after all packets:
-//!   `{"handshake": {"id", "client", "cport", "server", "sport", "status",
+//!   `{"handshake": {"id", "client", "client_port", "server", "server_port", "status",
 //!   "summary", "mptcp", "version", "syns": [{"frame","ts","seq","mp_capable","mp_join"}],
 //!   "syn_ack", "third_ack" ({"frame","ts","mp_capable","mp_join"} or null),
 //!   "rst" (frame of a RST refusing the SYN, or null),

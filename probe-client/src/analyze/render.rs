@@ -306,9 +306,9 @@ pub fn handshake_json(h: &Handshake) -> Value {
     let mut o = Map::new();
     o.insert("id".into(), json!(h.id));
     o.insert("client".into(), json!(h.client.ip().to_string()));
-    o.insert("cport".into(), json!(h.client.port()));
+    o.insert("client_port".into(), json!(h.client.port()));
     o.insert("server".into(), json!(h.server.ip().to_string()));
-    o.insert("sport".into(), json!(h.server.port()));
+    o.insert("server_port".into(), json!(h.server.port()));
     o.insert("status".into(), json!(h.status.code()));
     o.insert("summary".into(), json!(h.status.to_string()));
     o.insert("mptcp".into(), json!(h.status.is_mptcp()));
