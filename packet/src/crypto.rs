@@ -225,13 +225,61 @@ pub fn widen_dsn(low32: u32, reference: u64) -> u64 {
 mod tests {
     use super::*;
 
+    // Values below are facts read from the peer captures (tcpdump's text of
+    // mptcp-v0 frames 1-10 and mptcp-v1 frames 2-9), so these tests run
+    // without the capture files.
+    const V0_KEY_A: u64 = 0x9c9eabd1e46a33b2; // client, MP_CAPABLE SYN
+    const V0_KEY_B: u64 = 0x967d2770b6960552; // server, MP_CAPABLE SYN/ACK
+    const V0_NONCE_A: u32 = 0x1b665a18; // MP_JOIN SYN
+    const V0_NONCE_B: u32 = 0x33abe9d5; // MP_JOIN SYN/ACK
+
     #[test]
-    fn v1_token_from_peer_capture_keys() {
-        // Hand-checked with Python's hashlib for the v1 capture's keys.
-        let key = 0x29a6c86981ad933cu64;
-        let d = Sha256::digest(key.to_be_bytes());
-        assert_eq!(token(Version::V1, key).to_be_bytes(), d[..4]);
-        assert_eq!(idsn(Version::V1, key).to_be_bytes(), d[24..]);
+    fn v0_join_token_and_hmacs_from_capture() {
+        assert_eq!(token(Version::V0, V0_KEY_B), 0xe47f0142);
+        assert_eq!(
+            join_synack_hmac(Version::V0, V0_KEY_A, V0_KEY_B, V0_NONCE_A, V0_NONCE_B),
+            0x5ab680c7884af03d
+        );
+        assert_eq!(
+            hex::encode(join_ack_hmac(
+                Version::V0,
+                V0_KEY_A,
+                V0_KEY_B,
+                V0_NONCE_A,
+                V0_NONCE_B
+            )),
+            "cb7b87f5e5f0502f43b535fb70ef6607df2e6c7a"
+        );
+    }
+
+    #[test]
+    fn v0_first_dsn_is_idsn_plus_one() {
+        // mptcp-v0 frame 4: the server's first mapping, 32-bit DSN 3518592144.
+        assert_eq!(
+            idsn(Version::V0, V0_KEY_B).wrapping_add(1) as u32,
+            3518592144
+        );
+        // frame 6: the client's first mapping, DSN 3576348362.
+        assert_eq!(
+            idsn(Version::V0, V0_KEY_A).wrapping_add(1) as u32,
+            3576348362
+        );
+    }
+
+    #[test]
+    fn v1_first_dsn_is_idsn_plus_one() {
+        // mptcp-v1 frame 7: the server's first mapping.
+        assert_eq!(
+            idsn(Version::V1, 0x29a6c86981ad933c).wrapping_add(1),
+            11713449205243392242
+        );
+        // frame 9: the client's first DSS mapping follows the 8192 bytes
+        // sent with its 22-byte MP_CAPABLE (which map to IDSN + 1).
+        assert_eq!(
+            idsn(Version::V1, 0x1fdb5df328bc3def).wrapping_add(1 + 8192),
+            14413541604287238222
+        );
+        assert_ne!(token(Version::V1, V0_KEY_B), token(Version::V0, V0_KEY_B));
     }
 
     #[test]

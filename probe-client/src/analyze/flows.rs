@@ -1,0 +1,961 @@
+//! Groups decoded TCP packets into handshakes and says, per handshake, what
+//! happened to MPTCP. Pure: it sees only [`PacketFacts`], never bytes.
+//!
+//! A handshake is keyed by its 4-tuple and starts with a SYN; repeated SYNs
+//! of the same 4-tuple and initial sequence number before any SYN/ACK are
+//! retransmissions. The SYN/ACK, a RST from the server, and the client's
+//! first ACK after the SYN/ACK (the "third ACK") complete it.
+use packet::crypto;
+use packet::mptcp::MpCapable;
+use packet::TcpFlags;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+pub use super::status::{Reflection, Status};
+
+/// What the handshake analysis needs from one decoded TCP packet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacketFacts {
+    pub index: u64,
+    pub ts: f64,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub flags: TcpFlags,
+    pub seq: u32,
+    pub ack: u32,
+    /// The first MP_CAPABLE option of the segment that decoded fine.
+    pub mp_capable: Option<MpCapable>,
+    /// The segment carries an MP_JOIN option: the token it names (only the
+    /// SYN form has one).
+    pub mp_join: Option<JoinFacts>,
+    /// Reason code of an MP_TCPRST option on the segment.
+    pub tcprst_reason: Option<u8>,
+    /// TCP payload bytes (as the IP length announces them).
+    pub payload_len: usize,
+    /// The segment carries at least one MPTCP option that decoded fine.
+    pub any_mptcp: bool,
+    /// Longest run of consecutive NOPs in the option area.
+    pub nop_run: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinFacts {
+    pub token: Option<u32>,
+}
+
+/// One SYN sent for a handshake (the first, or a retransmission).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynAttempt {
+    pub index: u64,
+    pub ts: f64,
+    pub seq: u32,
+    pub mp_capable: Option<MpCapable>,
+    pub join: Option<JoinFacts>,
+    pub nop_run: usize,
+}
+
+/// A segment answering or completing the handshake.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub index: u64,
+    pub ts: f64,
+    pub mp_capable: Option<MpCapable>,
+    pub join: bool,
+}
+
+/// The first segment with payload one side sent after the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstData {
+    pub index: u64,
+    /// It carried an MPTCP option (DSS or MP_CAPABLE with data).
+    pub mptcp: bool,
+}
+
+/// A RST after the SYN/ACK: the connection or subflow was torn down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reset {
+    pub index: u64,
+    pub by_server: bool,
+    /// MP_TCPRST reason code, when the RST carried one.
+    pub tcprst_reason: Option<u8>,
+}
+
+/// A key and what RFC 6824 / RFC 8684 derive from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub key: u64,
+    pub token: u32,
+    pub idsn: u64,
+}
+
+impl KeyInfo {
+    /// `version` selects the hash: 0 SHA-1 (RFC 6824), 1 SHA-256 (RFC 8684);
+    /// `None` for a version no RFC defines.
+    pub fn derive(version: u8, key: u64) -> Option<Self> {
+        let v = crypto::Version::from_wire(version)?;
+        Some(KeyInfo {
+            key,
+            token: crypto::token(v, key),
+            idsn: crypto::idsn(v, key),
+        })
+    }
+}
+
+/// Everything known about one handshake.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handshake {
+    /// 1-based, in the order the handshakes start in the capture.
+    pub id: usize,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    /// The first SYN and its retransmissions, in capture order.
+    pub syns: Vec<SynAttempt>,
+    pub syn_ack: Option<Answer>,
+    /// Frame of a RST answering the SYN.
+    pub rst: Option<u64>,
+    pub third_ack: Option<Answer>,
+    /// The first RST after the SYN/ACK.
+    pub reset: Option<Reset>,
+    /// The first data segment of the client and of the server.
+    pub client_data: Option<FirstData>,
+    pub server_data: Option<FirstData>,
+    pub client_key: Option<KeyInfo>,
+    pub server_key: Option<KeyInfo>,
+    pub status: Status,
+    /// Further observations, one sentence each.
+    pub notes: Vec<String>,
+}
+
+impl Handshake {
+    fn new(id: usize, client: SocketAddr, server: SocketAddr) -> Self {
+        Handshake {
+            id,
+            client,
+            server,
+            syns: Vec::new(),
+            syn_ack: None,
+            rst: None,
+            third_ack: None,
+            reset: None,
+            client_data: None,
+            server_data: None,
+            client_key: None,
+            server_key: None,
+            status: Status::NoAnswer,
+            notes: Vec::new(),
+        }
+    }
+
+    fn join_token(&self) -> Option<Option<u32>> {
+        self.syns.iter().find_map(|s| s.join.map(|j| j.token))
+    }
+}
+
+/// Collects handshakes from packets fed in capture order.
+#[derive(Debug, Default)]
+pub struct FlowTracker {
+    handshakes: Vec<Handshake>,
+    /// (client, server) -> index into `handshakes` of the latest handshake.
+    latest: HashMap<(SocketAddr, SocketAddr), usize>,
+}
+
+impl FlowTracker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, p: &PacketFacts) {
+        let flags = p.flags;
+        if flags.is_syn_only() {
+            self.push_syn(p);
+        } else if flags.is_syn_ack() {
+            self.push_syn_ack(p);
+        } else if flags.rst() {
+            self.push_rst(p);
+        } else if flags.ack() {
+            self.push_ack(p);
+        }
+    }
+
+    /// The third ACK, and the first data segment of each side.
+    fn push_ack(&mut self, p: &PacketFacts) {
+        let (i, by_server) = match (
+            self.latest.get(&(p.src, p.dst)),
+            self.latest.get(&(p.dst, p.src)),
+        ) {
+            (Some(&i), _) => (i, false),
+            (None, Some(&i)) => (i, true),
+            (None, None) => return,
+        };
+        let h = &mut self.handshakes[i];
+        if h.syn_ack.is_none() {
+            return;
+        }
+        if !by_server && h.third_ack.is_none() {
+            h.third_ack = Some(Answer {
+                index: p.index,
+                ts: p.ts,
+                mp_capable: p.mp_capable,
+                join: p.mp_join.is_some(),
+            });
+        }
+        if p.payload_len > 0 {
+            let first = if by_server {
+                &mut h.server_data
+            } else {
+                &mut h.client_data
+            };
+            first.get_or_insert(FirstData {
+                index: p.index,
+                mptcp: p.any_mptcp,
+            });
+        }
+    }
+
+    fn push_syn(&mut self, p: &PacketFacts) {
+        let attempt = SynAttempt {
+            index: p.index,
+            ts: p.ts,
+            seq: p.seq,
+            mp_capable: p.mp_capable,
+            join: p.mp_join,
+            nop_run: p.nop_run,
+        };
+        let key = (p.src, p.dst);
+        if let Some(&i) = self.latest.get(&key) {
+            let h = &mut self.handshakes[i];
+            let same_isn = h.syns.first().is_some_and(|s| s.seq == p.seq);
+            // Same ISN, or still unanswered (Linux keeps the ISN on retries,
+            // but a capture may miss the first SYN): a retransmission.
+            if same_isn || (h.syn_ack.is_none() && h.rst.is_none() && !h.syns.is_empty()) {
+                h.syns.push(attempt);
+                return;
+            }
+        }
+        let id = self.handshakes.len() + 1;
+        let mut h = Handshake::new(id, p.src, p.dst);
+        h.syns.push(attempt);
+        self.latest.insert(key, self.handshakes.len());
+        self.handshakes.push(h);
+    }
+
+    /// A RST from the server before any SYN/ACK refuses the SYN; any RST
+    /// after the SYN/ACK resets the connection or subflow.
+    fn push_rst(&mut self, p: &PacketFacts) {
+        let (i, by_server) = match (
+            self.latest.get(&(p.dst, p.src)),
+            self.latest.get(&(p.src, p.dst)),
+        ) {
+            (Some(&i), _) => (i, true),
+            (None, Some(&i)) => (i, false),
+            (None, None) => return,
+        };
+        let h = &mut self.handshakes[i];
+        if h.syn_ack.is_none() {
+            if by_server && h.rst.is_none() {
+                h.rst = Some(p.index);
+            }
+        } else if h.reset.is_none() {
+            h.reset = Some(Reset {
+                index: p.index,
+                by_server,
+                tcprst_reason: p.tcprst_reason,
+            });
+        }
+    }
+
+    fn push_syn_ack(&mut self, p: &PacketFacts) {
+        let key = (p.dst, p.src);
+        let answer = Answer {
+            index: p.index,
+            ts: p.ts,
+            mp_capable: p.mp_capable,
+            join: p.mp_join.is_some(),
+        };
+        match self.latest.get(&key) {
+            Some(&i) => {
+                let h = &mut self.handshakes[i];
+                match &h.syn_ack {
+                    None => h.syn_ack = Some(answer),
+                    Some(first) => {
+                        let note = format!(
+                            "SYN/ACK retransmitted (frame {}, first in frame {})",
+                            p.index, first.index
+                        );
+                        h.notes.push(note);
+                    }
+                }
+            }
+            None => {
+                let id = self.handshakes.len() + 1;
+                let mut h = Handshake::new(id, p.dst, p.src);
+                h.syn_ack = Some(answer);
+                self.latest.insert(key, self.handshakes.len());
+                self.handshakes.push(h);
+            }
+        }
+    }
+
+    /// Derives keys, statuses and MP_JOIN links; consumes the tracker.
+    pub fn finish(self) -> Vec<Handshake> {
+        let mut handshakes = self.handshakes;
+        for h in &mut handshakes {
+            summarize(h);
+        }
+        link_joins(&mut handshakes);
+        handshakes
+    }
+}
+
+/// Fills keys, status and notes of one handshake from its segments.
+fn summarize(h: &mut Handshake) {
+    let syn_mpc = h.syns.iter().find_map(|s| s.mp_capable);
+    // The SYN/ACK answers the last SYN sent before it.
+    let answered_syn = match &h.syn_ack {
+        Some(sa) => h.syns.iter().rev().find(|s| s.index < sa.index),
+        None => h.syns.last(),
+    };
+    let answered_mpc = answered_syn.and_then(|s| s.mp_capable);
+    let synack_mpc = h.syn_ack.as_ref().and_then(|a| a.mp_capable);
+    let ack_mpc = h.third_ack.as_ref().and_then(|a| a.mp_capable);
+
+    retransmission_notes(h);
+
+    // Keys: v0 SYN carries the client key, v1 only the third ACK does.
+    let version = syn_mpc.or(synack_mpc).map_or(1, |m| m.version);
+    let client_key = syn_mpc
+        .and_then(|m| m.sender_key)
+        .or(ack_mpc.and_then(|m| m.sender_key));
+    let server_key = synack_mpc
+        .and_then(|m| m.sender_key)
+        .or(ack_mpc.and_then(|m| m.receiver_key));
+    h.client_key = client_key.and_then(|k| KeyInfo::derive(version, k));
+    h.server_key = server_key.and_then(|k| KeyInfo::derive(version, k));
+    key_consistency_notes(h, syn_mpc, synack_mpc, ack_mpc);
+
+    if let Some(reset) = h.reset {
+        let by = if reset.by_server { "server" } else { "client" };
+        let mut note = format!("reset by the {by} in frame {}", reset.index);
+        if let Some(reason) = reset.tcprst_reason {
+            let name = packet::mptcp::tcprst_reason_name(reason).unwrap_or("unknown reason");
+            let _ = write!(note, " (MP_TCPRST reason {reason}: {name})");
+        }
+        h.notes.push(note);
+    }
+    if let Some(token) = h.join_token() {
+        h.status = Status::JoinSubflow {
+            token,
+            connection: None,
+            answered: h.syn_ack.as_ref().is_some_and(|a| a.join),
+            reset: h.reset.is_some(),
+        };
+        return;
+    }
+    h.status = if h.syns.is_empty() {
+        Status::SynNotCaptured
+    } else if h.syn_ack.is_none() {
+        if h.rst.is_some() {
+            Status::Refused
+        } else {
+            Status::NoAnswer
+        }
+    } else if syn_mpc.is_none() {
+        stripped_syn_note(h);
+        if synack_mpc.is_some() {
+            h.notes.push(
+                "the SYN/ACK carries MP_CAPABLE although no SYN offered it (added on the path?)"
+                    .to_string(),
+            );
+        }
+        Status::PlainTcp
+    } else if answered_mpc.is_none() {
+        Status::FallbackRetransmit
+    } else if let Some(sa) = synack_mpc {
+        let offered = answered_mpc.map_or(sa.version, |m| m.version);
+        let repeated = syn_mpc.and_then(|m| m.sender_key).is_some()
+            && syn_mpc.and_then(|m| m.sender_key) == sa.sender_key;
+        if repeated {
+            Status::Reflected(Reflection::KeyRepeated)
+        } else if sa.version == 1 && offered == 1 && sa.sender_key.is_none() {
+            Status::Reflected(Reflection::V1WithoutKey)
+        } else if sa.version != offered {
+            Status::VersionMismatch {
+                offered,
+                answered: sa.version,
+            }
+        } else if h.third_ack.is_none() {
+            Status::MptcpNegotiated {
+                version: sa.version,
+            }
+        } else if ack_mpc.is_none() {
+            Status::FallbackThirdAck
+        } else if let Some(d) = first_plain_data(h) {
+            d
+        } else {
+            Status::MptcpEstablished {
+                version: sa.version,
+            }
+        }
+    } else {
+        if syn_mpc.is_some_and(|m| m.version == 0) {
+            h.notes.push(
+                "the SYN offers only MPTCP v0, which upstream Linux (5.6+) ignores".to_string(),
+            );
+        }
+        Status::FallbackSynAck
+    };
+}
+
+/// The fallback status when a side's first data carries no MPTCP option
+/// (the earlier of the two when both do).
+fn first_plain_data(h: &Handshake) -> Option<Status> {
+    let client = h.client_data.filter(|d| !d.mptcp).map(|d| (d.index, false));
+    let server = h.server_data.filter(|d| !d.mptcp).map(|d| (d.index, true));
+    let (frame, by_server) = match (client, server) {
+        (Some(c), Some(s)) => c.min(s),
+        (c, s) => c.or(s)?,
+    };
+    Some(Status::FallbackData { frame, by_server })
+}
+
+/// Linux, Windows and macOS never put more than two NOPs in a row in a SYN;
+/// iptables TCPOPTSTRIP overwrites a removed option with NOPs (four for a
+/// v1 MP_CAPABLE), so a longer run is where an option used to be.
+const STRIPPED_NOP_RUN: usize = 4;
+
+fn stripped_syn_note(h: &mut Handshake) {
+    if let Some(s) = h.syns.iter().find(|s| s.nop_run >= STRIPPED_NOP_RUN) {
+        let note = format!(
+            "the SYN (frame {}) has {} NOPs in a row: an option (MP_CAPABLE?) was probably stripped on the path",
+            s.index, s.nop_run
+        );
+        h.notes.push(note);
+    }
+}
+
+fn retransmission_notes(h: &mut Handshake) {
+    if h.syns.len() < 2 {
+        return;
+    }
+    let frames: Vec<String> = h.syns[1..].iter().map(|s| s.index.to_string()).collect();
+    h.notes.push(format!(
+        "SYN retransmitted {} time(s) (frames {})",
+        h.syns.len() - 1,
+        frames.join(", ")
+    ));
+    let first_plain = h.syns.iter().position(|s| s.mp_capable.is_none());
+    if let Some(p) = first_plain {
+        if p > 0 && h.syns[..p].iter().all(|s| s.mp_capable.is_some()) {
+            h.notes.push(format!(
+                "after {p} unanswered MP_CAPABLE SYN(s) the SYN was retried without MP_CAPABLE (frame {})",
+                h.syns[p].index
+            ));
+        }
+    }
+}
+
+fn key_consistency_notes(
+    h: &mut Handshake,
+    syn: Option<MpCapable>,
+    synack: Option<MpCapable>,
+    ack: Option<MpCapable>,
+) {
+    let Some(ack) = ack else { return };
+    if let (Some(s), Some(a)) = (syn.and_then(|m| m.sender_key), ack.sender_key) {
+        if s != a {
+            h.notes.push(format!(
+                "third ACK's sender key 0x{a:016x} differs from the SYN's 0x{s:016x}"
+            ));
+        }
+    }
+    if let (Some(s), Some(a)) = (synack.and_then(|m| m.sender_key), ack.receiver_key) {
+        if s != a {
+            h.notes.push(format!(
+                "third ACK's receiver key 0x{a:016x} differs from the SYN/ACK's 0x{s:016x}"
+            ));
+        }
+    }
+}
+
+/// Ties each MP_JOIN handshake to the handshake whose key has its token.
+/// The token names the key of the receiver of the MP_JOIN SYN, which is
+/// the server or the client of the first subflow.
+fn link_joins(handshakes: &mut [Handshake]) {
+    let mut by_token: HashMap<u32, usize> = HashMap::new();
+    for h in handshakes.iter() {
+        if matches!(h.status, Status::JoinSubflow { .. }) {
+            continue;
+        }
+        for key in [h.client_key, h.server_key].into_iter().flatten() {
+            by_token.entry(key.token).or_insert(h.id);
+        }
+    }
+    for h in handshakes.iter_mut() {
+        if let Status::JoinSubflow {
+            token: Some(token),
+            connection,
+            ..
+        } = &mut h.status
+        {
+            *connection = by_token.get(token).copied();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SYN: TcpFlags = TcpFlags(0x02);
+    const SYN_ACK: TcpFlags = TcpFlags(0x12);
+    const ACK: TcpFlags = TcpFlags(0x10);
+    const RST_ACK: TcpFlags = TcpFlags(0x14);
+    const KEY_A: u64 = 0x1fdb_5df3_28bc_3def;
+    const KEY_B: u64 = 0x29a6_c869_81ad_933c;
+
+    fn client() -> SocketAddr {
+        "10.0.1.1:33306".parse().unwrap()
+    }
+    fn server() -> SocketAddr {
+        "10.0.2.1:10004".parse().unwrap()
+    }
+
+    fn mpc(version: u8, sender: Option<u64>, receiver: Option<u64>) -> Option<MpCapable> {
+        Some(MpCapable {
+            version,
+            flags: 0x01,
+            sender_key: sender,
+            receiver_key: receiver,
+            data_len: None,
+            checksum: None,
+        })
+    }
+
+    struct Feed {
+        tracker: FlowTracker,
+        index: u64,
+    }
+
+    impl Feed {
+        fn new() -> Self {
+            Feed {
+                tracker: FlowTracker::new(),
+                index: 0,
+            }
+        }
+        fn push(
+            &mut self,
+            from_client: bool,
+            flags: TcpFlags,
+            seq: u32,
+            mp_capable: Option<MpCapable>,
+        ) -> &mut Self {
+            self.push_join(from_client, flags, seq, mp_capable, None)
+        }
+        fn push_join(
+            &mut self,
+            from_client: bool,
+            flags: TcpFlags,
+            seq: u32,
+            mp_capable: Option<MpCapable>,
+            mp_join: Option<JoinFacts>,
+        ) -> &mut Self {
+            self.index += 1;
+            let (src, dst) = if from_client {
+                (client(), server())
+            } else {
+                (server(), client())
+            };
+            self.tracker.push(&PacketFacts {
+                index: self.index,
+                ts: self.index as f64,
+                src,
+                dst,
+                flags,
+                seq,
+                ack: 0,
+                mp_capable,
+                mp_join,
+                tcprst_reason: None,
+                payload_len: 0,
+                any_mptcp: mp_capable.is_some() || mp_join.is_some(),
+                nop_run: 0,
+            });
+            self
+        }
+        fn finish(self) -> Vec<Handshake> {
+            self.tracker.finish()
+        }
+    }
+
+    fn one(feed: Feed) -> Handshake {
+        let mut all = feed.finish();
+        assert_eq!(all.len(), 1, "{all:#?}");
+        all.remove(0)
+    }
+
+    #[test]
+    fn v1_established_with_keys_from_synack_and_third_ack() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(1, None, None))
+            .push(false, SYN_ACK, 900, mpc(1, Some(KEY_B), None))
+            .push(true, ACK, 101, mpc(1, Some(KEY_A), Some(KEY_B)));
+        let h = one(f);
+        assert_eq!(h.status, Status::MptcpEstablished { version: 1 });
+        assert_eq!(h.status.to_string(), "MPTCP v1 established");
+        assert_eq!(h.client_key, KeyInfo::derive(1, KEY_A));
+        assert_eq!(h.server_key, KeyInfo::derive(1, KEY_B));
+        assert_eq!(h.third_ack.as_ref().map(|a| a.index), Some(3));
+        assert!(h.notes.is_empty(), "{:?}", h.notes);
+    }
+
+    #[test]
+    fn v0_keys_come_from_syn_and_synack() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(0, Some(KEY_A), None)).push(
+            false,
+            SYN_ACK,
+            900,
+            mpc(0, Some(KEY_B), None),
+        );
+        let h = one(f);
+        assert_eq!(h.status, Status::MptcpNegotiated { version: 0 });
+        assert_eq!(h.client_key.map(|k| k.key), Some(KEY_A));
+        assert_eq!(h.client_key, KeyInfo::derive(0, KEY_A));
+        assert_eq!(h.server_key.map(|k| k.key), Some(KEY_B));
+    }
+
+    #[test]
+    fn v0_synack_repeating_the_syn_key_is_reflection() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(0, Some(KEY_A), None))
+            .push(false, SYN_ACK, 900, mpc(0, Some(KEY_A), None))
+            .push(true, ACK, 101, mpc(0, Some(KEY_A), Some(KEY_A)));
+        let h = one(f);
+        assert_eq!(h.status, Status::Reflected(Reflection::KeyRepeated));
+        assert_eq!(h.status.code(), "option_reflected");
+    }
+
+    #[test]
+    fn v1_synack_without_key_is_reflection() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(1, None, None))
+            .push(false, SYN_ACK, 900, mpc(1, None, None));
+        assert_eq!(one(f).status, Status::Reflected(Reflection::V1WithoutKey));
+    }
+
+    #[test]
+    fn synack_without_mp_capable_is_fallback() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(1, None, None))
+            .push(false, SYN_ACK, 900, None)
+            .push(true, ACK, 101, None);
+        let h = one(f);
+        assert_eq!(h.status, Status::FallbackSynAck);
+        assert_eq!(
+            h.status.to_string(),
+            "fell back to TCP: SYN/ACK carries no MP_CAPABLE"
+        );
+        assert!(h.notes.is_empty());
+    }
+
+    #[test]
+    fn v0_syn_ignored_by_upstream_kernel_says_so() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(0, Some(KEY_A), None))
+            .push(false, SYN_ACK, 900, None);
+        let h = one(f);
+        assert_eq!(h.status, Status::FallbackSynAck);
+        assert!(
+            h.notes.iter().any(|n| n.contains("only MPTCP v0")),
+            "{:?}",
+            h.notes
+        );
+    }
+
+    #[test]
+    fn syn_retried_without_mp_capable_after_drops() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(1, None, None))
+            .push(true, SYN, 100, mpc(1, None, None))
+            .push(true, SYN, 100, None)
+            .push(false, SYN_ACK, 900, None)
+            .push(true, ACK, 101, None);
+        let h = one(f);
+        assert_eq!(h.syns.len(), 3);
+        assert_eq!(h.status, Status::FallbackRetransmit);
+        assert!(
+            h.notes
+                .iter()
+                .any(|n| n.contains("retransmitted 2 time(s) (frames 2, 3)")),
+            "{:?}",
+            h.notes
+        );
+        assert!(
+            h.notes
+                .iter()
+                .any(|n| n.contains("after 2 unanswered MP_CAPABLE SYN(s)")),
+            "{:?}",
+            h.notes
+        );
+    }
+
+    #[test]
+    fn plain_syn_is_plain_tcp() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, None).push(false, SYN_ACK, 900, None);
+        assert_eq!(one(f).status, Status::PlainTcp);
+    }
+
+    #[test]
+    fn mp_capable_only_in_synack_is_noted() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, None)
+            .push(false, SYN_ACK, 900, mpc(1, Some(KEY_B), None));
+        let h = one(f);
+        assert_eq!(h.status, Status::PlainTcp);
+        assert!(
+            h.notes.iter().any(|n| n.contains("no SYN offered it")),
+            "{:?}",
+            h.notes
+        );
+    }
+
+    #[test]
+    fn reset_after_join_is_reported() {
+        let mut f = Feed::new();
+        f.push_join(true, SYN, 100, None, Some(JoinFacts { token: Some(7) }))
+            .push_join(false, SYN_ACK, 900, None, Some(JoinFacts { token: None }))
+            .push_join(true, ACK, 101, None, Some(JoinFacts { token: None }));
+        f.index += 1;
+        f.tracker.push(&PacketFacts {
+            index: f.index,
+            ts: 0.0,
+            src: server(),
+            dst: client(),
+            flags: TcpFlags(0x04),
+            seq: 901,
+            ack: 0,
+            mp_capable: None,
+            mp_join: None,
+            tcprst_reason: Some(3),
+            payload_len: 0,
+            any_mptcp: true,
+            nop_run: 0,
+        });
+        let h = one(f);
+        assert_eq!(
+            h.reset,
+            Some(Reset {
+                index: 4,
+                by_server: true,
+                tcprst_reason: Some(3)
+            })
+        );
+        assert!(
+            h.status.to_string().ends_with(", then reset"),
+            "{}",
+            h.status
+        );
+        assert!(
+            h.notes
+                .iter()
+                .any(|n| n.contains("reset by the server in frame 4 (MP_TCPRST reason 3")),
+            "{:?}",
+            h.notes
+        );
+    }
+
+    #[test]
+    fn data_without_dss_after_mptcp_handshake_is_fallback() {
+        let data = |index, src, dst, mptcp| PacketFacts {
+            index,
+            ts: 0.0,
+            src,
+            dst,
+            flags: TcpFlags(0x18),
+            seq: 101,
+            ack: 901,
+            mp_capable: None,
+            mp_join: None,
+            tcprst_reason: None,
+            payload_len: 5,
+            any_mptcp: mptcp,
+            nop_run: 2,
+        };
+        let handshake = || {
+            let mut f = Feed::new();
+            f.push(true, SYN, 100, mpc(1, None, None))
+                .push(false, SYN_ACK, 900, mpc(1, Some(KEY_B), None))
+                .push(true, ACK, 101, mpc(1, Some(KEY_A), Some(KEY_B)));
+            f
+        };
+        let mut f = handshake();
+        f.tracker.push(&data(4, client(), server(), true));
+        f.tracker.push(&data(5, server(), client(), false));
+        f.tracker.push(&data(6, client(), server(), false));
+        let h = one(f);
+        assert_eq!(
+            h.status,
+            Status::FallbackData {
+                frame: 5,
+                by_server: true
+            }
+        );
+        assert_eq!(h.status.code(), "fallback_data");
+        assert!(h
+            .status
+            .to_string()
+            .contains("the server's first data (frame 5)"));
+
+        let mut f = handshake();
+        f.tracker.push(&data(4, client(), server(), true));
+        f.tracker.push(&data(5, server(), client(), true));
+        f.tracker.push(&data(6, client(), server(), false));
+        assert_eq!(one(f).status, Status::MptcpEstablished { version: 1 });
+    }
+
+    #[test]
+    fn nop_run_in_plain_syn_is_noted() {
+        let mut f = Feed::new();
+        f.index += 1;
+        f.tracker.push(&PacketFacts {
+            index: 1,
+            ts: 0.0,
+            src: client(),
+            dst: server(),
+            flags: SYN,
+            seq: 100,
+            ack: 0,
+            mp_capable: None,
+            mp_join: None,
+            tcprst_reason: None,
+            payload_len: 0,
+            any_mptcp: false,
+            nop_run: 4,
+        });
+        f.push(false, SYN_ACK, 900, None);
+        let h = one(f);
+        assert_eq!(h.status, Status::PlainTcp);
+        assert!(
+            h.notes.iter().any(|n| n.contains("4 NOPs in a row")),
+            "{:?}",
+            h.notes
+        );
+    }
+
+    #[test]
+    fn rst_and_silence() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(1, None, None))
+            .push(false, RST_ACK, 0, None);
+        let h = one(f);
+        assert_eq!(h.status, Status::Refused);
+        assert_eq!(h.rst, Some(2));
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(1, None, None));
+        assert_eq!(one(f).status, Status::NoAnswer);
+    }
+
+    #[test]
+    fn third_ack_without_mp_capable() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(1, None, None))
+            .push(false, SYN_ACK, 900, mpc(1, Some(KEY_B), None))
+            .push(true, ACK, 101, None);
+        assert_eq!(one(f).status, Status::FallbackThirdAck);
+    }
+
+    #[test]
+    fn version_mismatch() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, mpc(1, None, None)).push(
+            false,
+            SYN_ACK,
+            900,
+            mpc(0, Some(KEY_B), None),
+        );
+        assert_eq!(
+            one(f).status,
+            Status::VersionMismatch {
+                offered: 1,
+                answered: 0
+            }
+        );
+    }
+
+    #[test]
+    fn new_isn_after_answered_handshake_starts_a_new_one() {
+        let mut f = Feed::new();
+        f.push(true, SYN, 100, None)
+            .push(false, SYN_ACK, 900, None)
+            .push(true, SYN, 5000, mpc(1, None, None))
+            .push(false, SYN_ACK, 7000, mpc(1, Some(KEY_B), None));
+        let all = f.finish();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].status, Status::PlainTcp);
+        assert_eq!(all[1].id, 2);
+        assert_eq!(all[1].status, Status::MptcpNegotiated { version: 1 });
+    }
+
+    #[test]
+    fn synack_without_syn() {
+        let mut f = Feed::new();
+        f.push(false, SYN_ACK, 900, mpc(1, Some(KEY_B), None));
+        let h = one(f);
+        assert_eq!(h.status, Status::SynNotCaptured);
+        assert_eq!(h.client, client());
+    }
+
+    #[test]
+    fn join_is_tied_to_its_connection_by_token() {
+        let mut tracker = FlowTracker::new();
+        let c: SocketAddr = "10.0.1.1:40000".parse().unwrap();
+        let c2: SocketAddr = "10.0.3.1:40001".parse().unwrap();
+        let s: SocketAddr = "10.0.2.1:10004".parse().unwrap();
+        let facts = |index, src, dst, flags, mp_capable, mp_join| PacketFacts {
+            index,
+            ts: 0.0,
+            src,
+            dst,
+            flags,
+            seq: 1,
+            ack: 0,
+            mp_capable,
+            mp_join,
+            tcprst_reason: None,
+            payload_len: 0,
+            any_mptcp: false,
+            nop_run: 0,
+        };
+        let server_token = KeyInfo::derive(1, KEY_B).unwrap().token;
+        let join = |token| Some(JoinFacts { token: Some(token) });
+        tracker.push(&facts(1, c, s, SYN, mpc(1, None, None), None));
+        tracker.push(&facts(2, s, c, SYN_ACK, mpc(1, Some(KEY_B), None), None));
+        tracker.push(&facts(3, c, s, ACK, mpc(1, Some(KEY_A), Some(KEY_B)), None));
+        tracker.push(&facts(4, c2, s, SYN, None, join(server_token)));
+        tracker.push(&facts(
+            5,
+            s,
+            c2,
+            SYN_ACK,
+            None,
+            Some(JoinFacts { token: None }),
+        ));
+        tracker.push(&facts(6, c2, s, SYN, None, join(server_token ^ 1)));
+        let all = tracker.finish();
+        assert_eq!(all.len(), 2, "{all:#?}");
+        assert_eq!(
+            all[1].status,
+            Status::JoinSubflow {
+                token: Some(server_token),
+                connection: Some(1),
+                answered: true,
+                reset: false
+            }
+        );
+        assert_eq!(all[1].status.to_string(), "MP_JOIN subflow of handshake #1");
+        assert!(all[1].status.is_mptcp());
+    }
+}

@@ -1,0 +1,389 @@
+//! Output: tcpdump-like text lines, JSON lines, and handshake summaries.
+use super::flows::{Answer, Handshake, KeyInfo, Status};
+use super::reader::Timestamp;
+use packet::ip::TcpSegment;
+use packet::mptcp::MpCapable;
+use packet::{OptionList, TcpFlags, TcpOption};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+/// `YYYY-MM-DD HH:MM:SS.uuuuuu` in UTC, as `TZ=GMT0 tcpdump -tttt` prints it.
+pub fn format_ts(ts: Timestamp) -> String {
+    let days = (ts.secs / 86_400) as i64;
+    let rem = ts.secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:06}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        ts.nanos / 1000
+    )
+}
+
+/// Proleptic Gregorian date of a day count since 1970-01-01 (the era-based
+/// method: 400-year eras of 146097 days, years starting in March).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// tcpdump's relative sequence numbers: the first segment with ACK of a
+/// connection (normally the SYN/ACK), and every SYN with ACK, records both
+/// initial sequence numbers and is printed absolute; later segments print
+/// `seq - base`. Segments without ACK always print absolute.
+#[derive(Debug, Default)]
+pub struct RelativeSeq {
+    /// Keyed by (sender, receiver): base of the sender's and the receiver's numbers.
+    bases: HashMap<(SocketAddr, SocketAddr), (u32, u32)>,
+}
+
+impl RelativeSeq {
+    /// The (seq, ack) to print for a segment.
+    pub fn apply(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        flags: TcpFlags,
+        seq: u32,
+        ack: u32,
+    ) -> (u32, u32) {
+        if !flags.ack() {
+            return (seq, ack);
+        }
+        let known = self.bases.get(&(src, dst)).copied();
+        match known {
+            Some((own, peer)) if !flags.syn() => (seq.wrapping_sub(own), ack.wrapping_sub(peer)),
+            _ => {
+                let peer = ack.wrapping_sub(1);
+                self.bases.insert((src, dst), (seq, peer));
+                self.bases.insert((dst, src), (peer, seq));
+                (seq, ack)
+            }
+        }
+    }
+}
+
+fn endpoint(addr: IpAddr, port: u16) -> String {
+    format!("{addr}.{port}")
+}
+
+/// The decoded option area and whether it was cut.
+pub struct DecodedOptions<'a> {
+    pub list: OptionList<'a>,
+    /// The header was cut inside the option area.
+    pub cut: bool,
+}
+
+/// One tcpdump-like line for a segment (without the trailing newline).
+pub fn packet_line(
+    index: u64,
+    ts: Timestamp,
+    seg: &TcpSegment<'_>,
+    opts: Option<&DecodedOptions<'_>>,
+    rel: &mut RelativeSeq,
+) -> String {
+    let ipv = if seg.version() == 6 { "IP6" } else { "IP" };
+    let mut line = format!(
+        "{index:5}  {} {ipv} {} > {}: ",
+        format_ts(ts),
+        endpoint(seg.src(), seg.src_port),
+        endpoint(seg.dst(), seg.dst_port)
+    );
+    let (Some(flags), Some(ack), Some(window), Some(data_offset)) =
+        (seg.flags, seg.ack, seg.window, seg.data_offset)
+    else {
+        line.push_str("[|tcp]");
+        return line;
+    };
+    let header_len = usize::from(data_offset) * 4;
+    if header_len < 20 {
+        let _ = write!(
+            line,
+            "Flags [{flags}], [bad hdr length {header_len} - too short, < 20]"
+        );
+        return line;
+    }
+    let src = SocketAddr::new(seg.src(), seg.src_port);
+    let dst = SocketAddr::new(seg.dst(), seg.dst_port);
+    let (seq, ack) = rel.apply(src, dst, flags, seg.seq, ack);
+    let payload_len = seg.payload_len.unwrap_or(seg.payload.len());
+    let _ = write!(line, "Flags [{flags}]");
+    if payload_len > 0 || flags.has(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST) {
+        let _ = write!(line, ", seq {seq}");
+        if payload_len > 0 {
+            let _ = write!(line, ":{}", seq.wrapping_add(payload_len as u32));
+        }
+    }
+    if flags.ack() {
+        let _ = write!(line, ", ack {ack}");
+    }
+    let _ = write!(line, ", win {window}");
+    if flags.has(TcpFlags::URG) {
+        let _ = write!(line, ", urg {}", seg.urgent.unwrap_or(0));
+    }
+    if let Some(opts) = opts {
+        line.push_str(", options [");
+        if opts.cut {
+            // tcpdump prints the options it could read, then `[|tcp]`, and
+            // stops there (no closing bracket, no length).
+            let mut items = opts.list.tcpdump_items();
+            if opts.list.error.is_some() {
+                items.pop();
+            }
+            let _ = write!(line, "{} [|tcp]", items.join(","));
+            return line;
+        }
+        let _ = write!(line, "{}]", opts.list);
+        // After `[bad opt]` tcpdump closes the list and prints nothing more.
+        let bad = opts.list.error.is_some()
+            || opts
+                .list
+                .options
+                .iter()
+                .any(|o| o.ends_tcpdump_list() && !matches!(o, TcpOption::Eol));
+        if bad {
+            return line;
+        }
+    }
+    let _ = write!(line, ", length {payload_len}");
+    line
+}
+
+/// The DESIGN schema object of one segment; `None` when the flags were not captured.
+pub fn packet_json(
+    index: u64,
+    ts: Timestamp,
+    seg: &TcpSegment<'_>,
+    opts: Option<&DecodedOptions<'_>>,
+) -> Option<Value> {
+    let flags = seg.flags?;
+    let options = opts.map_or(Value::Array(Vec::new()), |o| {
+        packet::json::option_list_json(&o.list)
+    });
+    Some(json!({
+        "index": index,
+        "ts": ts.as_f64(),
+        "src": seg.src().to_string(),
+        "dst": seg.dst().to_string(),
+        "sport": seg.src_port,
+        "dport": seg.dst_port,
+        "flags": flags.to_string(),
+        "options": options,
+    }))
+}
+
+fn mpc_text(m: &MpCapable) -> String {
+    let mut s = format!("v{} flags 0x{:02x}", m.version, m.flags);
+    if let Some(k) = m.sender_key {
+        let _ = write!(s, " key 0x{k:016x}");
+    }
+    if let Some(k) = m.receiver_key {
+        let _ = write!(s, " peer key 0x{k:016x}");
+    }
+    s
+}
+
+fn answer_text(a: &Option<Answer>) -> String {
+    match a {
+        None => "not captured".to_string(),
+        Some(a) => match &a.mp_capable {
+            Some(m) => format!("frame {}: MP_CAPABLE {}", a.index, mpc_text(m)),
+            None if a.join => format!("frame {}: MP_JOIN", a.index),
+            None => format!("frame {}: no MP_CAPABLE", a.index),
+        },
+    }
+}
+
+fn key_text(k: &KeyInfo) -> String {
+    format!(
+        "key 0x{:016x} token 0x{:08x} idsn {}",
+        k.key, k.token, k.idsn
+    )
+}
+
+/// The text summary of one handshake: a status line and indented details.
+pub fn handshake_text(h: &Handshake) -> String {
+    let mut out = format!(
+        "handshake #{} {} > {}: {}\n",
+        h.id,
+        endpoint(h.client.ip(), h.client.port()),
+        endpoint(h.server.ip(), h.server.port()),
+        h.status
+    );
+    let syns: Vec<String> = h
+        .syns
+        .iter()
+        .map(|s| match (&s.mp_capable, &s.join) {
+            (Some(m), _) => format!("frame {}: MP_CAPABLE {}", s.index, mpc_text(m)),
+            (None, Some(j)) => match j.token {
+                Some(t) => format!("frame {}: MP_JOIN token 0x{t:08x}", s.index),
+                None => format!("frame {}: MP_JOIN", s.index),
+            },
+            (None, None) => format!("frame {}: no MP_CAPABLE", s.index),
+        })
+        .collect();
+    if syns.is_empty() {
+        out.push_str("  SYN       not captured\n");
+    }
+    for s in syns {
+        let _ = writeln!(out, "  SYN       {s}");
+    }
+    if let Some(rst) = h.rst {
+        let _ = writeln!(out, "  RST       frame {rst}");
+    }
+    let _ = writeln!(out, "  SYN/ACK   {}", answer_text(&h.syn_ack));
+    if h.syn_ack.is_some() {
+        let _ = writeln!(out, "  ACK       {}", answer_text(&h.third_ack));
+    }
+    if let Some(k) = &h.client_key {
+        let _ = writeln!(out, "  client    {}", key_text(k));
+    }
+    if let Some(k) = &h.server_key {
+        let _ = writeln!(out, "  server    {}", key_text(k));
+    }
+    for n in &h.notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
+    out
+}
+
+fn mpc_json(m: &Option<MpCapable>) -> Value {
+    match m {
+        None => Value::Null,
+        Some(m) => json!({
+            "version": m.version,
+            "flags": m.flags,
+            "sender_key": m.sender_key.map(|k| format!("{k:016x}")),
+            "receiver_key": m.receiver_key.map(|k| format!("{k:016x}")),
+        }),
+    }
+}
+
+fn answer_json(a: &Option<Answer>) -> Value {
+    match a {
+        None => Value::Null,
+        Some(a) => {
+            json!({"frame": a.index, "ts": a.ts, "mp_capable": mpc_json(&a.mp_capable), "mp_join": a.join})
+        }
+    }
+}
+
+fn key_json(k: &Option<KeyInfo>) -> Value {
+    match k {
+        None => Value::Null,
+        Some(k) => {
+            json!({"key": format!("{:016x}", k.key), "token": format!("{:08x}", k.token), "idsn": k.idsn})
+        }
+    }
+}
+
+/// The JSON summary line of one handshake: `{"handshake": {...}}`.
+pub fn handshake_json(h: &Handshake) -> Value {
+    let syns: Vec<Value> = h
+        .syns
+        .iter()
+        .map(|s| {
+            json!({
+                "frame": s.index,
+                "ts": s.ts,
+                "seq": s.seq,
+                "mp_capable": mpc_json(&s.mp_capable),
+                "mp_join": s.join.map(|j| json!({"token": j.token.map(|t| format!("{t:08x}"))})),
+            })
+        })
+        .collect();
+    let mut o = Map::new();
+    o.insert("id".into(), json!(h.id));
+    o.insert("client".into(), json!(h.client.ip().to_string()));
+    o.insert("client_port".into(), json!(h.client.port()));
+    o.insert("server".into(), json!(h.server.ip().to_string()));
+    o.insert("server_port".into(), json!(h.server.port()));
+    o.insert("status".into(), json!(h.status.code()));
+    o.insert("summary".into(), json!(h.status.to_string()));
+    o.insert("mptcp".into(), json!(h.status.is_mptcp()));
+    let version = match h.status {
+        Status::MptcpEstablished { version } | Status::MptcpNegotiated { version } => Some(version),
+        _ => None,
+    };
+    o.insert("version".into(), json!(version));
+    o.insert("syns".into(), Value::Array(syns));
+    o.insert("syn_ack".into(), answer_json(&h.syn_ack));
+    o.insert("third_ack".into(), answer_json(&h.third_ack));
+    o.insert("rst".into(), json!(h.rst));
+    let reset = h.reset.map(|r| {
+        json!({
+            "frame": r.index,
+            "by": if r.by_server { "server" } else { "client" },
+            "tcprst_reason": r.tcprst_reason,
+        })
+    });
+    o.insert("reset".into(), json!(reset));
+    o.insert("client_key".into(), key_json(&h.client_key));
+    o.insert("server_key".into(), key_json(&h.server_key));
+    let join = match h.status {
+        Status::JoinSubflow {
+            token,
+            connection,
+            answered,
+            reset,
+        } => json!({
+            "reset": reset,
+            "token": token.map(|t| format!("{t:08x}")),
+            "connection": connection,
+            "answered": answered,
+        }),
+        _ => Value::Null,
+    };
+    o.insert("join".into(), join);
+    o.insert("notes".into(), json!(h.notes));
+    json!({ "handshake": Value::Object(o) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_like_tcpdump_tttt() {
+        // 2020-01-13 15:51:06.676845 UTC, from the tcpdump test suite's mptcp-v1 output.
+        let ts = Timestamp {
+            secs: 1_578_930_666,
+            nanos: 676_845_000,
+        };
+        assert_eq!(format_ts(ts), "2020-01-13 15:51:06.676845");
+        assert_eq!(
+            format_ts(Timestamp::default()),
+            "1970-01-01 00:00:00.000000"
+        );
+        // A leap day.
+        assert_eq!(
+            format_ts(Timestamp {
+                secs: 951_782_400,
+                nanos: 0
+            }),
+            "2000-02-29 00:00:00.000000"
+        );
+    }
+
+    #[test]
+    fn relative_sequence_numbers() {
+        let c: SocketAddr = "10.0.0.1:1000".parse().unwrap();
+        let s: SocketAddr = "10.0.0.2:80".parse().unwrap();
+        let mut rel = RelativeSeq::default();
+        assert_eq!(rel.apply(c, s, TcpFlags(0x02), 100, 0), (100, 0));
+        assert_eq!(rel.apply(s, c, TcpFlags(0x12), 5000, 101), (5000, 101));
+        assert_eq!(rel.apply(c, s, TcpFlags(0x10), 101, 5001), (1, 1));
+        assert_eq!(rel.apply(s, c, TcpFlags(0x18), 5001, 111), (1, 11));
+    }
+}
