@@ -30,8 +30,45 @@ pub struct GlobalArgs {
     pub json: bool,
 }
 
+/// Options of the verbs that send traffic (`check`, `trace`): which WAN link,
+/// which family, how long to wait, where to record.
+#[derive(Debug, Clone, Args)]
+pub struct NetArgs {
+    /// Send through this interface (SO_BINDTODEVICE). Repeatable: one
+    /// verdict per interface, to test each WAN link of a router.
+    #[arg(
+        short = 'i',
+        long = "interface",
+        env = "MPTCP_PROBE_INTERFACE",
+        value_delimiter = ','
+    )]
+    pub interfaces: Vec<String>,
+    /// Source address to send from.
+    #[arg(long, env = "MPTCP_PROBE_SOURCE")]
+    pub source: Option<std::net::IpAddr>,
+    /// Use IPv4 only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Use IPv6 only.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+    /// Seconds to wait for answers (one timeout in total, not per probe).
+    #[arg(long, default_value_t = 3.0, env = "MPTCP_PROBE_TIMEOUT")]
+    pub timeout: f64,
+    /// Write every probe and every answer to this pcap file (for Wireshark).
+    #[arg(long = "write", value_name = "FILE.pcap")]
+    pub write: Option<std::path::PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Does MPTCP work end to end to HOST? The main job: an MPTCP connection
+    /// to the echo server, and with CAP_NET_RAW crafted v1/v0/plain SYNs.
+    Check(crate::check::CheckArgs),
+    /// Per hop: where on the path does MP_CAPABLE disappear?
+    Trace(crate::trace::TraceArgs),
+    /// This host's MPTCP readiness, with a fix for each problem.
+    Doctor(crate::doctor::DoctorArgs),
     /// Decode every TCP packet of a pcap/pcapng file and summarise each
     /// MPTCP handshake found in it.
     Analyze(crate::analyze::AnalyzeArgs),

@@ -3,7 +3,10 @@
 //! Exit codes (every verb): 0 success / MPTCP works, 1 MPTCP does not work
 //! (from the verdict engine, not wired yet), 2 error.
 mod analyze;
+mod check;
 mod cli;
+mod doctor;
+mod trace;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -11,6 +14,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli.command {
+        cli::Command::Check(args) => check::run(&args, &cli.global),
+        cli::Command::Trace(args) => trace::run(&args, &cli.global),
+        cli::Command::Doctor(args) => doctor::run(&args, &cli.global),
         cli::Command::Analyze(args) => analyze::run(&args, &cli.global),
     }
 }
