@@ -16,7 +16,8 @@
 //!
 //! The budget (DESIGN.md): `packet_full_decode` within 1.5x of
 //! `etherparse_slice`. The ratio is printed at the end of the run.
-use criterion::{black_box, criterion_group, Criterion};
+use criterion::{criterion_group, Criterion};
+use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
