@@ -1,28 +1,23 @@
 //! A captured IPv4/IPv6 + TCP header: tolerant slicing into the fields the
 //! store and the report need, and the report's per-segment summary.
 use packet::echo::{MpCapableSummary, ObservedSegment, OptionSummary};
+use packet::ip::{parse_ip_tcp, IpError};
 use packet::tcp_opt::{OptionsIter, TcpOption};
 use packet::{MptcpOption, TcpFlags};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use thiserror::Error;
 
 /// Why captured bytes are not an IP+TCP header we can use.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SegmentError {
-    #[error("{what} truncated: {needed} bytes needed, {available} captured")]
-    Truncated {
-        what: &'static str,
-        needed: usize,
-        available: usize,
-    },
-    #[error("IP version {0} is neither 4 nor 6")]
-    BadVersion(u8),
-    #[error("IPv4 header length {0} below 20")]
-    BadIhl(usize),
-    #[error("TCP data offset {0} below 20")]
-    BadDataOffset(usize),
-    #[error("IP protocol {0} is not TCP (or IPv6 extension headers)")]
-    NotTcp(u8),
+    /// The IP or fixed TCP header is malformed, not TCP, or cut short.
+    #[error(transparent)]
+    Ip(#[from] IpError),
+    /// The capture holds the first bytes of TCP but not the whole header;
+    /// the report must show every option as it arrived, so such a segment
+    /// is of no use to the store.
+    #[error("TCP header truncated: {missing} bytes of it not captured")]
+    TcpTruncated { missing: usize },
 }
 
 /// The fields of one captured segment; `header` is IP + TCP header bytes.
@@ -37,84 +32,42 @@ pub struct Segment {
     pub flags: TcpFlags,
     pub window: u16,
     pub ttl: u8,
+    /// Bytes before the TCP header (IP header, IPv4 options, IPv6 extension headers).
     pub ip_len: usize,
     pub tcp_len: usize,
     pub header: Vec<u8>,
 }
 
-fn need(what: &'static str, b: &[u8], needed: usize) -> Result<(), SegmentError> {
-    if b.len() < needed {
-        Err(SegmentError::Truncated {
-            what,
-            needed,
-            available: b.len(),
-        })
-    } else {
-        Ok(())
-    }
-}
-
-/// Slices the IP and TCP headers at the start of `b` (payload ignored).
+/// Slices the IP and TCP headers at the start of `b` (payload ignored) with
+/// the packet crate's view, and keeps an owned copy of the header bytes.
 pub fn parse(b: &[u8]) -> Result<Segment, SegmentError> {
-    need("IP header", b, 1)?;
-    let (src, dst, ttl, ip_len) = match b[0] >> 4 {
-        4 => {
-            need("IPv4 header", b, 20)?;
-            let ihl = usize::from(b[0] & 0xf) * 4;
-            if ihl < 20 {
-                return Err(SegmentError::BadIhl(ihl));
-            }
-            need("IPv4 header", b, ihl)?;
-            if b[9] != 6 {
-                return Err(SegmentError::NotTcp(b[9]));
-            }
-            let s: [u8; 4] = [b[12], b[13], b[14], b[15]];
-            let d: [u8; 4] = [b[16], b[17], b[18], b[19]];
-            (
-                IpAddr::V4(Ipv4Addr::from(s)),
-                IpAddr::V4(Ipv4Addr::from(d)),
-                b[8],
-                ihl,
-            )
-        }
-        6 => {
-            need("IPv6 header", b, 40)?;
-            if b[6] != 6 {
-                return Err(SegmentError::NotTcp(b[6]));
-            }
-            let mut s = [0u8; 16];
-            let mut d = [0u8; 16];
-            s.copy_from_slice(&b[8..24]);
-            d.copy_from_slice(&b[24..40]);
-            (
-                IpAddr::V6(Ipv6Addr::from(s)),
-                IpAddr::V6(Ipv6Addr::from(d)),
-                b[7],
-                40,
-            )
-        }
-        v => return Err(SegmentError::BadVersion(v)),
+    let view = parse_ip_tcp(b)?;
+    let (Some(ack), Some(flags), Some(window), Some(offset)) =
+        (view.ack, view.flags, view.window, view.data_offset)
+    else {
+        return Err(SegmentError::TcpTruncated {
+            missing: view.tcp_missing,
+        });
     };
-    let t = &b[ip_len..];
-    need("TCP header", t, 20)?;
-    let doff = usize::from(t[12] >> 4) * 4;
-    if doff < 20 {
-        return Err(SegmentError::BadDataOffset(doff));
+    if view.tcp_missing > 0 {
+        return Err(SegmentError::TcpTruncated {
+            missing: view.tcp_missing,
+        });
     }
-    need("TCP options", t, doff)?;
+    let tcp_len = usize::from(offset) * 4;
     Ok(Segment {
-        src,
-        dst,
-        sport: u16::from_be_bytes([t[0], t[1]]),
-        dport: u16::from_be_bytes([t[2], t[3]]),
-        seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
-        ack: u32::from_be_bytes([t[8], t[9], t[10], t[11]]),
-        flags: TcpFlags(t[13]),
-        window: u16::from_be_bytes([t[14], t[15]]),
-        ttl,
-        ip_len,
-        tcp_len: doff,
-        header: b[..ip_len + doff].to_vec(),
+        src: view.src(),
+        dst: view.dst(),
+        sport: view.src_port,
+        dport: view.dst_port,
+        seq: view.seq,
+        ack,
+        flags,
+        window,
+        ttl: view.ttl(),
+        ip_len: view.tcp_offset,
+        tcp_len,
+        header: b[..view.tcp_offset + tcp_len].to_vec(),
     })
 }
 
@@ -304,10 +257,16 @@ mod tests {
         }
         let mut bad = full.clone();
         bad[0] = 0x44;
-        assert_eq!(parse(&bad), Err(SegmentError::BadIhl(16)));
+        assert_eq!(
+            parse(&bad),
+            Err(SegmentError::Ip(IpError::BadIhl { ihl: 4 }))
+        );
         let mut udp = full.clone();
         udp[9] = 17;
-        assert_eq!(parse(&udp), Err(SegmentError::NotTcp(17)));
+        assert!(matches!(
+            parse(&udp),
+            Err(SegmentError::Ip(IpError::NotTcp { protocol: 17, .. }))
+        ));
     }
 
     #[test]
