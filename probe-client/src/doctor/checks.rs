@@ -202,7 +202,8 @@ pub fn endpoint_line(ep: &PmEndpoint, facts: &DoctorFacts) -> String {
     if let Some(addr) = &ep.addr {
         parts.push(addr.clone());
     }
-    if let Some(port) = ep.port {
+    // `ip` omits port 0 (no port given).
+    if let Some(port) = ep.port.filter(|&p| p != 0) {
         parts.push(format!("port {port}"));
     }
     if let Some(id) = ep.id {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 pub const EXPLAINED: [(&str, &str); 18] = [
     (
         "MPCapableSYNTX",
-        "SYNs sent with MP_CAPABLE (outgoing MPTCP connections)",
+        "outgoing connections that sent an MP_CAPABLE SYN (once per connection, retransmissions not counted)",
     ),
     (
         "MPCapableSYNACKRX",
@@ -21,7 +21,7 @@ pub const EXPLAINED: [(&str, &str); 18] = [
     ),
     (
         "MPCapableSYNTXDrop",
-        "MP_CAPABLE SYNs that went unanswered until the kernel retried without MP_CAPABLE",
+        "outgoing connections whose MP_CAPABLE SYNs went unanswered until the kernel retried without MP_CAPABLE",
     ),
     (
         "MPCapableSYNTXDisabled",
@@ -139,7 +139,7 @@ fn summary(c: &BTreeMap<String, u64>) -> Finding {
         Group::Counters,
         Status::Ok,
         format!(
-            "{} MP_CAPABLE SYNs sent, {} answered with MPTCP; {} received, {} completed as MPTCP; {} MPTCP connections open now",
+            "{} outgoing connections tried MPTCP, {} were answered with MPTCP; {} incoming tried it, {} completed as MPTCP; {} MPTCP connections open now",
             get(c, "MPCapableSYNTX"),
             get(c, "MPCapableSYNACKRX"),
             get(c, "MPCapableSYNRX"),
@@ -169,7 +169,7 @@ fn blackhole(facts: &DoctorFacts, c: &BTreeMap<String, u64>) -> Option<Finding> 
     };
     let period = match timeout {
         Some("0") => "net.mptcp.blackhole_timeout = 0 now, so detection is off and MPTCP is no longer disabled".to_string(),
-        Some(t) => format!("for net.mptcp.blackhole_timeout = {t} s, longer after repeated detections"),
+        Some(t) => format!("for net.mptcp.blackhole_timeout = {t} s"),
         None => "for net.mptcp.blackhole_timeout seconds".to_string(),
     };
     let mut message = format!(
@@ -202,7 +202,7 @@ fn syn_drops(c: &BTreeMap<String, u64>) -> Option<Finding> {
             Group::Counters,
             Status::Warn,
             format!(
-                "MPCapableSYNTXDrop = {drops}: MP_CAPABLE SYNs got no answer until the kernel retried without the option (after net.mptcp.syn_retrans_before_tcp_fallback retransmissions); a firewall or middlebox on that path drops SYNs carrying MPTCP options"
+                "MPCapableSYNTXDrop = {drops}: {drops} outgoing connections got no answer to their MP_CAPABLE SYNs until the kernel retried without the option (after net.mptcp.syn_retrans_before_tcp_fallback retransmissions) and went on as plain TCP: a firewall or middlebox on that path drops SYNs carrying MPTCP options"
             ),
         )
         .fix("find the dropping hop with `mptcp-probe trace HOST` and allow TCP option 30 there")

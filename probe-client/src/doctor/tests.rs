@@ -30,7 +30,7 @@ fn endpoint(id: u8, addr: &str, flags: &[&str], ifindex: i32) -> PmEndpoint {
     PmEndpoint {
         id: Some(id),
         addr: Some(addr.into()),
-        port: None,
+        port: Some(0),
         flags: flags.iter().map(|f| f.to_string()).collect(),
         ifindex: Some(ifindex),
     }
@@ -102,7 +102,7 @@ fn healthy_router_is_all_ok() {
     let summary = find(&f, "counters");
     assert!(summary
         .message
-        .starts_with("2 MP_CAPABLE SYNs sent, 2 answered with MPTCP"));
+        .starts_with("2 outgoing connections tried MPTCP, 2 were answered with MPTCP"));
     assert!(f.iter().all(|x| x.check != "blackhole"));
 }
 
