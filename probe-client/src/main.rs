@@ -6,6 +6,7 @@ mod analyze;
 mod check;
 mod cli;
 mod doctor;
+mod generate;
 mod trace;
 
 use clap::Parser;
@@ -18,5 +19,7 @@ fn main() -> ExitCode {
         cli::Command::Trace(args) => trace::run(&args, &cli.global),
         cli::Command::Doctor(args) => doctor::run(&args, &cli.global),
         cli::Command::Analyze(args) => analyze::run(&args, &cli.global),
+        cli::Command::Completions(args) => generate::run_completions(&args),
+        cli::Command::Manpage(args) => generate::run_manpage(&args),
     }
 }
