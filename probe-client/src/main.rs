@@ -1,7 +1,8 @@
 //! `mptcp-probe`: does Multipath TCP survive this path, and if not, why and where.
 //!
 //! Exit codes (every verb): 0 success / MPTCP works, 1 MPTCP does not work
-//! (from the verdict engine, not wired yet), 2 error.
+//! (`analyze`: a handshake's verdict is not `mptcp_ok`; `doctor`: a problem
+//! stops MPTCP on this host), 2 error.
 mod analyze;
 mod check;
 mod cli;
