@@ -255,3 +255,97 @@ pub fn judge_all(handshakes: &[Handshake], side: Side) -> Vec<Option<Judgement>>
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::flows::{FlowTracker, PacketFacts};
+    use packet::mptcp::MpCapable;
+    use packet::TcpFlags;
+
+    const SYN: TcpFlags = TcpFlags(0x02);
+    const SYN_ACK: TcpFlags = TcpFlags(0x12);
+
+    fn packet(
+        index: u64,
+        from_client: bool,
+        flags: TcpFlags,
+        ttl: u8,
+        nop_run: usize,
+    ) -> PacketFacts {
+        let c: SocketAddr = "10.1.0.2:40000".parse().unwrap();
+        let s: SocketAddr = "10.2.0.2:6101".parse().unwrap();
+        let (src, dst) = if from_client { (c, s) } else { (s, c) };
+        PacketFacts {
+            index,
+            ts: index as f64,
+            src,
+            dst,
+            flags,
+            seq: 1,
+            ack: 0,
+            mp_capable: None,
+            mp_join: None,
+            tcprst_reason: None,
+            payload_len: 0,
+            any_mptcp: false,
+            nop_run,
+            options: Vec::new(),
+            ttl,
+        }
+    }
+
+    fn handshake(syn_ttl: u8, syn_ack_ttl: Option<u8>, nop_run: usize) -> Handshake {
+        let mut t = FlowTracker::new();
+        t.push(&packet(1, true, SYN, syn_ttl, nop_run));
+        if let Some(ttl) = syn_ack_ttl {
+            t.push(&packet(2, false, SYN_ACK, ttl, 0));
+        }
+        t.finish().remove(0)
+    }
+
+    #[test]
+    fn side_from_ttls() {
+        assert_eq!(guess_side(&handshake(64, Some(63), 0)), Side::Client);
+        assert_eq!(guess_side(&handshake(63, Some(64), 0)), Side::Server);
+        assert_eq!(guess_side(&handshake(64, Some(64), 0)), Side::Direct);
+        assert_eq!(guess_side(&handshake(128, Some(255), 0)), Side::Direct);
+        // On a router in the middle both have lost hops: the client's view.
+        assert_eq!(guess_side(&handshake(62, Some(61), 0)), Side::Client);
+        // Unanswered: TTL alone cannot place it (a TTL-limited probe).
+        assert_eq!(guess_side(&handshake(3, None, 0)), Side::Client);
+    }
+
+    #[test]
+    fn only_mp_capable_or_nop_filled_syns_are_judged() {
+        assert!(!attempts_mptcp(&handshake(64, Some(64), 0)));
+        assert!(!attempts_mptcp(&handshake(64, Some(64), 2)));
+        let stripped = handshake(63, Some(64), 4);
+        assert!(attempts_mptcp(&stripped));
+        let judged = judge_all(&[stripped], Side::Auto);
+        assert_eq!(judged[0].as_ref().unwrap().side, Side::Server);
+        let mut with_mpc = handshake(64, Some(63), 0);
+        with_mpc.syns[0].mp_capable = Some(MpCapable {
+            version: 1,
+            flags: 0x01,
+            sender_key: None,
+            receiver_key: None,
+            data_len: None,
+            checksum: None,
+        });
+        assert!(attempts_mptcp(&with_mpc));
+    }
+
+    #[test]
+    fn direct_view_fills_both_accounts() {
+        let h = handshake(64, Some(64), 4);
+        let input = verdict_input(&h, Side::Direct, None);
+        assert!(input.kernel.as_ref().unwrap().syn_sent.is_some());
+        assert!(input.server.as_ref().unwrap().syn_seen.is_some());
+        let client = verdict_input(&h, Side::Client, None);
+        assert!(client.server.is_none());
+        let server = verdict_input(&h, Side::Server, Some(1));
+        assert_eq!(server.kernel.as_ref().unwrap().syn_sent, None);
+        assert_eq!(server.server.as_ref().unwrap().mptcp_version, Some(1));
+    }
+}
