@@ -200,20 +200,23 @@ fn counter(v: &Value, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{name}: {v:#}"))
 }
 
-#[test]
-fn blackhole_is_reported_with_a_reset_that_works() {
-    if skip("blackhole_is_reported_with_a_reset_that_works") {
-        return;
-    }
-    if !have("iptables") {
-        println!("skipped blackhole_is_reported_with_a_reset_that_works: no iptables");
-        return;
-    }
-    // Fresh namespaces: the blackhole state is per network namespace.
+/// A direct lab whose server drops SYNs carrying option 30 (iptables on
+/// its INPUT) in front of an MPTCP listener that accepts `accepts`
+/// connections, and whose client has made two MPTCP connections through it:
+/// the first lost its MP_CAPABLE SYNs (and tripped blackhole detection), the
+/// second went out without MP_CAPABLE. `timeout` sets the client's
+/// `net.mptcp.blackhole_timeout` first. Fresh namespaces: the blackhole
+/// state is per network namespace.
+fn tripped_blackhole(
+    timeout: Option<&str>,
+    accepts: usize,
+) -> (Lab, SocketAddr, std::thread::JoinHandle<()>) {
     let lab = Lab::direct("dbh").unwrap();
+    if let Some(t) = timeout {
+        lab.client.sysctl("net.mptcp.blackhole_timeout", t).unwrap();
+    }
     let port = 6199u16;
     let server = SocketAddr::new(lab.server_addr.into(), port);
-    // An MPTCP listener that accepts the three connections of this test.
     let listener = lab
         .server
         .run(move || {
@@ -228,7 +231,7 @@ fn blackhole_is_reported_with_a_reset_that_works() {
         .unwrap()
         .unwrap();
     let acceptor = std::thread::spawn(move || {
-        for _ in 0..3 {
+        for _ in 0..accepts {
             if listener.accept().is_err() {
                 break;
             }
@@ -252,6 +255,23 @@ fn blackhole_is_reported_with_a_reset_that_works() {
             "DROP",
         ])
         .unwrap();
+    // First connection: MP_CAPABLE SYNs dropped, the kernel falls back to a
+    // plain SYN, and detection trips. Second: sent without MP_CAPABLE.
+    lab.client.run(|| mptcp_connect(server)).unwrap();
+    lab.client.run(|| mptcp_connect(server)).unwrap();
+    (lab, server, acceptor)
+}
+
+#[test]
+fn blackhole_is_reported_with_a_reset_that_works() {
+    if skip("blackhole_is_reported_with_a_reset_that_works") {
+        return;
+    }
+    if !have("iptables") {
+        println!("skipped blackhole_is_reported_with_a_reset_that_works: no iptables");
+        return;
+    }
+    let (lab, server, acceptor) = tripped_blackhole(None, 3);
     let timeout = stdout(
         lab.client
             .exec(&["sysctl", "-n", "net.mptcp.blackhole_timeout"])
@@ -260,12 +280,10 @@ fn blackhole_is_reported_with_a_reset_that_works() {
     .trim()
     .to_string();
     assert_ne!(timeout, "0", "blackhole detection is on by default");
-    // First connection: MP_CAPABLE SYNs dropped, kernel falls back to a
-    // plain SYN, and detection trips. Second: sent without MP_CAPABLE.
-    lab.client.run(|| mptcp_connect(server)).unwrap();
-    lab.client.run(|| mptcp_connect(server)).unwrap();
     let (code, v) = doctor_json(&lab.client);
     assert_eq!(code, 0, "MPTCP itself is still usable: {v:#}");
+    // Counted once per connection, not per SYN (three MP_CAPABLE SYNs).
+    assert_eq!(counter(&v, "MPCapableSYNTX"), 1);
     assert_eq!(counter(&v, "Blackhole"), 1);
     assert_eq!(counter(&v, "MPCapableSYNTXDrop"), 1);
     assert_eq!(counter(&v, "MPCapableSYNTXDisabled"), 1);
@@ -297,6 +315,34 @@ fn blackhole_is_reported_with_a_reset_that_works() {
         "not disabled again"
     );
     assert_eq!(counter(&v, "MPCapableSYNTX"), 2);
+    assert_eq!(counter(&v, "MPCapableSYNACKRX"), 1, "answered as MPTCP");
+    acceptor.join().unwrap();
+}
+
+#[test]
+fn blackhole_expires_after_the_timeout() {
+    if skip("blackhole_expires_after_the_timeout") {
+        return;
+    }
+    if !have("iptables") {
+        println!("skipped blackhole_expires_after_the_timeout: no iptables");
+        return;
+    }
+    // The other way out the advice names: waiting. With a 1 s period, the
+    // third connection (firewall gone, nothing written) is MPTCP again once
+    // the period is over.
+    let (lab, server, acceptor) = tripped_blackhole(Some("1"), 3);
+    let (_, v) = doctor_json(&lab.client);
+    assert_eq!(counter(&v, "MPCapableSYNTXDisabled"), 1);
+    assert!(finding(&v, "blackhole")["message"]
+        .as_str()
+        .unwrap()
+        .contains("net.mptcp.blackhole_timeout = 1 s"));
+    lab.server.exec(&["iptables", "-F", "INPUT"]).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    lab.client.run(|| mptcp_connect(server)).unwrap();
+    let (_, v) = doctor_json(&lab.client);
+    assert_eq!(counter(&v, "MPCapableSYNTXDisabled"), 1, "period over");
     assert_eq!(counter(&v, "MPCapableSYNACKRX"), 1, "answered as MPTCP");
     acceptor.join().unwrap();
 }

@@ -180,6 +180,12 @@ fn blackhole(facts: &DoctorFacts, c: &BTreeMap<String, u64>) -> Option<Finding> 
             "; {disabled} connections were already sent without MP_CAPABLE because of it"
         ));
     }
+    if timeout != Some("0") {
+        // The kernel exposes no "disabled until" time: only the counters.
+        message.push_str(
+            "; the kernel does not say whether the period is still running: MPCapableSYNTXDisabled growing between two runs of `mptcp-probe doctor` says it is",
+        );
+    }
     // Detection switched off: history only.
     let status = if timeout == Some("0") {
         Status::Ok
