@@ -221,6 +221,9 @@ pub fn endpoint_line(ep: &PmEndpoint, facts: &DoctorFacts) -> String {
 
 fn path_manager(facts: &DoctorFacts) -> Vec<Finding> {
     let r = &facts.readiness;
+    if r.flavor == "out_of_tree" {
+        return out_of_tree_path_manager(facts).into_iter().collect();
+    }
     if r.flavor != "upstream" {
         return Vec::new();
     }
@@ -335,6 +338,50 @@ fn path_manager(facts: &DoctorFacts) -> Vec<Finding> {
         findings.push(endpoints(facts, subflow_eps));
     }
     findings
+}
+
+/// The out-of-tree kernel picks its path manager by name
+/// (`net.mptcp.mptcp_path_manager`); it has no endpoints or limits.
+fn out_of_tree_path_manager(facts: &DoctorFacts) -> Option<Finding> {
+    let pm = sysctl_value(facts, "mptcp_path_manager")?;
+    let sched = sysctl_value(facts, "mptcp_scheduler")
+        .map_or(String::new(), |s| format!(", scheduler `{s}`"));
+    let (status, meaning) = match pm {
+        "fullmesh" => (
+            Status::Ok,
+            "a subflow between every pair of local and remote addresses",
+        ),
+        "ndiffports" => (
+            Status::Ok,
+            "several subflows over the same pair of addresses (different ports)",
+        ),
+        "binder" => (
+            Status::Ok,
+            "subflows through the configured gateways (loose source routing)",
+        ),
+        "netlink" => (Status::Ok, "a userspace daemon decides the subflows"),
+        "default" => (
+            Status::Warn,
+            "no extra subflows: every connection uses one path only",
+        ),
+        _ => (
+            Status::Ok,
+            "see the kernel's documentation for this path manager",
+        ),
+    };
+    let f = Finding::new(
+        "path_manager",
+        Group::PathManager,
+        status,
+        format!("out-of-tree path manager `{pm}` (net.mptcp.mptcp_path_manager){sched}: {meaning}"),
+    );
+    Some(if status == Status::Warn {
+        f.fix(format!(
+            "sysctl -w net.mptcp.mptcp_path_manager=fullmesh {PERSIST}"
+        ))
+    } else {
+        f
+    })
 }
 
 fn endpoints(facts: &DoctorFacts, subflow_eps: usize) -> Finding {

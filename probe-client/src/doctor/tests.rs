@@ -159,6 +159,10 @@ fn out_of_tree_v0_kernel_warns_about_upstream_servers() {
     assert_eq!(find(&f, "socket_ipv4").status, Status::Ok);
     // The in-kernel upstream path manager does not exist there.
     assert!(f.iter().all(|x| x.check != "limits"));
+    assert!(
+        f.iter().all(|x| x.check != "path_manager"),
+        "no sysctl, no finding"
+    );
     assert_eq!(find(&f, "kernel_config").status, Status::Unknown);
     assert!(usable(&f));
 }
@@ -360,4 +364,43 @@ fn json_shape_is_stable() {
     assert_eq!(v["findings"][0]["check"], "sysctl");
     assert_eq!(v["findings"][0]["group"], "kernel");
     assert_eq!(v["findings"][0]["fix"], serde_json::Value::Null);
+}
+
+#[test]
+fn out_of_tree_path_managers() {
+    let facts_with = |pm: &str| {
+        let map = sysctls(&[
+            ("mptcp_enabled", "1"),
+            ("mptcp_version", "0"),
+            ("mptcp_path_manager", pm),
+            ("mptcp_scheduler", "default"),
+        ]);
+        let state = host::sysctl::MptcpSysctlState::from_map(&map);
+        DoctorFacts {
+            readiness: HostReadiness {
+                mptcp_enabled: state.enabled,
+                flavor: state.flavor.as_str().into(),
+                versions: state.versions,
+                sysctls: map,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    };
+    let f = evaluate(&facts_with("fullmesh"));
+    let pm = find(&f, "path_manager");
+    assert_eq!(pm.status, Status::Ok);
+    assert!(pm
+        .message
+        .starts_with("out-of-tree path manager `fullmesh`"));
+    assert!(pm.message.contains("scheduler `default`"));
+    let f = evaluate(&facts_with("default"));
+    let pm = find(&f, "path_manager");
+    assert_eq!(pm.status, Status::Warn);
+    assert!(pm.message.contains("one path only"));
+    assert!(pm
+        .fix
+        .as_deref()
+        .unwrap()
+        .starts_with("sysctl -w net.mptcp.mptcp_path_manager=fullmesh"));
 }
