@@ -72,4 +72,10 @@ pub enum Command {
     /// Decode every TCP packet of a pcap/pcapng file and summarise each
     /// MPTCP handshake found in it.
     Analyze(crate::analyze::AnalyzeArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    #[command(hide = true)]
+    Completions(crate::generate::CompletionsArgs),
+    /// Print the man page mptcp-probe(1) in roff.
+    #[command(hide = true)]
+    Manpage(crate::generate::ManpageArgs),
 }

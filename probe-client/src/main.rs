@@ -1,11 +1,13 @@
 //! `mptcp-probe`: does Multipath TCP survive this path, and if not, why and where.
 //!
 //! Exit codes (every verb): 0 success / MPTCP works, 1 MPTCP does not work
-//! (from the verdict engine, not wired yet), 2 error.
+//! (`analyze`: a handshake's verdict is not `mptcp_ok`; `doctor`: a problem
+//! stops MPTCP on this host), 2 error.
 mod analyze;
 mod check;
 mod cli;
 mod doctor;
+mod generate;
 mod trace;
 
 use clap::Parser;
@@ -18,5 +20,7 @@ fn main() -> ExitCode {
         cli::Command::Trace(args) => trace::run(&args, &cli.global),
         cli::Command::Doctor(args) => doctor::run(&args, &cli.global),
         cli::Command::Analyze(args) => analyze::run(&args, &cli.global),
+        cli::Command::Completions(args) => generate::run_completions(&args),
+        cli::Command::Manpage(args) => generate::run_manpage(&args),
     }
 }

@@ -37,6 +37,12 @@ pub struct PacketFacts {
     pub any_mptcp: bool,
     /// Longest run of consecutive NOPs in the option area.
     pub nop_run: usize,
+    /// The option area's bytes, kept for SYNs and SYN/ACKs only (the
+    /// verdict engine reads handshake options as they were on the wire).
+    pub options: Vec<u8>,
+    /// IPv4 TTL or IPv6 hop limit as captured (tells which end the
+    /// capture was made on).
+    pub ttl: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +59,8 @@ pub struct SynAttempt {
     pub mp_capable: Option<MpCapable>,
     pub join: Option<JoinFacts>,
     pub nop_run: usize,
+    pub options: Vec<u8>,
+    pub ttl: u8,
 }
 
 /// A segment answering or completing the handshake.
@@ -62,6 +70,9 @@ pub struct Answer {
     pub ts: f64,
     pub mp_capable: Option<MpCapable>,
     pub join: bool,
+    /// Option area (SYN/ACK only; empty for the third ACK).
+    pub options: Vec<u8>,
+    pub ttl: u8,
 }
 
 /// The first segment with payload one side sent after the handshake.
@@ -198,6 +209,8 @@ impl FlowTracker {
                 ts: p.ts,
                 mp_capable: p.mp_capable,
                 join: p.mp_join.is_some(),
+                options: Vec::new(),
+                ttl: p.ttl,
             });
         }
         if p.payload_len > 0 {
@@ -221,6 +234,8 @@ impl FlowTracker {
             mp_capable: p.mp_capable,
             join: p.mp_join,
             nop_run: p.nop_run,
+            options: p.options.clone(),
+            ttl: p.ttl,
         };
         let key = (p.src, p.dst);
         if let Some(&i) = self.latest.get(&key) {
@@ -272,6 +287,8 @@ impl FlowTracker {
             ts: p.ts,
             mp_capable: p.mp_capable,
             join: p.mp_join.is_some(),
+            options: p.options.clone(),
+            ttl: p.ttl,
         };
         match self.latest.get(&key) {
             Some(&i) => {
@@ -422,7 +439,7 @@ fn first_plain_data(h: &Handshake) -> Option<Status> {
 /// Linux, Windows and macOS never put more than two NOPs in a row in a SYN;
 /// iptables TCPOPTSTRIP overwrites a removed option with NOPs (four for a
 /// v1 MP_CAPABLE), so a longer run is where an option used to be.
-const STRIPPED_NOP_RUN: usize = 4;
+pub const STRIPPED_NOP_RUN: usize = 4;
 
 fn stripped_syn_note(h: &mut Handshake) {
     if let Some(s) = h.syns.iter().find(|s| s.nop_run >= STRIPPED_NOP_RUN) {
@@ -581,6 +598,8 @@ mod tests {
                 payload_len: 0,
                 any_mptcp: mp_capable.is_some() || mp_join.is_some(),
                 nop_run: 0,
+                options: Vec::new(),
+                ttl: 64,
             });
             self
         }
@@ -743,6 +762,8 @@ mod tests {
             payload_len: 0,
             any_mptcp: true,
             nop_run: 0,
+            options: Vec::new(),
+            ttl: 64,
         });
         let h = one(f);
         assert_eq!(
@@ -783,6 +804,8 @@ mod tests {
             payload_len: 5,
             any_mptcp: mptcp,
             nop_run: 2,
+            options: Vec::new(),
+            ttl: 64,
         };
         let handshake = || {
             let mut f = Feed::new();
@@ -834,6 +857,8 @@ mod tests {
             payload_len: 0,
             any_mptcp: false,
             nop_run: 4,
+            options: Vec::new(),
+            ttl: 64,
         });
         f.push(false, SYN_ACK, 900, None);
         let h = one(f);
@@ -928,6 +953,8 @@ mod tests {
             payload_len: 0,
             any_mptcp: false,
             nop_run: 0,
+            options: Vec::new(),
+            ttl: 64,
         };
         let server_token = KeyInfo::derive(1, KEY_B).unwrap().token;
         let join = |token| Some(JoinFacts { token: Some(token) });

@@ -7,7 +7,10 @@
 //! every frame, relative sequence numbers, the same option text), then one
 //! summary block per handshake (`handshake #N client > server: STATUS`,
 //! then the SYN(s), SYN/ACK, third ACK, keys with their tokens and IDSNs,
-//! and notes), then a line with frame and packet counts. Frames that are not
+//! and notes, then `verdict   CODE: summary (judged from the SIDE side)`
+//! with `fix:` and `unknown:` lines, or `verdict   none` for a handshake
+//! that did not try MPTCP), then a line with frame, packet, handshake and
+//! verdict counts. Frames that are not
 //! TCP are counted but not printed. Where a packet or the file is cut short
 //! a `note:` line (stdout) and a message on stderr say where.
 //!
@@ -35,17 +38,28 @@
 //!   `option_reflected`, `refused`, `no_answer`, `syn_not_captured`;
 //!   `mp_capable` is `{"version","flags","sender_key","receiver_key"}` or null,
 //!   keys are 16 hex digits, tokens 8 hex digits, IDSNs numbers;
-//! - last, `{"capture": {"file", "format", "frames", "tcp_packets", "stopped"}}`
-//!   with `stopped` null or `{"frame","offset","reason"}`.
+//!   `verdict` is the verdict engine's code (`mptcp_ok`, `stripped_upstream`,
+//!   ... as in DESIGN.md) or null when the handshake did not try MPTCP (no
+//!   MP_CAPABLE and no NOP-filled option in its SYNs, or an MP_JOIN
+//!   subflow); `verdict_detail` is null or
+//!   `{"summary","side","rule","evidence":[...],"fix","missing":[...]}` with
+//!   `side` the vantage point it was judged from (`client`, `server`,
+//!   `direct`; see [`verdict`] and `--side`);
+//! - last, `{"capture": {"file", "format", "frames", "tcp_packets", "stopped",
+//!   "judged", "not_ok"}}` with `stopped` null or `{"frame","offset","reason"}`,
+//!   `judged` the number of handshakes with a verdict and `not_ok` those
+//!   whose verdict is not `mptcp_ok`.
 //!
 //! # Exit codes
-//! 0: the capture was read (even if cut short: what was there is decoded);
-//! 2: the file cannot be read or is not a capture. The verdict engine will
-//! later turn this into 0 (MPTCP works) / 1 (it does not) per DESIGN.md.
+//! 0: the capture was read (even if cut short: what was there is decoded)
+//! and every handshake that tried MPTCP has the verdict `mptcp_ok`, or none
+//! tried it; 1: at least one such handshake has another verdict; 2: the
+//! file cannot be read or is not a capture, or output failed.
 pub mod flows;
 pub mod reader;
 pub mod render;
 pub mod status;
+pub mod verdict;
 
 use flows::{FlowTracker, JoinFacts, PacketFacts};
 use packet::ip::{parse_ip_tcp, IpError, TcpSegment};
@@ -67,6 +81,21 @@ pub struct AnalyzeArgs {
     /// The capture to decode (pcap or pcapng; format detected from the
     /// magic); `-` reads standard input (`tcpdump -w - | mptcp-probe analyze -`).
     pub file: PathBuf,
+    /// Where the capture was made, for the verdict of each handshake:
+    /// `client` (the SYN as sent), `server` (the SYN as it arrived),
+    /// `direct` (no router between the ends: both), or `auto` (guessed per
+    /// handshake from the TTLs).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub side: verdict::Side,
+}
+
+/// What the verdicts of a capture add up to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Handshakes that tried MPTCP and got a verdict.
+    pub judged: usize,
+    /// Of those, the ones whose verdict is not `mptcp_ok`.
+    pub not_ok: usize,
 }
 
 /// Runs the verb; errors are printed here, the exit code returned.
@@ -97,11 +126,13 @@ pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> ExitCode {
         capture,
         &args.file.display().to_string(),
         global.json,
+        args.side,
         &mut out,
     )
-    .and_then(|_| out.flush());
+    .and_then(|tally| out.flush().map(|_| tally));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(tally) if tally.not_ok == 0 => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
         // A closed pipe (`| head`) is not an error worth a message.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
@@ -131,13 +162,15 @@ fn note(
     }
 }
 
-/// Decodes the whole capture, writing lines to `out`.
+/// Decodes the whole capture, writing lines to `out`; judges each
+/// handshake that tried MPTCP.
 fn analyze(
     capture: Capture<'_>,
     name: &str,
     json_mode: bool,
+    side: verdict::Side,
     out: &mut impl Write,
-) -> io::Result<()> {
+) -> io::Result<Tally> {
     let format = capture.format();
     let mut frames = 0u64;
     let mut tcp_packets = 0u64;
@@ -179,11 +212,17 @@ fn analyze(
         }
     }
     let handshakes = tracker.finish();
-    for h in &handshakes {
+    let mut tally = Tally::default();
+    let judgements = verdict::judge_all(&handshakes, side);
+    for (h, judgement) in handshakes.iter().zip(judgements) {
+        if let Some(j) = &judgement {
+            tally.judged += 1;
+            tally.not_ok += usize::from(!j.ok());
+        }
         if json_mode {
-            writeln!(out, "{}", render::handshake_json(h))?;
+            writeln!(out, "{}", render::handshake_json(h, judgement.as_ref()))?;
         } else {
-            write!(out, "{}", render::handshake_text(h))?;
+            write!(out, "{}", render::handshake_text(h, judgement.as_ref()))?;
         }
     }
     let format = match format {
@@ -196,16 +235,18 @@ fn analyze(
         writeln!(
             out,
             "{}",
-            json!({"capture": {"file": name, "format": format, "frames": frames, "tcp_packets": tcp_packets, "stopped": stopped}})
+            json!({"capture": {"file": name, "format": format, "frames": frames, "tcp_packets": tcp_packets, "stopped": stopped, "judged": tally.judged, "not_ok": tally.not_ok}})
         )?;
     } else {
         writeln!(
             out,
-            "{name}: {format}, {frames} frames, {tcp_packets} TCP packets, {} handshakes",
-            handshakes.len()
+            "{name}: {format}, {frames} frames, {tcp_packets} TCP packets, {} handshakes, {} judged, {} not mptcp_ok",
+            handshakes.len(),
+            tally.judged,
+            tally.not_ok
         )?;
     }
-    Ok(())
+    Ok(tally)
 }
 
 /// What a frame turned out to be.
@@ -331,6 +372,12 @@ fn facts(
         payload_len: seg.payload_len.unwrap_or(seg.payload.len()),
         any_mptcp,
         nop_run: opts.map_or(0, |o| longest_nop_run(&o.list)),
+        options: if flags.syn() {
+            seg.options.to_vec()
+        } else {
+            Vec::new()
+        },
+        ttl: seg.ttl(),
     })
 }
 
@@ -369,19 +416,33 @@ mod tests {
         for name in FIXTURES {
             let bytes = fixture(name);
             let mut full = Vec::new();
-            analyze(Capture::open(&bytes).unwrap(), name, false, &mut full).unwrap();
+            analyze(
+                Capture::open(&bytes).unwrap(),
+                name,
+                false,
+                verdict::Side::Auto,
+                &mut full,
+            )
+            .unwrap();
             for cut in 0..bytes.len() {
                 let Ok(capture) = Capture::open(&bytes[..cut]) else {
                     assert!(cut < 24, "{name}: header refused at {cut}");
                     continue;
                 };
                 let mut json = Vec::new();
-                analyze(Capture::open(&bytes[..cut]).unwrap(), name, true, &mut json).unwrap();
+                analyze(
+                    Capture::open(&bytes[..cut]).unwrap(),
+                    name,
+                    true,
+                    verdict::Side::Auto,
+                    &mut json,
+                )
+                .unwrap();
                 let last = json.split(|&b| b == b'\n').rev().nth(1).unwrap_or_default();
                 assert!(last.starts_with(b"{\"capture\""), "{name} cut at {cut}");
                 // The frames before the cut print exactly as in the full file.
                 let mut out = Vec::new();
-                analyze(capture, name, false, &mut out).unwrap();
+                analyze(capture, name, false, verdict::Side::Auto, &mut out).unwrap();
                 let text = String::from_utf8(out).unwrap();
                 let full = String::from_utf8_lossy(&full);
                 let numbered = |l: &&str| {

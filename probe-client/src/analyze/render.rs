@@ -1,6 +1,7 @@
 //! Output: tcpdump-like text lines, JSON lines, and handshake summaries.
 use super::flows::{Answer, Handshake, KeyInfo, Status};
 use super::reader::Timestamp;
+use super::verdict::Judgement;
 use packet::ip::TcpSegment;
 use packet::mptcp::MpCapable;
 use packet::{OptionList, TcpFlags, TcpOption};
@@ -213,7 +214,7 @@ fn key_text(k: &KeyInfo) -> String {
 }
 
 /// The text summary of one handshake: a status line and indented details.
-pub fn handshake_text(h: &Handshake) -> String {
+pub fn handshake_text(h: &Handshake, judgement: Option<&Judgement>) -> String {
     let mut out = format!(
         "handshake #{} {} > {}: {}\n",
         h.id,
@@ -255,6 +256,27 @@ pub fn handshake_text(h: &Handshake) -> String {
     for n in &h.notes {
         let _ = writeln!(out, "  note: {n}");
     }
+    match judgement {
+        Some(j) => {
+            let v = &j.verdict;
+            let _ = writeln!(
+                out,
+                "  verdict   {}: {} (judged from the {} side)",
+                v.code.as_str(),
+                v.summary,
+                j.side.as_str()
+            );
+            if let Some(fix) = &v.fix {
+                let _ = writeln!(out, "  fix:      {fix}");
+            }
+            for m in &v.missing {
+                let _ = writeln!(out, "  unknown:  {m}");
+            }
+        }
+        None => {
+            let _ = writeln!(out, "  verdict   none (no MP_CAPABLE attempt to judge)");
+        }
+    }
     out
 }
 
@@ -289,7 +311,7 @@ fn key_json(k: &Option<KeyInfo>) -> Value {
 }
 
 /// The JSON summary line of one handshake: `{"handshake": {...}}`.
-pub fn handshake_json(h: &Handshake) -> Value {
+pub fn handshake_json(h: &Handshake, judgement: Option<&Judgement>) -> Value {
     let syns: Vec<Value> = h
         .syns
         .iter()
@@ -347,6 +369,22 @@ pub fn handshake_json(h: &Handshake) -> Value {
     };
     o.insert("join".into(), join);
     o.insert("notes".into(), json!(h.notes));
+    o.insert(
+        "verdict".into(),
+        json!(judgement.map(|j| j.verdict.code.as_str())),
+    );
+    let detail = judgement.map(|j| {
+        let v = &j.verdict;
+        json!({
+            "summary": v.summary,
+            "side": j.side.as_str(),
+            "rule": v.rule,
+            "evidence": v.evidence,
+            "fix": v.fix,
+            "missing": v.missing,
+        })
+    });
+    o.insert("verdict_detail".into(), json!(detail));
     json!({ "handshake": Value::Object(o) })
 }
 

@@ -1,0 +1,100 @@
+//! What `doctor` reads from this host (the only I/O of the verb). Every read
+//! is kept with its error, so the pure evaluation can say "unknown, because".
+use host::kconfig::MptcpConfig;
+use packet::echo::HostReadiness;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::collections::BTreeMap;
+
+/// Everything the checks look at.
+#[derive(Debug, Clone)]
+pub struct DoctorFacts {
+    /// Sysctls, path-manager limits and endpoints (the `host` crate).
+    pub readiness: HostReadiness,
+    pub kernel_release: Option<String>,
+    /// The kernel config's MPTCP symbols: `Ok(None)` when no config file
+    /// exists, `Err` when one exists but could not be read.
+    pub kconfig: Result<Option<MptcpConfig>, String>,
+    /// `socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP)`.
+    pub socket_v4: SocketTry,
+    /// `socket(AF_INET6, SOCK_STREAM, IPPROTO_MPTCP)`.
+    pub socket_v6: SocketTry,
+    /// `MPTcpExt` counters of this network namespace.
+    pub counters: Result<BTreeMap<String, u64>, String>,
+    /// Interface index -> name, to print endpoints as `ip` does.
+    pub ifnames: BTreeMap<i32, String>,
+}
+
+impl Default for DoctorFacts {
+    /// Nothing read yet (the starting point of test fixtures).
+    fn default() -> Self {
+        DoctorFacts {
+            readiness: HostReadiness::default(),
+            kernel_release: None,
+            kconfig: Ok(None),
+            socket_v4: SocketTry::NotTried,
+            socket_v6: SocketTry::NotTried,
+            counters: Ok(BTreeMap::new()),
+            ifnames: BTreeMap::new(),
+        }
+    }
+}
+
+/// The outcome of opening an MPTCP socket.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SocketTry {
+    #[default]
+    NotTried,
+    Opened,
+    Failed {
+        errno: Option<i32>,
+        message: String,
+    },
+}
+
+/// Opens (and closes) an MPTCP socket of the given family.
+pub fn try_socket(domain: Domain) -> SocketTry {
+    match Socket::new(domain, Type::STREAM, Some(Protocol::MPTCP)) {
+        Ok(_socket) => SocketTry::Opened,
+        Err(e) => SocketTry::Failed {
+            errno: e.raw_os_error(),
+            message: e.to_string(),
+        },
+    }
+}
+
+/// Reads every fact about this host (its current network namespace).
+pub fn gather() -> DoctorFacts {
+    let readiness = host::read_readiness(&host::ReadinessOptions {
+        kernel_release: false,
+    });
+    let kernel_release = host::kconfig::read_release().ok();
+    let kconfig = host::kconfig::read_running(kernel_release.as_deref()).map_err(|e| e.to_string());
+    DoctorFacts {
+        readiness,
+        kernel_release,
+        kconfig,
+        socket_v4: try_socket(Domain::IPV4),
+        socket_v6: try_socket(Domain::IPV6),
+        counters: host::read_mptcp_counters().map_err(|e| e.to_string()),
+        ifnames: read_ifnames(),
+    }
+}
+
+/// Interface names by index from `/sys/class/net` (which `ip netns exec`
+/// remounts for the namespace it enters).
+fn read_ifnames() -> BTreeMap<i32, String> {
+    let mut names = BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/sys/class/net") else {
+        return names;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(index) = std::fs::read_to_string(entry.path().join("ifindex"))
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            names.insert(index, name);
+        }
+    }
+    names
+}
