@@ -6,6 +6,9 @@ mod analyze;
 mod check;
 mod cli;
 mod doctor;
+// Shared raw I/O layer for check and trace: not every verb uses every item.
+#[allow(dead_code)]
+mod net;
 mod trace;
 
 use clap::Parser;
