@@ -49,6 +49,8 @@ pub struct KernelSession {
     /// The connection's local address (crafted probes use the same source,
     /// so the echo server lets us see their observations).
     pub local_addr: Option<SocketAddr>,
+    /// Things worth telling the user about this session.
+    pub notes: Vec<String>,
     stream: Option<(TcpStream, BufReader<TcpStream>)>,
 }
 
@@ -122,6 +124,7 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
             echo: EchoStatus::NotConnected,
             report: None,
             local_addr: None,
+            notes: Vec::new(),
             stream: None,
         });
     }
@@ -142,6 +145,7 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
         echo: EchoStatus::NotConnected,
         report: None,
         local_addr,
+        notes: Vec::new(),
         stream: None,
     };
     let reader = match stream.try_clone() {

@@ -50,13 +50,20 @@
 //! interface or source address unusable).
 pub mod adapt;
 pub mod kernel;
+pub mod probes;
 pub mod render;
 pub mod sockinfo;
 
 use crate::cli::{GlobalArgs, NetArgs};
+use crate::net::error::NetError;
+use crate::net::pcap::PcapRecorder;
+use crate::net::raw::Deadline;
+use crate::net::resolve::FamilyPreference;
 use adapt::{LocalFacts, Observations};
 use kernel::{ConnectSpec, EchoStatus};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use probes::RawPath;
+use std::io::Write;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -84,49 +91,57 @@ pub struct CheckRun {
     pub observations: Observations,
     pub adapted: adapt::Adapted,
     pub verdict: packet::verdict::Verdict,
+    /// Why the crafted probes did not run (the message carries the fix).
     pub privilege_error: Option<String>,
     pub privileged: bool,
 }
 
-/// Resolves HOST to one address of the wanted family.
+/// Resolves HOST to one address of the wanted family (`-4`/`-6`, and the
+/// family of `--source`).
 pub fn resolve(host: &str, port: u16, net: &NetArgs) -> Result<SocketAddr, String> {
-    let wanted = |a: &SocketAddr| {
-        (!net.ipv4 || a.is_ipv4())
-            && (!net.ipv6 || a.is_ipv6())
-            && net.source.is_none_or(|s| s.is_ipv4() == a.is_ipv4())
-    };
-    // A literal address is not looked up (and may carry brackets).
-    let literal = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = literal.parse::<IpAddr>() {
-        let a = SocketAddr::new(ip, port);
-        return if wanted(&a) {
-            Ok(a)
-        } else {
-            Err(format!("{host} is not of the requested address family"))
-        };
+    let mut preference = FamilyPreference::from_flags(net.ipv4, net.ipv6);
+    if preference == FamilyPreference::Any {
+        if let Some(source) = net.source {
+            preference = if source.is_ipv4() {
+                FamilyPreference::V4
+            } else {
+                FamilyPreference::V6
+            };
+        }
     }
-    let all: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .collect();
-    all.iter()
-        .copied()
-        .find(|a| wanted(a))
-        .ok_or_else(|| format!("{host} has no address of the requested family"))
+    crate::net::resolve::resolve(host, preference)
+        .map(|ip| SocketAddr::new(ip, port))
+        .map_err(|e| e.to_string())
 }
 
-/// Runs the check on one path (one interface or none).
-pub fn check_one(
+/// One path to check: where, through which interface, and the raw sockets
+/// when they could be opened (or why not).
+pub struct PathPlan {
+    pub dest: SocketAddr,
+    pub interface: Option<String>,
+    pub raw: Result<RawPath, String>,
+}
+
+/// Runs the check on one path.
+pub fn check_one<W: Write>(
     args: &CheckArgs,
-    dest: SocketAddr,
-    interface: Option<String>,
+    plan: PathPlan,
+    recorder: Option<&mut PcapRecorder<W>>,
 ) -> Result<CheckRun, String> {
+    let PathPlan {
+        dest,
+        interface,
+        raw,
+    } = plan;
     let readiness = host::read_readiness(&host::ReadinessOptions::default());
     let timeout = Duration::from_secs_f64(args.net.timeout.max(0.05));
     let spec = ConnectSpec {
         dest,
         interface: interface.clone(),
-        source: args.net.source,
+        // The crafted probes leave from the selected source: the kernel
+        // connection must too, since the echo server shows a client only
+        // the SYNs from the address its query comes from.
+        source: raw.as_ref().map(|r| r.source).ok().or(args.net.source),
         timeout,
     };
     let mut session = kernel::connect(&spec).map_err(|e| e.to_string())?;
@@ -142,17 +157,28 @@ pub fn check_one(
         report: session.report.clone(),
         ..Default::default()
     };
-    // The crafted probes (CAP_NET_RAW) are not part of this build yet.
-    let privilege_error = Some(
-        "crafted SYN probes are not available in this build: only the kernel connection ran"
-            .to_string(),
-    );
-    let privileged = false;
-    if privileged && session.echo == EchoStatus::Report && !observations.probes.is_empty() {
-        let seqs: Vec<u32> = observations.probes.iter().map(|p| p.seq).collect();
-        observations.answer = session.query(&seqs, timeout).ok();
+    let mut privilege_error = None;
+    let mut privileged = false;
+    match &raw {
+        Ok(path) => match path.run(dest, &Deadline::after(timeout), recorder) {
+            Ok(results) => {
+                observations.probes = results;
+                privileged = true;
+            }
+            Err(e) => privilege_error = Some(format!("crafted probes failed: {e}")),
+        },
+        Err(why) => privilege_error = Some(why.clone()),
     }
-    let adapted = adapt::verdict_input(&local, &observations);
+    if session.echo == EchoStatus::Report && !observations.probes.is_empty() {
+        match query_probes(&mut session, &observations.probes, timeout) {
+            Ok(answer) => observations.answer = Some(answer),
+            Err(e) => session.notes.push(format!(
+                "the echo server did not answer the query for the crafted probes: {e}"
+            )),
+        }
+    }
+    let mut adapted = adapt::verdict_input(&local, &observations);
+    adapted.notes.append(&mut session.notes);
     let verdict = packet::verdict::evaluate(&adapted.input);
     Ok(CheckRun {
         target,
@@ -167,18 +193,94 @@ pub fn check_one(
     })
 }
 
-pub fn run(args: &CheckArgs, global: &GlobalArgs) -> ExitCode {
-    let target = format!("{}:{}", args.host, args.port);
+/// Most queries one check sends (the server allows 32 per connection).
+const MAX_QUERIES: usize = 16;
+
+/// Asks the echo server how the crafted probes arrived. Its capture thread
+/// may not have stored a SYN yet when the query comes right after the
+/// answers, so a probe the server's host answered (it certainly arrived)
+/// and the server has not reported is asked for again, briefly, until it
+/// shows up or the timeout passes.
+fn query_probes(
+    session: &mut kernel::KernelSession,
+    probes: &[packet::verdict::ProbeResult],
+    timeout: Duration,
+) -> Result<packet::echo::ProbeAnswer, String> {
+    let deadline = std::time::Instant::now() + timeout;
+    let seqs: Vec<u32> = probes.iter().map(|p| p.seq).collect();
+    let mut answer = session.query(&seqs, timeout)?;
+    for _ in 1..MAX_QUERIES {
+        let missing: Vec<u32> = probes
+            .iter()
+            .filter(|p| p.answer.is_answer())
+            .map(|p| p.seq)
+            .filter(|seq| !answer.observations.iter().any(|o| o.syn.seq == *seq))
+            .collect();
+        if missing.is_empty() || std::time::Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let more = session.query(&missing, timeout)?;
+        answer.observations.extend(more.observations);
+    }
+    Ok(answer)
+}
+
+/// Resolves and opens the raw sockets of every path first: CAP_NET_RAW is
+/// needed only for that, and every capability is dropped right after.
+fn plan_paths(args: &CheckArgs) -> Vec<(Option<String>, Result<PathPlan, String>)> {
     let interfaces: Vec<Option<String>> = if args.net.interfaces.is_empty() {
         vec![None]
     } else {
         args.net.interfaces.iter().cloned().map(Some).collect()
     };
+    let plans: Vec<_> = interfaces
+        .into_iter()
+        .map(|interface| {
+            let plan =
+                resolve(&args.host, args.port, &args.net).map(|dest| {
+                    let raw = RawPath::open(dest.ip(), args.net.source, interface.as_deref())
+                        .map_err(|e| match e {
+                            NetError::NoPrivilege { .. } => e.to_string(),
+                            other => format!("crafted probes not sent: {other}"),
+                        });
+                    PathPlan {
+                        dest,
+                        interface: interface.clone(),
+                        raw,
+                    }
+                });
+            (interface, plan)
+        })
+        .collect();
+    if plans
+        .iter()
+        .any(|(_, p)| p.as_ref().is_ok_and(|p| p.raw.is_ok()))
+    {
+        if let Err(e) = crate::net::privileges::drop_all() {
+            eprintln!("mptcp-probe check: warning: could not drop privileges: {e}");
+        }
+    }
+    plans
+}
+
+pub fn run(args: &CheckArgs, global: &GlobalArgs) -> ExitCode {
+    let target = format!("{}:{}", args.host, args.port);
+    let plans = plan_paths(args);
+    let mut recorder = match &args.net.write {
+        Some(path) => match PcapRecorder::create(path) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("mptcp-probe check: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let mut worst = 0u8;
     let mut privilege_said = false;
-    for interface in interfaces {
-        let result = resolve(&args.host, args.port, &args.net)
-            .and_then(|dest| check_one(args, dest, interface.clone()));
+    for (interface, plan) in plans {
+        let result = plan.and_then(|plan| check_one(args, plan, recorder.as_mut()));
         let code = match result {
             Ok(run) => {
                 if let (Some(why), false) = (&run.privilege_error, privilege_said) {
@@ -202,6 +304,12 @@ pub fn run(args: &CheckArgs, global: &GlobalArgs) -> ExitCode {
             }
         };
         worst = worst.max(code);
+    }
+    if let Some(r) = recorder {
+        if let Err(e) = r.finish() {
+            eprintln!("mptcp-probe check: {e}");
+            worst = 2;
+        }
     }
     ExitCode::from(worst)
 }
