@@ -41,8 +41,10 @@
 //! - `input`: the verdict engine's input (`packet::verdict::VerdictInput`:
 //!   `target`, `local`, `kernel`, `probes`, `server`, `trace`; option areas
 //!   as hex), so a run can be replayed through the engine;
-//! - `report`: the echo server's report as received (echo protocol v1), or
-//!   null; `answer`: its answer about the crafted probes, or null.
+//! - `report`: the echo server's report as received (the fields of the
+//!   echo protocol's `report` message, `packet::echo::EchoReport`, without
+//!   its `type`), or null; `answer`: its answer about the crafted probes
+//!   (`observations`, merged when asked more than once), or null.
 //!
 //! # Exit codes
 //! 0 MPTCP works end to end (every interface), 1 it does not (on at least
