@@ -454,3 +454,78 @@ fn address_of_the_wrong_family_is_an_error() {
     assert_eq!(run.code, 2, "{run:?}");
     assert_eq!(run.verdict(), "error");
 }
+
+#[test]
+fn router_dropping_mptcp_syns_is_syn_dropped() {
+    let name = "router_dropping_mptcp_syns_is_syn_dropped";
+    if skip(name) || skip_without(name, "iptables") || skip_without(name, "setpriv") {
+        return;
+    }
+    // A fresh client namespace: the drops trip its blackhole detection.
+    let lab = Lab::routed("cp").unwrap();
+    lab.router
+        .as_ref()
+        .unwrap()
+        .exec(&[
+            "iptables",
+            "-A",
+            "FORWARD",
+            "-p",
+            "tcp",
+            "--dport",
+            "6101",
+            "-m",
+            "tcp",
+            "--tcp-option",
+            "30",
+            "-j",
+            "DROP",
+        ])
+        .unwrap();
+    let _srv = ServerGuard::start(&lab.server);
+    let addr = lab.server_addr.to_string();
+
+    // Unprivileged: only the kernel connection, which gets through late,
+    // without MP_CAPABLE, after retransmitting its MP_CAPABLE SYN.
+    let out = lab
+        .client
+        .command("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            BIN,
+            "check",
+            "--json",
+            "--timeout",
+            "2",
+            &addr,
+        ])
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    assert_eq!(run.verdict(), "syn_dropped", "{run:?}");
+    assert_eq!(run.code, 1);
+    let v = &run.json()[0];
+    assert!(
+        v["input"]["kernel"]["syn_retransmissions"]
+            .as_u64()
+            .unwrap()
+            >= 2,
+        "{run:?}"
+    );
+    assert_eq!(v["input"]["kernel"]["is_mptcp"], false);
+
+    // Now the kernel's blackhole detection keeps MP_CAPABLE out of its own
+    // SYNs: the kernel connection proves nothing, it is left out with a
+    // note, and the crafted probes (silence for MPTCP, an answer for the
+    // plain control) still find the cause.
+    let run = check(&lab.client, &["--json", &addr]);
+    assert_eq!(run.verdict(), "syn_dropped", "{run:?}");
+    let v = &run.json()[0];
+    assert_eq!(v["input"]["kernel"], Value::Null, "{run:?}");
+    assert!(v["notes"].to_string().contains("blackhole"), "{run:?}");
+    let probes = v["input"]["probes"].as_array().unwrap();
+    assert_eq!(probes[0]["answer"]["type"], "silence");
+    assert_eq!(probes[2]["answer"]["type"], "syn_ack");
+}

@@ -63,6 +63,67 @@ pub struct KernelFacts {
     pub mptcp_socket: bool,
     pub is_mptcp: Option<bool>,
     pub syn_retransmissions: Option<u32>,
+    /// How the namespace's MPTCP counters moved during the connect.
+    pub counters: CounterDelta,
+}
+
+/// The `MPTcpExt` counters (`/proc/net/netstat`) that tell what the kernel
+/// did with the connection's SYN, as moved during the connect, and the
+/// `Blackhole` total. Namespace-wide: another connection opened at the
+/// same moment moves them too, so they only ever add a caveat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CounterDelta {
+    /// `MPCapableSYNTX`: SYNs sent with MP_CAPABLE.
+    pub syn_tx: Option<u64>,
+    /// `MPCapableSYNTXDisabled`: SYNs sent without MP_CAPABLE because the
+    /// blackhole detection disabled MPTCP for outgoing connections.
+    pub syn_tx_disabled: Option<u64>,
+    /// `MPCapableSYNTXDrop`: MP_CAPABLE SYNs retransmitted (lost).
+    pub syn_tx_drop: Option<u64>,
+    /// `Blackhole` after the connect (a total, not a delta).
+    pub blackhole_total: Option<u64>,
+}
+
+impl CounterDelta {
+    /// The movement between two readings (`None` fields where either
+    /// reading lacks the counter).
+    pub fn between(
+        before: Option<&std::collections::BTreeMap<String, u64>>,
+        after: Option<&std::collections::BTreeMap<String, u64>>,
+    ) -> Self {
+        let delta = |name: &str| {
+            let b = before?.get(name)?;
+            let a = after?.get(name)?;
+            Some(a.saturating_sub(*b))
+        };
+        CounterDelta {
+            syn_tx: delta("MPCapableSYNTX"),
+            syn_tx_disabled: delta("MPCapableSYNTXDisabled"),
+            syn_tx_drop: delta("MPCapableSYNTXDrop"),
+            blackhole_total: after.and_then(|a| a.get("Blackhole").copied()),
+        }
+    }
+
+    /// The kernel sent this connection's SYN without MP_CAPABLE because
+    /// its blackhole detection has MPTCP disabled for outgoing connections.
+    pub fn blackholed(&self) -> bool {
+        self.syn_tx_disabled.is_some_and(|n| n > 0) && self.syn_tx == Some(0)
+    }
+}
+
+/// What to say when the blackhole detection kept MP_CAPABLE out of the
+/// kernel connection's SYN.
+pub fn blackhole_note(c: &CounterDelta) -> String {
+    format!(
+        "this host's kernel sent its SYN without MP_CAPABLE: after earlier MP_CAPABLE SYNs were \
+         lost, its blackhole detection disabled MPTCP for new outgoing connections \
+         (MPTcpExt MPCapableSYNTXDisabled rose, Blackhole={}), which silently stops \
+         aggregation; the kernel connection is not counted for the verdict. The path probably \
+         drops MP_CAPABLE SYNs; to re-enable MPTCP now: `sysctl -w net.mptcp.blackhole_timeout=0` \
+         (turns the detection off; restore the old value later), or wait for the timeout",
+        c.blackhole_total
+            .map_or_else(|| "?".to_string(), |n| n.to_string())
+    )
 }
 
 /// Everything observed for one path.
@@ -100,6 +161,10 @@ pub fn verdict_input(local: &LocalFacts, obs: &Observations) -> Adapted {
         } else {
             None
         };
+        if k.mptcp_socket && k.counters.blackholed() && k.is_mptcp != Some(true) {
+            notes.push(blackhole_note(&k.counters));
+            return None;
+        }
         if let (Some(spoke), Some(wanted)) = (spoke, local_host.mptcp_version) {
             if spoke != wanted && k.outcome == ConnectOutcome::Connected {
                 notes.push(format!(
@@ -286,11 +351,68 @@ mod tests {
             mptcp_socket: true,
             is_mptcp: Some(is_mptcp),
             syn_retransmissions: Some(0),
+            counters: CounterDelta::default(),
         }
     }
 
     fn verdict(local: &LocalFacts, obs: &Observations) -> VerdictCode {
         evaluate(&verdict_input(local, obs).input).code
+    }
+
+    #[test]
+    fn counters_tell_a_blackholed_syn() {
+        let map = |pairs: &[(&str, u64)]| -> std::collections::BTreeMap<String, u64> {
+            pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
+        let before = map(&[
+            ("MPCapableSYNTX", 5),
+            ("MPCapableSYNTXDisabled", 0),
+            ("Blackhole", 1),
+        ]);
+        let disabled = map(&[
+            ("MPCapableSYNTX", 5),
+            ("MPCapableSYNTXDisabled", 1),
+            ("Blackhole", 1),
+        ]);
+        let offered = map(&[
+            ("MPCapableSYNTX", 6),
+            ("MPCapableSYNTXDisabled", 0),
+            ("Blackhole", 1),
+        ]);
+        let d = CounterDelta::between(Some(&before), Some(&disabled));
+        assert!(d.blackholed());
+        assert_eq!(d.blackhole_total, Some(1));
+        assert!(!CounterDelta::between(Some(&before), Some(&offered)).blackholed());
+        assert!(!CounterDelta::between(None, Some(&disabled)).blackholed());
+
+        // Blackholed, the kernel connection looks stripped (no option at
+        // the server); left out, the crafted probes decide.
+        let obs = Observations {
+            target: "t".into(),
+            kernel: Some(KernelFacts {
+                counters: d,
+                ..kernel(false)
+            }),
+            report: Some(parse_report(&report_json(
+                Some("020405b40402080a000000010000000001030307"),
+                Some(PLAIN_SYN_ACK),
+                false,
+                true,
+            ))),
+            ..Default::default()
+        };
+        let adapted = verdict_input(&v1_local(None), &obs);
+        assert!(adapted.input.kernel.is_none());
+        assert!(adapted.notes[0].contains("blackhole_timeout"));
+        let with_kernel = Observations {
+            kernel: Some(kernel(false)),
+            ..obs
+        };
+        assert_eq!(
+            verdict(&v1_local(None), &with_kernel),
+            VerdictCode::StrippedUpstream,
+            "what the blackhole would have looked like"
+        );
     }
 
     #[test]
@@ -449,6 +571,7 @@ mod tests {
                 is_mptcp: None,
                 syn_retransmissions: None,
                 mptcp_socket: true,
+                counters: CounterDelta::default(),
             }),
             ..Default::default()
         };

@@ -2,7 +2,7 @@
 //! kernel (an IPPROTO_MPTCP socket, or plain TCP when the kernel refuses
 //! MPTCP), the echo server's report on it, and what the local socket says
 //! (`TCP_IS_MPTCP`, SYN retransmissions). Needs no capability.
-use super::adapt::KernelFacts;
+use super::adapt::{CounterDelta, KernelFacts};
 use super::sockinfo;
 use packet::echo::{
     ClientMessage, EchoReport, Hello, ProbeAnswer as EchoAnswer, ProbeQuery, ServerMessage,
@@ -23,7 +23,24 @@ pub struct ConnectSpec {
     pub dest: SocketAddr,
     pub interface: Option<String>,
     pub source: Option<IpAddr>,
+    /// Time for the echo exchange (and for the connect, see below).
     pub timeout: Duration,
+    /// How long an MPTCP connect may take: at least as long as the kernel
+    /// needs to give up on MP_CAPABLE and retry without it (see
+    /// [`fallback_wait`]), so that a path dropping MP_CAPABLE SYNs shows up
+    /// as a late plain-TCP connection with SYN retransmissions rather than
+    /// as a dead host.
+    pub mptcp_connect_timeout: Duration,
+}
+
+/// When the kernel's SYN without MP_CAPABLE goes out after lost MP_CAPABLE
+/// SYNs, plus a second for its answer. The kernel retransmits the SYN
+/// `net.mptcp.syn_retrans_before_tcp_fallback` times (2 by default), one
+/// second apart (as recorded in pcap-fixtures/dropped.client.pcap), before
+/// it drops the option.
+pub fn fallback_wait(syn_retrans_before_tcp_fallback: Option<u32>) -> Duration {
+    let retries = syn_retrans_before_tcp_fallback.unwrap_or(2).min(8);
+    Duration::from_secs(u64::from(retries) + 2)
 }
 
 /// Why there is no echo report.
@@ -111,14 +128,26 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
     };
     let mptcp_socket = mptcp_refused.is_none();
     prepare(&socket, spec)?;
+    let connect_timeout = if mptcp_socket {
+        spec.mptcp_connect_timeout.max(spec.timeout)
+    } else {
+        spec.timeout
+    };
+    // The namespace's MPTCP counters around the connect tell whether the
+    // kernel put MP_CAPABLE in this connection's SYN at all.
+    let before = host::read_mptcp_counters().ok();
+    let connected = socket.connect_timeout(&SockAddr::from(spec.dest), connect_timeout);
+    let counters =
+        CounterDelta::between(before.as_ref(), host::read_mptcp_counters().ok().as_ref());
     let deadline = Instant::now() + spec.timeout;
-    if let Err(e) = socket.connect_timeout(&SockAddr::from(spec.dest), spec.timeout) {
+    if let Err(e) = connected {
         return Ok(KernelSession {
             facts: KernelFacts {
                 outcome: outcome_of(&e),
                 mptcp_socket,
                 is_mptcp: None,
                 syn_retransmissions: None,
+                counters,
             },
             mptcp_refused,
             echo: EchoStatus::NotConnected,
@@ -140,6 +169,7 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
             mptcp_socket,
             is_mptcp,
             syn_retransmissions,
+            counters,
         },
         mptcp_refused,
         echo: EchoStatus::NotConnected,
@@ -257,7 +287,15 @@ mod tests {
             interface: None,
             source: None,
             timeout: Duration::from_millis(800),
+            mptcp_connect_timeout: Duration::from_millis(800),
         }
+    }
+
+    #[test]
+    fn fallback_wait_follows_the_sysctl() {
+        assert_eq!(fallback_wait(None), Duration::from_secs(4));
+        assert_eq!(fallback_wait(Some(0)), Duration::from_secs(2));
+        assert_eq!(fallback_wait(Some(1000)), Duration::from_secs(10));
     }
 
     #[test]

@@ -10,6 +10,14 @@
 //! Everything observed goes through [`adapt`] into the verdict engine
 //! (`packet::verdict`). `-i` is repeatable: one verdict per interface.
 //!
+//! Timing: `--timeout` bounds the wait for the crafted probes' answers and
+//! for each echo exchange. The kernel connection's connect alone may wait
+//! longer, up to `net.mptcp.syn_retrans_before_tcp_fallback` + 2 seconds
+//! (4 s by default): only then has the kernel retried without MP_CAPABLE,
+//! and that late plain connection is what tells a path that drops
+//! MP_CAPABLE SYNs from a dead host when no crafted probe can be sent.
+//! A path that works connects in one round trip and never waits.
+//!
 //! # Output
 //! Text: the verdict code and its one-line summary, the evidence, the hop
 //! range (if any), the fix, what is missing, notes, then what the echo
@@ -137,9 +145,14 @@ pub fn check_one<W: Write>(
     } = plan;
     let readiness = host::read_readiness(&host::ReadinessOptions::default());
     let timeout = Duration::from_secs_f64(args.net.timeout.max(0.05));
+    let fallback_retries = readiness
+        .sysctls
+        .get("syn_retrans_before_tcp_fallback")
+        .and_then(|v| v.trim().parse().ok());
     let spec = ConnectSpec {
         dest,
         interface: interface.clone(),
+        mptcp_connect_timeout: kernel::fallback_wait(fallback_retries),
         // The crafted probes leave from the selected source: the kernel
         // connection must too, since the echo server shows a client only
         // the SYNs from the address its query comes from.
