@@ -529,3 +529,105 @@ fn router_dropping_mptcp_syns_is_syn_dropped() {
     assert_eq!(probes[0]["answer"]["type"], "silence");
     assert_eq!(probes[2]["answer"]["type"], "syn_ack");
 }
+
+#[test]
+fn local_mptcp_disabled_still_gets_the_report() {
+    if skip("local_mptcp_disabled_still_gets_the_report") {
+        return;
+    }
+    let lab = Lab::direct("cl").unwrap();
+    lab.client.sysctl("net.mptcp.enabled", "0").unwrap();
+    let _srv = ServerGuard::start(&lab.server);
+    let run = check(&lab.client, &["--json", &lab.server_addr.to_string()]);
+    assert_eq!(run.verdict(), "local_mptcp_disabled", "{run:?}");
+    assert_eq!(run.code, 1);
+    let v = &run.json()[0];
+    assert_eq!(v["input"]["local"]["mptcp_enabled"], false);
+    // Connected with plain TCP instead, and the echo server answered.
+    assert_eq!(v["echo"], "report", "{run:?}");
+    assert_eq!(v["input"]["kernel"]["outcome"], "connected");
+    assert!(v["fix"].as_str().unwrap().contains("net.mptcp.enabled=1"));
+}
+
+#[test]
+fn write_records_every_probe_and_answer() {
+    if skip("write_records_every_probe_and_answer") {
+        return;
+    }
+    let lab = Lab::direct("cw").unwrap();
+    let _srv = ServerGuard::start(&lab.server);
+    let dir = std::env::temp_dir().join(format!("mpp-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("check.pcap");
+    let run = check(
+        &lab.client,
+        &[
+            "--write",
+            file.to_str().unwrap(),
+            &lab.server_addr.to_string(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let bytes = std::fs::read(&file).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut reader = pcap_file::pcap::PcapReader::new(&bytes[..]).unwrap();
+    let mut syns = 0;
+    let mut syn_acks = 0;
+    while let Some(p) = reader.next_packet() {
+        let p = p.unwrap();
+        let seg = packet::ip::parse_ip_tcp(&p.data).unwrap();
+        match seg.flags.map(|f| f.0 & 0x12) {
+            Some(0x02) => syns += 1,
+            Some(0x12) => syn_acks += 1,
+            _ => {}
+        }
+    }
+    assert_eq!((syns, syn_acks), (3, 3), "three probes, three answers");
+}
+
+#[test]
+fn setcap_binary_sends_probes_as_an_ordinary_user() {
+    let name = "setcap_binary_sends_probes_as_an_ordinary_user";
+    if skip(name) || skip_without(name, "setcap") || skip_without(name, "setpriv") {
+        return;
+    }
+    // A copy of the binary with the file capability the fix recommends.
+    let dir = std::env::temp_dir().join(format!("mpp-check-cap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("mptcp-probe");
+    std::fs::copy(BIN, &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let capped = netns::host_cmd(&["setcap", "cap_net_raw+ep", bin.to_str().unwrap()]);
+    if let Err(e) = capped {
+        let _ = std::fs::remove_dir_all(&dir);
+        println!("skipped {name}: file capabilities unavailable here: {e}");
+        return;
+    }
+    let lab = Lab::direct("cc").unwrap();
+    let _srv = ServerGuard::start(&lab.server);
+    let out = lab
+        .client
+        .command("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(&bin)
+        .args([
+            "check",
+            "--json",
+            "--mptcp-version",
+            "0",
+            "--timeout",
+            "2",
+            &lab.server_addr.to_string(),
+        ])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = Run::from(out);
+    // Crafted probes ran (the v0 verdict needs them) without root.
+    assert_eq!(run.verdict(), "version_mismatch", "{run:?}");
+    let v = &run.json()[0];
+    assert_eq!(v["privileged"], true, "{run:?}");
+    assert_eq!(v["privilege_error"], Value::Null);
+    assert!(!run.stderr.contains("CAP_NET_RAW"), "{run:?}");
+}
