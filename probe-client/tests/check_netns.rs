@@ -547,6 +547,7 @@ fn local_mptcp_disabled_still_gets_the_report() {
     assert_eq!(v["echo"], "report", "{run:?}");
     assert_eq!(v["input"]["kernel"]["outcome"], "connected");
     assert!(v["fix"].as_str().unwrap().contains("net.mptcp.enabled=1"));
+    assert!(v["notes"].to_string().contains("IPPROTO_MPTCP"), "{run:?}");
 }
 
 #[test]

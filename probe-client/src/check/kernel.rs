@@ -127,6 +127,10 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
         }
     };
     let mptcp_socket = mptcp_refused.is_none();
+    let notes: Vec<String> = mptcp_refused
+        .iter()
+        .map(|why| format!("{why}; connected with plain TCP instead"))
+        .collect();
     prepare(&socket, spec)?;
     let connect_timeout = if mptcp_socket {
         spec.mptcp_connect_timeout.max(spec.timeout)
@@ -153,7 +157,7 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
             echo: EchoStatus::NotConnected,
             report: None,
             local_addr: None,
-            notes: Vec::new(),
+            notes,
             stream: None,
         });
     }
@@ -175,7 +179,7 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
         echo: EchoStatus::NotConnected,
         report: None,
         local_addr,
-        notes: Vec::new(),
+        notes,
         stream: None,
     };
     let reader = match stream.try_clone() {

@@ -45,7 +45,11 @@
 //! - `echo`: `report` (an echo server answered), `not_connected`,
 //!   `not_echo` (something else answered or nothing did) or
 //!   `server_error`; `echo_detail`: why, or null;
-//! - `notes`: list of lines (what was left out of the verdict and why);
+//! - `notes`: list of lines: what was left out of the verdict and why
+//!   (a kernel connection in another MPTCP version than `--mptcp-version`,
+//!   or one whose SYN the kernel's blackhole detection sent without
+//!   MP_CAPABLE), a local kernel that refused IPPROTO_MPTCP, an echo
+//!   server that did not answer the probe query;
 //! - `input`: the verdict engine's input (`packet::verdict::VerdictInput`:
 //!   `target`, `local`, `kernel`, `probes`, `server`, `trace`; option areas
 //!   as hex), so a run can be replayed through the engine;

@@ -166,9 +166,6 @@ pub fn text(run: &CheckRun) -> String {
         }
     }
     let mut notes: Vec<String> = run.adapted.notes.clone();
-    if let Some(why) = &run.session.mptcp_refused {
-        notes.push(format!("{why}; connected with plain TCP instead"));
-    }
     match &run.session.echo {
         EchoStatus::NotEcho(why) => notes.push(format!(
             "no echo server at {}: {why}; judged from this host's side only (as tracebox would)",
