@@ -174,9 +174,17 @@ pub fn verdict_input(local: &LocalFacts, obs: &Observations) -> Adapted {
                 return None;
             }
         }
+        // Out-of-tree kernels have no TCP_IS_MPTCP: their option 43 is
+        // MPTCP_SCHEDULER, whose value means nothing here. The server's
+        // side of the connection tells instead.
+        let is_mptcp = if local.readiness.flavor == "out_of_tree" {
+            None
+        } else {
+            k.is_mptcp
+        };
         Some(KernelConnection {
             outcome: k.outcome,
-            is_mptcp: k.is_mptcp,
+            is_mptcp,
             syn_sent: None,
             syn_retransmissions: k.syn_retransmissions,
         })
@@ -357,6 +365,43 @@ mod tests {
 
     fn verdict(local: &LocalFacts, obs: &Observations) -> VerdictCode {
         evaluate(&verdict_input(local, obs).input).code
+    }
+
+    #[test]
+    fn out_of_tree_v0_host_is_judged_by_the_server_side() {
+        let local = LocalFacts {
+            mptcp_socket: Some(false),
+            readiness: HostReadiness {
+                mptcp_enabled: Some(true),
+                flavor: "out_of_tree".into(),
+                versions: vec![0],
+                ..Default::default()
+            },
+            user_version: None,
+        };
+        assert_eq!(local.local_host().mptcp_enabled, Some(true));
+        assert_eq!(local.local_host().mptcp_version, Some(0));
+        // A v0 SYN arriving at a v1-only server, answered without MPTCP;
+        // whatever option 43 read on the out-of-tree kernel is ignored.
+        let obs = Observations {
+            target: "t".into(),
+            kernel: Some(KernelFacts {
+                mptcp_socket: false,
+                is_mptcp: Some(true),
+                ..kernel(true)
+            }),
+            report: Some(parse_report(&report_json(
+                Some(V0_SYN),
+                Some(PLAIN_SYN_ACK),
+                false,
+                true,
+            ))),
+            ..Default::default()
+        };
+        let adapted = verdict_input(&local, &obs);
+        assert_eq!(adapted.input.kernel.as_ref().unwrap().is_mptcp, None);
+        let v = evaluate(&adapted.input);
+        assert_eq!(v.code, VerdictCode::VersionMismatch, "{v:#?}");
     }
 
     #[test]

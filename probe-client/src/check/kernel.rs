@@ -129,7 +129,12 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
     let mptcp_socket = mptcp_refused.is_none();
     let notes: Vec<String> = mptcp_refused
         .iter()
-        .map(|why| format!("{why}; connected with plain TCP instead"))
+        .map(|why| {
+            format!(
+                "{why}; connected with a TCP socket instead (which an out-of-tree -mptcp \
+                 kernel with net.mptcp.mptcp_enabled=1 still makes MPTCP v0)"
+            )
+        })
         .collect();
     prepare(&socket, spec)?;
     let connect_timeout = if mptcp_socket {
