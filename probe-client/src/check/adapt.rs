@@ -1,0 +1,747 @@
+//! Adapters: what `check` observed (the kernel connection, the echo server's
+//! report and answer, the crafted probes) turned into the verdict engine's
+//! [`VerdictInput`]. Pure: no sockets, so every case is a unit test on the
+//! echo server's JSON bytes.
+use packet::echo::{EchoReport, HostReadiness, ObservedSegment, ProbeAnswer as EchoAnswer};
+use packet::ip::parse_ip_tcp;
+use packet::verdict::{
+    ConnectOutcome, KernelConnection, LocalHost, OptionArea, ProbeResult, ServerProbeSeen,
+    ServerReport, VerdictInput, VersionSource,
+};
+
+/// This host's MPTCP state as `check` found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalFacts {
+    /// Whether `socket(..., IPPROTO_MPTCP)` opened (`None`: not tried).
+    pub mptcp_socket: Option<bool>,
+    /// The host's own readiness (sysctls).
+    pub readiness: HostReadiness,
+    /// `--mptcp-version`, when given.
+    pub user_version: Option<u8>,
+}
+
+impl LocalFacts {
+    /// The version this host's kernel speaks: v1 on an upstream kernel
+    /// (which is the only kind with IPPROTO_MPTCP), else the out-of-tree
+    /// `net.mptcp.mptcp_version`.
+    pub fn kernel_version(&self) -> Option<u8> {
+        match self.readiness.flavor.as_str() {
+            "upstream" => Some(1),
+            "out_of_tree" => self.readiness.versions.first().copied(),
+            _ if self.mptcp_socket == Some(true) => Some(1),
+            _ => None,
+        }
+    }
+
+    /// [`LocalHost`] for the engine.
+    pub fn local_host(&self) -> LocalHost {
+        let enabled = match (self.readiness.flavor.as_str(), self.mptcp_socket) {
+            // Out-of-tree kernels have no IPPROTO_MPTCP: their sysctl tells.
+            ("out_of_tree", _) => self.readiness.mptcp_enabled,
+            (_, Some(opened)) => Some(opened),
+            (_, None) => self.readiness.mptcp_enabled,
+        };
+        let (version, source) = match (self.user_version, self.kernel_version()) {
+            (Some(v), _) => (Some(v), VersionSource::User),
+            (None, Some(v)) => (Some(v), VersionSource::Kernel),
+            (None, None) => (None, VersionSource::Unknown),
+        };
+        LocalHost {
+            mptcp_enabled: enabled,
+            mptcp_version: version,
+            version_source: source,
+        }
+    }
+}
+
+/// What the kernel connection gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelFacts {
+    pub outcome: ConnectOutcome,
+    /// The socket was an IPPROTO_MPTCP socket (false: plain TCP, because the
+    /// kernel refused MPTCP).
+    pub mptcp_socket: bool,
+    pub is_mptcp: Option<bool>,
+    pub syn_retransmissions: Option<u32>,
+    /// How the namespace's MPTCP counters moved during the connect.
+    pub counters: CounterDelta,
+}
+
+/// The `MPTcpExt` counters (`/proc/net/netstat`) that tell what the kernel
+/// did with the connection's SYN, as moved during the connect, and the
+/// `Blackhole` total. Namespace-wide: another connection opened at the
+/// same moment moves them too, so they only ever add a caveat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CounterDelta {
+    /// `MPCapableSYNTX`: SYNs sent with MP_CAPABLE.
+    pub syn_tx: Option<u64>,
+    /// `MPCapableSYNTXDisabled`: SYNs sent without MP_CAPABLE because the
+    /// blackhole detection disabled MPTCP for outgoing connections.
+    pub syn_tx_disabled: Option<u64>,
+    /// `MPCapableSYNTXDrop`: MP_CAPABLE SYNs retransmitted (lost).
+    pub syn_tx_drop: Option<u64>,
+    /// `Blackhole` after the connect (a total, not a delta).
+    pub blackhole_total: Option<u64>,
+}
+
+impl CounterDelta {
+    /// The movement between two readings (`None` fields where either
+    /// reading lacks the counter).
+    pub fn between(
+        before: Option<&std::collections::BTreeMap<String, u64>>,
+        after: Option<&std::collections::BTreeMap<String, u64>>,
+    ) -> Self {
+        let delta = |name: &str| {
+            let b = before?.get(name)?;
+            let a = after?.get(name)?;
+            Some(a.saturating_sub(*b))
+        };
+        CounterDelta {
+            syn_tx: delta("MPCapableSYNTX"),
+            syn_tx_disabled: delta("MPCapableSYNTXDisabled"),
+            syn_tx_drop: delta("MPCapableSYNTXDrop"),
+            blackhole_total: after.and_then(|a| a.get("Blackhole").copied()),
+        }
+    }
+
+    /// The kernel sent this connection's SYN without MP_CAPABLE because
+    /// its blackhole detection has MPTCP disabled for outgoing connections.
+    pub fn blackholed(&self) -> bool {
+        self.syn_tx_disabled.is_some_and(|n| n > 0) && self.syn_tx == Some(0)
+    }
+}
+
+/// What to say when the blackhole detection kept MP_CAPABLE out of the
+/// kernel connection's SYN.
+pub fn blackhole_note(c: &CounterDelta) -> String {
+    format!(
+        "this host's kernel sent its SYN without MP_CAPABLE: after earlier MP_CAPABLE SYNs were \
+         lost, its blackhole detection disabled MPTCP for new outgoing connections \
+         (MPTcpExt MPCapableSYNTXDisabled rose, Blackhole={}), which silently stops \
+         aggregation; the kernel connection is not counted for the verdict. The path probably \
+         drops MP_CAPABLE SYNs; to re-enable MPTCP now: `sysctl -w net.mptcp.blackhole_timeout=0` \
+         (turns the detection off; restore the old value later), or wait for the timeout",
+        c.blackhole_total
+            .map_or_else(|| "?".to_string(), |n| n.to_string())
+    )
+}
+
+/// Everything observed for one path.
+#[derive(Debug, Clone, Default)]
+pub struct Observations {
+    pub target: String,
+    pub kernel: Option<KernelFacts>,
+    /// The echo server's report on the kernel connection.
+    pub report: Option<EchoReport>,
+    pub probes: Vec<ProbeResult>,
+    /// The echo server's answer to the query for the probes' sequence
+    /// numbers (`None`: not asked, or no answer).
+    pub answer: Option<EchoAnswer>,
+}
+
+/// The engine's input, and notes on what the adapter left out and why.
+#[derive(Debug, Clone)]
+pub struct Adapted {
+    pub input: VerdictInput,
+    pub notes: Vec<String>,
+}
+
+/// Builds the engine's input.
+pub fn verdict_input(local: &LocalFacts, obs: &Observations) -> Adapted {
+    let local_host = local.local_host();
+    let mut notes = Vec::new();
+    let kernel = obs.kernel.as_ref().and_then(|k| {
+        // The engine reads the kernel connection as spoken in this host's
+        // version. When --mptcp-version names another version than the
+        // one the local kernel used, a successful connection says nothing
+        // about that version: leave it out (a failed one still shows the
+        // path is down, whatever the version).
+        let spoke = if k.mptcp_socket {
+            local.kernel_version()
+        } else {
+            None
+        };
+        if k.mptcp_socket && k.counters.blackholed() && k.is_mptcp != Some(true) {
+            notes.push(blackhole_note(&k.counters));
+            return None;
+        }
+        if let (Some(spoke), Some(wanted)) = (spoke, local_host.mptcp_version) {
+            if spoke != wanted && k.outcome == ConnectOutcome::Connected {
+                notes.push(format!(
+                    "the kernel connection spoke MPTCP v{spoke}, not the v{wanted} given by \
+                     --mptcp-version: it is not counted for the verdict"
+                ));
+                return None;
+            }
+        }
+        // Out-of-tree kernels have no TCP_IS_MPTCP: their option 43 is
+        // MPTCP_SCHEDULER, whose value means nothing here. The server's
+        // side of the connection tells instead.
+        let is_mptcp = if local.readiness.flavor == "out_of_tree" {
+            None
+        } else {
+            k.is_mptcp
+        };
+        Some(KernelConnection {
+            outcome: k.outcome,
+            is_mptcp,
+            syn_sent: None,
+            syn_retransmissions: k.syn_retransmissions,
+        })
+    });
+    let server = obs
+        .report
+        .as_ref()
+        .map(|r| server_report(r, obs.answer.as_ref()));
+    let input = VerdictInput {
+        target: obs.target.clone(),
+        local: local_host,
+        kernel,
+        probes: obs.probes.clone(),
+        server,
+        trace: None,
+    };
+    Adapted { input, notes }
+}
+
+/// The echo server's account, in the engine's terms.
+pub fn server_report(report: &EchoReport, answer: Option<&EchoAnswer>) -> ServerReport {
+    let readiness = &report.readiness;
+    let version = match readiness.versions.as_slice() {
+        [only] => Some(*only),
+        _ => None,
+    };
+    ServerReport {
+        syn_seen: report.syn.as_ref().and_then(option_area),
+        syn_ack_sent: report.syn_ack.as_ref().and_then(option_area),
+        connection_mptcp: Some(report.connection.mptcp),
+        mptcp_enabled: readiness.mptcp_enabled,
+        mptcp_version: version,
+        mptcp_listener: Some(report.connection.listener_mptcp),
+        probes: answer
+            .map(|a| {
+                a.observations
+                    .iter()
+                    .filter_map(|o| {
+                        Some(ServerProbeSeen {
+                            seq: o.syn.seq,
+                            syn: option_area(&o.syn)?,
+                            syn_ack_sent: o.syn_ack.as_ref().and_then(option_area),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        probes_queried: answer.is_some(),
+    }
+}
+
+/// The TCP option area of a captured segment: from its raw headers, or,
+/// when those do not parse, from the per-option hex the server listed.
+/// A SYN without options gives an empty area (not `None`).
+pub fn option_area(seg: &ObservedSegment) -> Option<OptionArea> {
+    if let Ok(bytes) = hex::decode(&seg.hex) {
+        if let Ok(parsed) = parse_ip_tcp(&bytes) {
+            if parsed.tcp_missing == 0 {
+                return Some(OptionArea::new(parsed.options));
+            }
+        }
+    }
+    let mut area = Vec::new();
+    for option in &seg.options {
+        area.extend(hex::decode(&option.hex).ok()?);
+    }
+    Some(OptionArea(area))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use packet::echo::ServerMessage;
+    use packet::verdict::{evaluate, ProbeAnswer, ProbeKind, VerdictCode};
+
+    /// IPv4 + TCP headers of a SYN from 10.1.0.1:40000 to 10.2.0.2:6101
+    /// with the given option area (checksums are not checked by the parser).
+    fn syn_hex(options: &str, flags: u8) -> String {
+        let opt = hex::decode(options).unwrap();
+        let tcp_len = 20 + opt.len();
+        let total = 20 + tcp_len;
+        let mut b = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+            10,
+            1,
+            0,
+            1,
+            10,
+            2,
+            0,
+            2,
+        ];
+        b.extend_from_slice(&40000u16.to_be_bytes());
+        b.extend_from_slice(&6101u16.to_be_bytes());
+        b.extend_from_slice(&1000u32.to_be_bytes());
+        b.extend_from_slice(&0u32.to_be_bytes());
+        b.push(((tcp_len / 4) as u8) << 4);
+        b.push(flags);
+        b.extend_from_slice(&[0xfa, 0xf0, 0, 0, 0, 0]);
+        b.extend_from_slice(&opt);
+        hex::encode(b)
+    }
+
+    fn segment_json(options: &str, flags: u8, seq: u32) -> String {
+        format!(
+            r#"{{"hex":"{}","iface":"eth0","ts":1.0,"src":"10.1.0.1","dst":"10.2.0.2",
+            "sport":40000,"dport":6101,"flags":"S","seq":{seq},"ack":0,"window":64240,"ttl":63,
+            "options":[],"mp_capable":null}}"#,
+            syn_hex(options, flags)
+        )
+    }
+
+    const V1_SYN: &str = "020405b40402080a0000000100000000010303071e040101";
+    const STRIPPED_SYN: &str = "020405b40402080a00000001000000000103030701010101";
+    const V1_SYN_ACK: &str = "020405b40402080a0000000200000001010303071e0c010129a6c86981ad933c";
+    const PLAIN_SYN_ACK: &str = "020405b40402080a000000020000000101030307";
+
+    fn report_json(
+        syn: Option<&str>,
+        syn_ack: Option<&str>,
+        conn_mptcp: bool,
+        enabled: bool,
+    ) -> String {
+        let seg = |o: Option<&str>, f| o.map_or("null".to_string(), |o| segment_json(o, f, 1000));
+        format!(
+            r#"{{"type":"report","version":1,
+            "peer":{{"addr":"10.1.0.1","port":40000}},"local":{{"addr":"10.2.0.2","port":6101}},
+            "syn":{},"syn_ack":{},
+            "connection":{{"mptcp":{conn_mptcp},"listener_mptcp":{enabled},"fallback_reason":null,"info_flags":null}},
+            "readiness":{{"mptcp_enabled":{enabled},"flavor":"upstream","versions":[1],"sysctls":{{}},
+              "limits":null,"endpoints":[],"kernel_release":null,"listener":null,"errors":[]}},
+            "warnings":[]}}"#,
+            seg(syn, 0x02),
+            seg(syn_ack, 0x12)
+        )
+    }
+
+    fn parse_report(json: &str) -> EchoReport {
+        match serde_json::from_str::<ServerMessage>(json).unwrap() {
+            ServerMessage::Report(r) => *r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn v1_local(user_version: Option<u8>) -> LocalFacts {
+        LocalFacts {
+            mptcp_socket: Some(true),
+            readiness: HostReadiness {
+                mptcp_enabled: Some(true),
+                flavor: "upstream".into(),
+                versions: vec![1],
+                ..Default::default()
+            },
+            user_version,
+        }
+    }
+
+    fn kernel(is_mptcp: bool) -> KernelFacts {
+        KernelFacts {
+            outcome: ConnectOutcome::Connected,
+            mptcp_socket: true,
+            is_mptcp: Some(is_mptcp),
+            syn_retransmissions: Some(0),
+            counters: CounterDelta::default(),
+        }
+    }
+
+    fn verdict(local: &LocalFacts, obs: &Observations) -> VerdictCode {
+        evaluate(&verdict_input(local, obs).input).code
+    }
+
+    #[test]
+    fn out_of_tree_v0_host_is_judged_by_the_server_side() {
+        let local = LocalFacts {
+            mptcp_socket: Some(false),
+            readiness: HostReadiness {
+                mptcp_enabled: Some(true),
+                flavor: "out_of_tree".into(),
+                versions: vec![0],
+                ..Default::default()
+            },
+            user_version: None,
+        };
+        assert_eq!(local.local_host().mptcp_enabled, Some(true));
+        assert_eq!(local.local_host().mptcp_version, Some(0));
+        // A v0 SYN arriving at a v1-only server, answered without MPTCP;
+        // whatever option 43 read on the out-of-tree kernel is ignored.
+        let obs = Observations {
+            target: "t".into(),
+            kernel: Some(KernelFacts {
+                mptcp_socket: false,
+                is_mptcp: Some(true),
+                ..kernel(true)
+            }),
+            report: Some(parse_report(&report_json(
+                Some(V0_SYN),
+                Some(PLAIN_SYN_ACK),
+                false,
+                true,
+            ))),
+            ..Default::default()
+        };
+        let adapted = verdict_input(&local, &obs);
+        assert_eq!(adapted.input.kernel.as_ref().unwrap().is_mptcp, None);
+        let v = evaluate(&adapted.input);
+        assert_eq!(v.code, VerdictCode::VersionMismatch, "{v:#?}");
+    }
+
+    #[test]
+    fn counters_tell_a_blackholed_syn() {
+        let map = |pairs: &[(&str, u64)]| -> std::collections::BTreeMap<String, u64> {
+            pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
+        let before = map(&[
+            ("MPCapableSYNTX", 5),
+            ("MPCapableSYNTXDisabled", 0),
+            ("Blackhole", 1),
+        ]);
+        let disabled = map(&[
+            ("MPCapableSYNTX", 5),
+            ("MPCapableSYNTXDisabled", 1),
+            ("Blackhole", 1),
+        ]);
+        let offered = map(&[
+            ("MPCapableSYNTX", 6),
+            ("MPCapableSYNTXDisabled", 0),
+            ("Blackhole", 1),
+        ]);
+        let d = CounterDelta::between(Some(&before), Some(&disabled));
+        assert!(d.blackholed());
+        assert_eq!(d.blackhole_total, Some(1));
+        assert!(!CounterDelta::between(Some(&before), Some(&offered)).blackholed());
+        assert!(!CounterDelta::between(None, Some(&disabled)).blackholed());
+
+        // Blackholed, the kernel connection looks stripped (no option at
+        // the server); left out, the crafted probes decide.
+        let obs = Observations {
+            target: "t".into(),
+            kernel: Some(KernelFacts {
+                counters: d,
+                ..kernel(false)
+            }),
+            report: Some(parse_report(&report_json(
+                Some("020405b40402080a000000010000000001030307"),
+                Some(PLAIN_SYN_ACK),
+                false,
+                true,
+            ))),
+            ..Default::default()
+        };
+        let adapted = verdict_input(&v1_local(None), &obs);
+        assert!(adapted.input.kernel.is_none());
+        assert!(adapted.notes[0].contains("blackhole_timeout"));
+        let with_kernel = Observations {
+            kernel: Some(kernel(false)),
+            ..obs
+        };
+        assert_eq!(
+            verdict(&v1_local(None), &with_kernel),
+            VerdictCode::StrippedUpstream,
+            "what the blackhole would have looked like"
+        );
+    }
+
+    #[test]
+    fn option_area_comes_from_the_raw_headers() {
+        let seg: ObservedSegment = serde_json::from_str(&segment_json(V1_SYN, 0x02, 7)).unwrap();
+        assert_eq!(option_area(&seg).unwrap().to_hex(), V1_SYN);
+        let bare: ObservedSegment = serde_json::from_str(&segment_json("", 0x02, 7)).unwrap();
+        assert_eq!(option_area(&bare), Some(OptionArea(vec![])));
+    }
+
+    #[test]
+    fn option_area_falls_back_to_the_option_list() {
+        let mut seg: ObservedSegment =
+            serde_json::from_str(&segment_json(V1_SYN, 0x02, 7)).unwrap();
+        seg.hex = "zz".into();
+        seg.options = vec![packet::echo::OptionSummary {
+            kind: Some(30),
+            len: 4,
+            name: "mptcp".into(),
+            text: String::new(),
+            hex: "1e040101".into(),
+        }];
+        assert_eq!(option_area(&seg).unwrap().to_hex(), "1e040101");
+        seg.options[0].hex = "1e0".into();
+        assert_eq!(option_area(&seg), None);
+    }
+
+    #[test]
+    fn every_truncated_header_hex_gives_an_area_or_none_never_a_panic() {
+        let full = syn_hex(V1_SYN, 0x02);
+        for end in 0..full.len() {
+            let mut seg: ObservedSegment =
+                serde_json::from_str(&segment_json(V1_SYN, 0x02, 7)).unwrap();
+            seg.hex = full[..end].to_string();
+            let _ = option_area(&seg);
+        }
+    }
+
+    #[test]
+    fn clean_path_is_ok() {
+        let obs = Observations {
+            target: "10.2.0.2:6101".into(),
+            kernel: Some(kernel(true)),
+            report: Some(parse_report(&report_json(
+                Some(V1_SYN),
+                Some(V1_SYN_ACK),
+                true,
+                true,
+            ))),
+            ..Default::default()
+        };
+        assert_eq!(verdict(&v1_local(None), &obs), VerdictCode::MptcpOk);
+    }
+
+    #[test]
+    fn nops_at_the_server_are_stripping() {
+        let obs = Observations {
+            target: "t".into(),
+            kernel: Some(kernel(false)),
+            report: Some(parse_report(&report_json(
+                Some(STRIPPED_SYN),
+                Some(PLAIN_SYN_ACK),
+                false,
+                true,
+            ))),
+            ..Default::default()
+        };
+        assert_eq!(
+            verdict(&v1_local(None), &obs),
+            VerdictCode::StrippedUpstream
+        );
+    }
+
+    #[test]
+    fn intact_arrival_and_plain_answer_is_server_disabled() {
+        let obs = Observations {
+            target: "t".into(),
+            kernel: Some(kernel(false)),
+            report: Some(parse_report(&report_json(
+                Some(V1_SYN),
+                Some(PLAIN_SYN_ACK),
+                false,
+                false,
+            ))),
+            ..Default::default()
+        };
+        let adapted = verdict_input(&v1_local(None), &obs);
+        let server = adapted.input.server.as_ref().unwrap();
+        assert_eq!(server.mptcp_enabled, Some(false));
+        assert_eq!(server.mptcp_listener, Some(false));
+        assert!(!server.probes_queried);
+        assert_eq!(
+            evaluate(&adapted.input).code,
+            VerdictCode::ServerMptcpDisabled
+        );
+    }
+
+    #[test]
+    fn uncaptured_syn_is_none_not_empty() {
+        let report = parse_report(&report_json(None, None, true, true));
+        let s = server_report(&report, None);
+        assert_eq!(s.syn_seen, None);
+        assert_eq!(s.syn_ack_sent, None);
+    }
+
+    #[test]
+    fn refused_socket_means_local_disabled() {
+        let local = LocalFacts {
+            mptcp_socket: Some(false),
+            readiness: HostReadiness {
+                mptcp_enabled: Some(false),
+                flavor: "upstream".into(),
+                versions: vec![1],
+                ..Default::default()
+            },
+            user_version: None,
+        };
+        let obs = Observations {
+            target: "t".into(),
+            kernel: Some(KernelFacts {
+                mptcp_socket: false,
+                ..kernel(false)
+            }),
+            report: Some(parse_report(&report_json(
+                Some("020405b4"),
+                Some(PLAIN_SYN_ACK),
+                false,
+                true,
+            ))),
+            ..Default::default()
+        };
+        assert_eq!(verdict(&local, &obs), VerdictCode::LocalMptcpDisabled);
+    }
+
+    #[test]
+    fn no_echo_server_is_inconclusive_and_says_so() {
+        let obs = Observations {
+            target: "t".into(),
+            kernel: Some(kernel(false)),
+            ..Default::default()
+        };
+        let v = evaluate(&verdict_input(&v1_local(None), &obs).input);
+        assert_eq!(v.code, VerdictCode::Inconclusive);
+        assert!(
+            v.missing.iter().any(|m| m.contains("echo server")),
+            "{v:#?}"
+        );
+    }
+
+    #[test]
+    fn refused_connection_is_unreachable() {
+        let obs = Observations {
+            target: "t".into(),
+            kernel: Some(KernelFacts {
+                outcome: ConnectOutcome::Refused,
+                is_mptcp: None,
+                syn_retransmissions: None,
+                mptcp_socket: true,
+                counters: CounterDelta::default(),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(verdict(&v1_local(None), &obs), VerdictCode::Unreachable);
+    }
+
+    #[test]
+    fn kernel_connection_in_another_version_is_left_out() {
+        let obs = Observations {
+            target: "t".into(),
+            kernel: Some(kernel(true)),
+            report: Some(parse_report(&report_json(
+                Some(V1_SYN),
+                Some(V1_SYN_ACK),
+                true,
+                true,
+            ))),
+            ..Default::default()
+        };
+        let adapted = verdict_input(&v1_local(Some(0)), &obs);
+        assert!(adapted.input.kernel.is_none());
+        assert_eq!(adapted.notes.len(), 1);
+        // Without crafted probes nothing speaks v0: the engine cannot judge.
+        assert_eq!(evaluate(&adapted.input).code, VerdictCode::Inconclusive);
+    }
+
+    /// The echo server's answer for the crafted probes, as JSON bytes.
+    fn answer_json(observations: &[(u32, &str, Option<&str>)]) -> EchoAnswer {
+        let obs: Vec<String> = observations
+            .iter()
+            .map(|(seq, syn, syn_ack)| {
+                format!(
+                    r#"{{"syn":{},"syn_ack":{}}}"#,
+                    segment_json(syn, 0x02, *seq),
+                    syn_ack.map_or("null".into(), |s| segment_json(s, 0x12, 0))
+                )
+            })
+            .collect();
+        let line = format!(
+            r#"{{"type":"answer","version":1,"observations":[{}]}}"#,
+            obs.join(",")
+        );
+        match serde_json::from_str::<ServerMessage>(&line).unwrap() {
+            ServerMessage::Answer(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const V0_SYN: &str = "020405b40402080a0000000100000000010303071e0c0081a5a5a5a5a5a5a5a5";
+
+    fn probe(kind: ProbeKind, seq: u32, sent: &str, answer: ProbeAnswer) -> ProbeResult {
+        ProbeResult {
+            kind,
+            seq,
+            sent: OptionArea::from_hex(sent).unwrap(),
+            answer,
+        }
+    }
+
+    #[test]
+    fn v0_router_against_v1_server_is_version_mismatch() {
+        let obs = Observations {
+            target: "t".into(),
+            kernel: Some(kernel(true)),
+            report: Some(parse_report(&report_json(
+                Some(V1_SYN),
+                Some(V1_SYN_ACK),
+                true,
+                true,
+            ))),
+            probes: vec![
+                probe(
+                    ProbeKind::V1,
+                    11,
+                    V1_SYN,
+                    ProbeAnswer::from_syn_ack_options(&hex::decode(V1_SYN_ACK).unwrap()),
+                ),
+                probe(
+                    ProbeKind::V0,
+                    22,
+                    V0_SYN,
+                    ProbeAnswer::from_syn_ack_options(&hex::decode(PLAIN_SYN_ACK).unwrap()),
+                ),
+                probe(
+                    ProbeKind::Plain,
+                    33,
+                    PLAIN_SYN_ACK,
+                    ProbeAnswer::from_syn_ack_options(&hex::decode(PLAIN_SYN_ACK).unwrap()),
+                ),
+            ],
+            answer: Some(answer_json(&[
+                (11, V1_SYN, Some(V1_SYN_ACK)),
+                (22, V0_SYN, Some(PLAIN_SYN_ACK)),
+                (33, PLAIN_SYN_ACK, Some(PLAIN_SYN_ACK)),
+            ])),
+        };
+        let adapted = verdict_input(&v1_local(Some(0)), &obs);
+        let server = adapted.input.server.as_ref().unwrap();
+        assert!(server.probes_queried);
+        assert_eq!(server.probes.len(), 3);
+        let v = evaluate(&adapted.input);
+        assert_eq!(v.code, VerdictCode::VersionMismatch, "{v:#?}");
+        // The same observations for a v1 router: it works.
+        assert_eq!(verdict(&v1_local(None), &obs), VerdictCode::MptcpOk);
+    }
+
+    #[test]
+    fn probe_asked_and_unseen_is_not_seen() {
+        // The v1 probe met silence and the server, asked, never saw it;
+        // the plain probe was answered: MP_CAPABLE SYNs are dropped.
+        let obs = Observations {
+            target: "t".into(),
+            report: Some(parse_report(&report_json(None, None, false, true))),
+            probes: vec![
+                probe(ProbeKind::V1, 11, V1_SYN, ProbeAnswer::Silence),
+                probe(
+                    ProbeKind::Plain,
+                    33,
+                    PLAIN_SYN_ACK,
+                    ProbeAnswer::from_syn_ack_options(&hex::decode(PLAIN_SYN_ACK).unwrap()),
+                ),
+            ],
+            answer: Some(answer_json(&[(33, PLAIN_SYN_ACK, Some(PLAIN_SYN_ACK))])),
+            ..Default::default()
+        };
+        assert_eq!(verdict(&v1_local(None), &obs), VerdictCode::SynDropped);
+    }
+}

@@ -1,0 +1,334 @@
+//! `mptcp-probe check HOST [--port 6101] [--mptcp-version 0|1]`: does MPTCP
+//! work end to end to HOST, and if not, why.
+//!
+//! Without privileges: one connection made by this host's kernel
+//! (IPPROTO_MPTCP; plain TCP when the kernel refuses MPTCP, which is itself
+//! the finding), the echo server's report on it, and the local socket's
+//! `TCP_IS_MPTCP` and SYN retransmissions. With CAP_NET_RAW also crafted
+//! SYNs (v1 MP_CAPABLE, v0 MP_CAPABLE, plain), one source port each,
+//! matched to their answers and to the echo server's observations.
+//! Everything observed goes through [`adapt`] into the verdict engine
+//! (`packet::verdict`). `-i` is repeatable: one verdict per interface.
+//!
+//! Timing: `--timeout` bounds the wait for the crafted probes' answers and
+//! for each echo exchange. The kernel connection's connect alone may wait
+//! longer, up to `net.mptcp.syn_retrans_before_tcp_fallback` + 2 seconds
+//! (4 s by default): only then has the kernel retried without MP_CAPABLE,
+//! and that late plain connection is what tells a path that drops
+//! MP_CAPABLE SYNs from a dead host when no crafted probe can be sent.
+//! A path that works connects in one round trip and never waits.
+//!
+//! # Output
+//! Text: the verdict code and its one-line summary, the evidence, the hop
+//! range (if any), the fix, what is missing, notes, then what the echo
+//! server saw: each SYN's options as sent and as they arrived, and the
+//! SYN/ACK the server's host sent.
+//!
+//! `--json`: one JSON object per line, one line per interface (one line when
+//! no `-i` is given). Fields (stable; fields may be added, never renamed):
+//! - `verdict`: the code (`mptcp_ok`, `stripped_upstream`,
+//!   `stripped_downstream`, `option_modified`, `syn_dropped`,
+//!   `echoing_middlebox`, `version_mismatch`, `server_mptcp_disabled`,
+//!   `local_mptcp_disabled`, `unreachable`, `inconclusive`), or `error`
+//!   when the check could not run (then `error` holds the message and the
+//!   verdict fields below are absent);
+//! - `summary` (one line), `evidence` (list of lines), `hop_range`
+//!   (`{"last_with":{"ttl","addr"}|null,"first_without":{...}|null}`, only
+//!   when located), `fix` (only when there is one), `missing` (list, only
+//!   when not empty), `rule` (the engine rule that decided);
+//! - `exit_code`: 0 (`mptcp_ok`), 1 (any other verdict), 2 (error);
+//! - `target` (`HOST:PORT` as given), `address` (the resolved IP address),
+//!   `port`, `interface` (string or null), `source` (the kernel
+//!   connection's local address `IP:PORT`, or null);
+//! - `privileged`: whether crafted probes were sent (CAP_NET_RAW);
+//!   `privilege_error`: why not, or null;
+//! - `echo`: `report` (an echo server answered), `not_connected`,
+//!   `not_echo` (something else answered or nothing did) or
+//!   `server_error`; `echo_detail`: why, or null;
+//! - `notes`: list of lines: what was left out of the verdict and why
+//!   (a kernel connection in another MPTCP version than `--mptcp-version`,
+//!   or one whose SYN the kernel's blackhole detection sent without
+//!   MP_CAPABLE), a local kernel that refused IPPROTO_MPTCP, an echo
+//!   server that did not answer the probe query;
+//! - `input`: the verdict engine's input (`packet::verdict::VerdictInput`:
+//!   `target`, `local`, `kernel`, `probes`, `server`, `trace`; option areas
+//!   as hex), so a run can be replayed through the engine;
+//! - `report`: the echo server's report as received (the fields of the
+//!   echo protocol's `report` message, `packet::echo::EchoReport`, without
+//!   its `type`), or null; `answer`: its answer about the crafted probes
+//!   (`observations`, merged when asked more than once), or null.
+//!
+//! # Exit codes
+//! 0 MPTCP works end to end (every interface), 1 it does not (on at least
+//! one), 2 the check could not run (bad arguments, name not resolved,
+//! interface or source address unusable).
+pub mod adapt;
+pub mod kernel;
+pub mod probes;
+pub mod render;
+pub mod sockinfo;
+
+use crate::cli::{GlobalArgs, NetArgs};
+use crate::net::error::NetError;
+use crate::net::pcap::PcapRecorder;
+use crate::net::raw::Deadline;
+use crate::net::resolve::FamilyPreference;
+use adapt::{LocalFacts, Observations};
+use kernel::{ConnectSpec, EchoStatus};
+use probes::RawPath;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Host name or address of the echo server (or of any TCP server).
+    pub host: String,
+    /// Port of the echo server.
+    #[arg(long, default_value_t = 6101)]
+    pub port: u16,
+    /// MPTCP version this host (the router) speaks: 0 (out-of-tree -mptcp
+    /// kernel) or 1 (upstream). Default: read from the local kernel.
+    #[arg(long = "mptcp-version", value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub mptcp_version: Option<u8>,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// One finished check (one interface).
+pub struct CheckRun {
+    pub target: String,
+    pub dest: SocketAddr,
+    pub interface: Option<String>,
+    pub session: kernel::KernelSession,
+    pub observations: Observations,
+    pub adapted: adapt::Adapted,
+    pub verdict: packet::verdict::Verdict,
+    /// Why the crafted probes did not run (the message carries the fix).
+    pub privilege_error: Option<String>,
+    pub privileged: bool,
+}
+
+/// Resolves HOST to one address of the wanted family (`-4`/`-6`, and the
+/// family of `--source`).
+pub fn resolve(host: &str, port: u16, net: &NetArgs) -> Result<SocketAddr, String> {
+    let mut preference = FamilyPreference::from_flags(net.ipv4, net.ipv6);
+    if preference == FamilyPreference::Any {
+        if let Some(source) = net.source {
+            preference = if source.is_ipv4() {
+                FamilyPreference::V4
+            } else {
+                FamilyPreference::V6
+            };
+        }
+    }
+    crate::net::resolve::resolve(host, preference)
+        .map(|ip| SocketAddr::new(ip, port))
+        .map_err(|e| e.to_string())
+}
+
+/// One path to check: where, through which interface, and the raw sockets
+/// when they could be opened (or why not).
+pub struct PathPlan {
+    pub dest: SocketAddr,
+    pub interface: Option<String>,
+    pub raw: Result<RawPath, String>,
+}
+
+/// Runs the check on one path.
+pub fn check_one<W: Write>(
+    args: &CheckArgs,
+    plan: PathPlan,
+    recorder: Option<&mut PcapRecorder<W>>,
+) -> Result<CheckRun, String> {
+    let PathPlan {
+        dest,
+        interface,
+        raw,
+    } = plan;
+    let readiness = host::read_readiness(&host::ReadinessOptions::default());
+    let timeout = Duration::from_secs_f64(args.net.timeout.max(0.05));
+    let fallback_retries = readiness
+        .sysctls
+        .get("syn_retrans_before_tcp_fallback")
+        .and_then(|v| v.trim().parse().ok());
+    let spec = ConnectSpec {
+        dest,
+        interface: interface.clone(),
+        mptcp_connect_timeout: kernel::fallback_wait(fallback_retries),
+        // The crafted probes leave from the selected source: the kernel
+        // connection must too, since the echo server shows a client only
+        // the SYNs from the address its query comes from.
+        source: raw.as_ref().map(|r| r.source).ok().or(args.net.source),
+        timeout,
+    };
+    let mut session = kernel::connect(&spec).map_err(|e| e.to_string())?;
+    let local = LocalFacts {
+        mptcp_socket: Some(session.mptcp_refused.is_none()),
+        readiness,
+        user_version: args.mptcp_version,
+    };
+    let target = format!("{}:{}", args.host, args.port);
+    let mut observations = Observations {
+        target: target.clone(),
+        kernel: Some(session.facts.clone()),
+        report: session.report.clone(),
+        ..Default::default()
+    };
+    let mut privilege_error = None;
+    let mut privileged = false;
+    match &raw {
+        Ok(path) => match path.run(dest, &Deadline::after(timeout), recorder) {
+            Ok(results) => {
+                observations.probes = results;
+                privileged = true;
+            }
+            Err(e) => privilege_error = Some(format!("crafted probes failed: {e}")),
+        },
+        Err(why) => privilege_error = Some(why.clone()),
+    }
+    if session.echo == EchoStatus::Report && !observations.probes.is_empty() {
+        match query_probes(&mut session, &observations.probes, timeout) {
+            Ok(answer) => observations.answer = Some(answer),
+            Err(e) => session.notes.push(format!(
+                "the echo server did not answer the query for the crafted probes: {e}"
+            )),
+        }
+    }
+    let mut adapted = adapt::verdict_input(&local, &observations);
+    adapted.notes.append(&mut session.notes);
+    let verdict = packet::verdict::evaluate(&adapted.input);
+    Ok(CheckRun {
+        target,
+        dest,
+        interface,
+        session,
+        observations,
+        adapted,
+        verdict,
+        privilege_error,
+        privileged,
+    })
+}
+
+/// Most queries one check sends (the server allows 32 per connection).
+const MAX_QUERIES: usize = 16;
+
+/// Asks the echo server how the crafted probes arrived. Its capture thread
+/// may not have stored a SYN yet when the query comes right after the
+/// answers, so a probe the server's host answered (it certainly arrived)
+/// and the server has not reported is asked for again, briefly, until it
+/// shows up or the timeout passes.
+fn query_probes(
+    session: &mut kernel::KernelSession,
+    probes: &[packet::verdict::ProbeResult],
+    timeout: Duration,
+) -> Result<packet::echo::ProbeAnswer, String> {
+    let deadline = std::time::Instant::now() + timeout;
+    let seqs: Vec<u32> = probes.iter().map(|p| p.seq).collect();
+    let mut answer = session.query(&seqs, timeout)?;
+    for _ in 1..MAX_QUERIES {
+        let missing: Vec<u32> = probes
+            .iter()
+            .filter(|p| p.answer.is_answer())
+            .map(|p| p.seq)
+            .filter(|seq| !answer.observations.iter().any(|o| o.syn.seq == *seq))
+            .collect();
+        if missing.is_empty() || std::time::Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let more = session.query(&missing, timeout)?;
+        answer.observations.extend(more.observations);
+    }
+    Ok(answer)
+}
+
+/// Resolves and opens the raw sockets of every path first: CAP_NET_RAW is
+/// needed only for that, and every capability is dropped right after.
+fn plan_paths(args: &CheckArgs) -> Vec<(Option<String>, Result<PathPlan, String>)> {
+    let interfaces: Vec<Option<String>> = if args.net.interfaces.is_empty() {
+        vec![None]
+    } else {
+        args.net.interfaces.iter().cloned().map(Some).collect()
+    };
+    let plans: Vec<_> = interfaces
+        .into_iter()
+        .map(|interface| {
+            let plan =
+                resolve(&args.host, args.port, &args.net).map(|dest| {
+                    let raw = RawPath::open(dest.ip(), args.net.source, interface.as_deref())
+                        .map_err(|e| match e {
+                            NetError::NoPrivilege { .. } => e.to_string(),
+                            other => format!("crafted probes not sent: {other}"),
+                        });
+                    PathPlan {
+                        dest,
+                        interface: interface.clone(),
+                        raw,
+                    }
+                });
+            (interface, plan)
+        })
+        .collect();
+    if plans
+        .iter()
+        .any(|(_, p)| p.as_ref().is_ok_and(|p| p.raw.is_ok()))
+    {
+        if let Err(e) = crate::net::privileges::drop_all() {
+            eprintln!("mptcp-probe check: warning: could not drop privileges: {e}");
+        }
+    }
+    plans
+}
+
+pub fn run(args: &CheckArgs, global: &GlobalArgs) -> ExitCode {
+    let target = format!("{}:{}", args.host, args.port);
+    let plans = plan_paths(args);
+    let mut recorder = match &args.net.write {
+        Some(path) => match PcapRecorder::create(path) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("mptcp-probe check: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let mut worst = 0u8;
+    let mut privilege_said = false;
+    for (interface, plan) in plans {
+        let result = plan.and_then(|plan| check_one(args, plan, recorder.as_mut()));
+        let code = match result {
+            Ok(run) => {
+                if let (Some(why), false) = (&run.privilege_error, privilege_said) {
+                    eprintln!("mptcp-probe check: {why}");
+                    privilege_said = true;
+                }
+                if global.json {
+                    println!("{}", render::json_line(&run));
+                } else {
+                    print!("{}", render::text(&run));
+                }
+                u8::try_from(run.verdict.exit_code()).unwrap_or(2)
+            }
+            Err(e) => {
+                if global.json {
+                    println!("{}", render::error_json(&target, interface.as_deref(), &e));
+                }
+                let on = interface.map_or(String::new(), |i| format!(" (interface {i})"));
+                eprintln!("mptcp-probe check {target}{on}: {e}");
+                2
+            }
+        };
+        worst = worst.max(code);
+    }
+    if let Some(r) = recorder {
+        if let Err(e) = r.finish() {
+            eprintln!("mptcp-probe check: {e}");
+            worst = 2;
+        }
+    }
+    ExitCode::from(worst)
+}

@@ -1,0 +1,259 @@
+//! `check`'s output: the text a router admin reads, and the JSON line
+//! documented in the module above.
+use super::kernel::EchoStatus;
+use super::CheckRun;
+use packet::echo::ObservedSegment;
+use packet::verdict::{OptionArea, ProbeAnswer, ProbeResult};
+use packet::{OptionList, TcpFlags};
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+
+const SYN: TcpFlags = TcpFlags(0x02);
+const SYN_ACK: TcpFlags = TcpFlags(0x12);
+
+/// tcpdump's text of an option area, e.g. `mss 1460,sackOK,...`.
+pub fn options_text(area: &[u8], flags: TcpFlags) -> String {
+    let list = OptionList::parse(area, Some(flags));
+    let mut items: Vec<String> = list
+        .options
+        .iter()
+        .map(ToString::to_string)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if let Some(e) = &list.error {
+        items.push(format!("[bad options: {e}]"));
+    }
+    if items.is_empty() {
+        "no options".into()
+    } else {
+        items.join(",")
+    }
+}
+
+fn echo_status(run: &CheckRun) -> (&'static str, Option<String>) {
+    match &run.session.echo {
+        EchoStatus::Report => ("report", None),
+        EchoStatus::NotConnected => ("not_connected", None),
+        EchoStatus::NotEcho(why) => ("not_echo", Some(why.clone())),
+        EchoStatus::ServerError { code, message } => {
+            ("server_error", Some(format!("{code}: {message}")))
+        }
+    }
+}
+
+/// The JSON line of one check (see the module documentation).
+pub fn json_line(run: &CheckRun) -> String {
+    let mut v = serde_json::to_value(&run.verdict).unwrap_or(Value::Null);
+    let (echo, echo_detail) = echo_status(run);
+    if let Value::Object(map) = &mut v {
+        let extra = json!({
+            "exit_code": run.verdict.exit_code(),
+            "target": run.target,
+            "address": run.dest.ip().to_string(),
+            "port": run.dest.port(),
+            "interface": run.interface,
+            "source": run.session.local_addr.map(|a| a.to_string()),
+            "privileged": run.privileged,
+            "privilege_error": run.privilege_error,
+            "echo": echo,
+            "echo_detail": echo_detail,
+            "notes": run.adapted.notes,
+            "input": run.adapted.input,
+            "report": run.observations.report,
+            "answer": run.observations.answer,
+        });
+        if let Value::Object(extra) = extra {
+            map.extend(extra);
+        }
+    }
+    v.to_string()
+}
+
+/// The JSON line of a check that could not run.
+pub fn error_json(target: &str, interface: Option<&str>, error: &str) -> String {
+    json!({
+        "verdict": "error",
+        "error": error,
+        "exit_code": 2,
+        "target": target,
+        "interface": interface,
+    })
+    .to_string()
+}
+
+fn segment_area(seg: &ObservedSegment) -> Option<OptionArea> {
+    super::adapt::option_area(seg)
+}
+
+fn answer_text(answer: &ProbeAnswer) -> String {
+    match answer {
+        ProbeAnswer::SynAck { options } => {
+            format!("SYN/ACK [{}]", options_text(options.as_bytes(), SYN_ACK))
+        }
+        ProbeAnswer::Rst => "RST".into(),
+        ProbeAnswer::Icmp {
+            from,
+            icmp_type,
+            code,
+        } => format!("ICMP type {icmp_type} code {code} from {from}"),
+        ProbeAnswer::Silence => "no answer".into(),
+    }
+}
+
+fn probe_lines(out: &mut String, run: &CheckRun, p: &ProbeResult) {
+    let _ = writeln!(out, "  {} (seq {}):", p.kind.label(), p.seq);
+    let _ = writeln!(
+        out,
+        "    sent:        [{}]",
+        options_text(p.sent.as_bytes(), SYN)
+    );
+    let seen = run
+        .adapted
+        .input
+        .server
+        .as_ref()
+        .filter(|s| s.probes_queried)
+        .map(|s| s.probes.iter().find(|o| o.seq == p.seq));
+    match seen {
+        Some(Some(o)) => {
+            let _ = writeln!(
+                out,
+                "    arrived:     [{}]",
+                options_text(o.syn.as_bytes(), SYN)
+            );
+            if let Some(sa) = &o.syn_ack_sent {
+                let _ = writeln!(
+                    out,
+                    "    server sent: SYN/ACK [{}]",
+                    options_text(sa.as_bytes(), SYN_ACK)
+                );
+            }
+        }
+        Some(None) => {
+            let _ = writeln!(out, "    arrived:     not seen by the echo server");
+        }
+        None => {}
+    }
+    let _ = writeln!(out, "    answer:      {}", answer_text(&p.answer));
+}
+
+/// The text report of one check.
+pub fn text(run: &CheckRun) -> String {
+    let v = &run.verdict;
+    let mut out = String::new();
+    let via = run
+        .interface
+        .as_ref()
+        .map_or(String::new(), |i| format!(" via {i}"));
+    let _ = writeln!(out, "{} ({}){via}: {}", run.target, run.dest.ip(), v.code);
+    let _ = writeln!(out, "  {}", v.summary);
+    if let Some(range) = &v.hop_range {
+        let _ = writeln!(out, "hop range: {range}");
+    }
+    if let Some(fix) = &v.fix {
+        let _ = writeln!(out, "fix: {fix}");
+    }
+    if !v.evidence.is_empty() {
+        let _ = writeln!(out, "evidence:");
+        for line in &v.evidence {
+            let _ = writeln!(out, "  - {line}");
+        }
+    }
+    if !v.missing.is_empty() {
+        let _ = writeln!(out, "missing:");
+        for line in &v.missing {
+            let _ = writeln!(out, "  - {line}");
+        }
+    }
+    let mut notes: Vec<String> = run.adapted.notes.clone();
+    match &run.session.echo {
+        EchoStatus::NotEcho(why) => notes.push(format!(
+            "no echo server at {}: {why}; judged from this host's side only (as tracebox would)",
+            run.target
+        )),
+        EchoStatus::ServerError { code, message } => notes.push(format!(
+            "the echo server answered with an error ({code}): {message}"
+        )),
+        _ => {}
+    }
+    if let Some(why) = &run.privilege_error {
+        notes.push(why.clone());
+    }
+    for note in &notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    if let Some(report) = &run.observations.report {
+        let _ = writeln!(out, "echo server ({}):", report.local.addr);
+        let _ = writeln!(
+            out,
+            "  kernel connection from {}:{} (as the server saw it)",
+            report.peer.addr, report.peer.port
+        );
+        let _ = writeln!(
+            out,
+            "    sent:        [not captured on this host: the kernel chose the options]"
+        );
+        match report.syn.as_ref().and_then(segment_area) {
+            Some(area) => {
+                let _ = writeln!(
+                    out,
+                    "    arrived:     [{}]",
+                    options_text(area.as_bytes(), SYN)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "    arrived:     not captured by the server");
+            }
+        }
+        if let Some(area) = report.syn_ack.as_ref().and_then(segment_area) {
+            let _ = writeln!(
+                out,
+                "    server sent: SYN/ACK [{}]",
+                options_text(area.as_bytes(), SYN_ACK)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "    connection:  {} on the server{}",
+            if report.connection.mptcp {
+                "MPTCP"
+            } else {
+                "plain TCP"
+            },
+            report
+                .connection
+                .fallback_reason
+                .as_ref()
+                .map_or(String::new(), |r| format!(" ({r})"))
+        );
+        for w in &report.warnings {
+            let _ = writeln!(out, "  warning: {w}");
+        }
+    }
+    if !run.observations.probes.is_empty() {
+        let _ = writeln!(out, "crafted probes:");
+        for p in &run.observations.probes {
+            probe_lines(&mut out, run, p);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_text_uses_tcpdump_names() {
+        let area = hex::decode("020405b40402080a0000000100000000010303071e040101").unwrap();
+        let t = options_text(&area, SYN);
+        assert!(
+            t.starts_with("mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7,"),
+            "{t}"
+        );
+        assert!(t.contains("mptcp"), "{t}");
+        assert_eq!(options_text(&[], SYN), "no options");
+        // A cut option is named, not a panic.
+        assert!(options_text(&area[..area.len() - 1], SYN).contains("bad options"));
+    }
+}

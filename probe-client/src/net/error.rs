@@ -1,0 +1,52 @@
+//! Errors of the raw I/O layer. Each carries what was attempted so the
+//! message alone tells the user what failed and, for privileges, the fix.
+use std::io;
+use thiserror::Error;
+
+/// The fix printed whenever raw sockets cannot be opened for lack of
+/// privilege.
+pub const PRIVILEGE_FIX: &str =
+    "run `sudo setcap cap_net_raw+ep $(command -v mptcp-probe)` once, or run it with sudo";
+
+#[derive(Debug, Error)]
+pub enum NetError {
+    /// CAP_NET_RAW is not in our permitted set (or the kernel refused the
+    /// raw socket with EPERM, as in an unprivileged user namespace).
+    #[error("crafted probes need CAP_NET_RAW ({detail}); {PRIVILEGE_FIX}")]
+    NoPrivilege { detail: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot resolve {host}: {reason}")]
+    Resolve { host: String, reason: String },
+    #[error("no such interface {name}: {source}")]
+    Interface {
+        name: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("source {source_addr} and destination {destination} are of different IP families")]
+    FamilyMismatch {
+        source_addr: std::net::IpAddr,
+        destination: std::net::IpAddr,
+    },
+}
+
+impl NetError {
+    /// Wraps an I/O error with what was being done.
+    pub fn io(what: impl Into<String>, source: io::Error) -> Self {
+        NetError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// Whether this error is a missing privilege (callers like `check` then
+    /// continue with what needs none).
+    pub fn is_privilege(&self) -> bool {
+        matches!(self, NetError::NoPrivilege { .. })
+    }
+}

@@ -1,0 +1,634 @@
+//! `mptcp-probe check` end to end: the real binary in a client namespace,
+//! the echo server in-process in a server namespace (as in
+//! tests/tests/server_netns.rs), real kernels, real iptables middleboxes.
+//! Root only: without it every test prints why and skips.
+use probe_server::server::{self, Config, Shared};
+use serde_json::Value;
+use std::net::IpAddr;
+use std::process::Output;
+use std::sync::Arc;
+use std::time::Duration;
+use tests::netns::{self, Lab, Netns};
+
+const PORT: u16 = 6101;
+const BIN: &str = env!("CARGO_BIN_EXE_mptcp-probe");
+
+/// The echo server on a thread inside a namespace; stopped on drop.
+struct ServerGuard {
+    _shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<std::io::Result<()>>>>,
+}
+
+impl ServerGuard {
+    fn start(ns: &Netns) -> Self {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let config = Config {
+            ports: vec![PORT],
+            ..Config::default()
+        };
+        let thread = ns
+            .spawn_thread(move || {
+                server::run(
+                    config,
+                    None,
+                    async {
+                        let _ = stop_rx.await;
+                    },
+                    move |shared| {
+                        let _ = ready_tx.send(shared);
+                    },
+                )
+            })
+            .expect("server thread");
+        let shared = match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(s) => s,
+            Err(_) => {
+                let r = thread.join();
+                panic!("echo server did not start: {r:?}");
+            }
+        };
+        ServerGuard {
+            _shared: shared,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What one run of the binary gave.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Self {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The JSON lines of a `--json` run.
+    fn json(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
+            .collect()
+    }
+
+    /// The only JSON line's verdict.
+    fn verdict(&self) -> String {
+        let lines = self.json();
+        assert_eq!(lines.len(), 1, "one line expected: {}", self.stdout);
+        lines[0]["verdict"].as_str().unwrap_or("?").to_string()
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `mptcp-probe check ...` inside the client namespace (as root).
+fn check(ns: &Netns, args: &[&str]) -> Run {
+    let out = ns
+        .command(BIN)
+        .arg("check")
+        .args(args)
+        .args(["--timeout", "2"])
+        .output()
+        .expect("run mptcp-probe");
+    Run::from(out)
+}
+
+fn strip_option_30(router: &Netns) {
+    router
+        .exec(&[
+            "iptables",
+            "-t",
+            "mangle",
+            "-A",
+            "FORWARD",
+            "-p",
+            "tcp",
+            "--dport",
+            &PORT.to_string(),
+            "-j",
+            "TCPOPTSTRIP",
+            "--strip-options",
+            "30",
+        ])
+        .expect("TCPOPTSTRIP rule");
+}
+
+fn skip(name: &str) -> bool {
+    netns::skip(name)
+}
+
+fn skip_without(name: &str, program: &str) -> bool {
+    if netns::have(program) {
+        return false;
+    }
+    println!("skipped {name}: {program} not installed");
+    true
+}
+
+#[test]
+fn clean_path_is_mptcp_ok_with_documented_json() {
+    if skip("clean_path_is_mptcp_ok_with_documented_json") {
+        return;
+    }
+    let lab = Lab::direct("ck").unwrap();
+    let _srv = ServerGuard::start(&lab.server);
+    let addr = lab.server_addr.to_string();
+
+    let text = check(&lab.client, &[&addr]);
+    assert_eq!(text.code, 0, "{text:?}");
+    let first = text.stdout.lines().next().unwrap_or_default();
+    assert!(first.ends_with(": mptcp_ok"), "{text:?}");
+    assert!(
+        text.stdout.contains("mptcp 4 capable v1 flags [H]"),
+        "options as they arrived, with tcpdump's text: {text:?}"
+    );
+
+    let run = check(&lab.client, &["--json", &addr]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines = run.json();
+    assert_eq!(lines.len(), 1);
+    let v = &lines[0];
+    assert_eq!(v["verdict"], "mptcp_ok");
+    assert_eq!(v["exit_code"], 0);
+    assert_eq!(v["rule"], "mptcp_ok");
+    assert_eq!(v["target"], format!("{addr}:{PORT}"));
+    assert_eq!(v["address"], addr);
+    assert_eq!(v["port"], PORT);
+    assert_eq!(v["interface"], Value::Null);
+    assert_eq!(v["echo"], "report");
+    assert_eq!(v["privileged"], true, "root sends crafted probes: {run:?}");
+    assert!(v["source"].as_str().unwrap().starts_with("10.1.0.1:"));
+    assert!(v["summary"].as_str().unwrap().contains("works end to end"));
+    assert!(!v["evidence"].as_array().unwrap().is_empty());
+    // The engine's input: the kernel connection negotiated MPTCP and the
+    // server saw all three crafted probes.
+    let input = &v["input"];
+    assert_eq!(input["kernel"]["outcome"], "connected");
+    assert_eq!(input["kernel"]["is_mptcp"], true);
+    assert_eq!(input["kernel"]["syn_retransmissions"], 0);
+    assert_eq!(input["local"]["mptcp_version"], 1);
+    assert_eq!(input["local"]["version_source"], "kernel");
+    let probes = input["probes"].as_array().unwrap();
+    let kinds: Vec<&str> = probes.iter().map(|p| p["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["v1", "v0", "plain"]);
+    for p in probes {
+        assert_eq!(p["answer"]["type"], "syn_ack", "{p}");
+    }
+    assert_eq!(input["server"]["probes_queried"], true);
+    assert_eq!(input["server"]["probes"].as_array().unwrap().len(), 3);
+    assert!(input["server"]["syn_seen"]
+        .as_str()
+        .unwrap()
+        .contains("1e040101"));
+    assert_eq!(v["report"]["version"], 1);
+    assert_eq!(v["report"]["connection"]["mptcp"], true);
+    assert_eq!(v["answer"]["observations"].as_array().unwrap().len(), 3);
+    // The saved input replays to the same verdict.
+    let replay: packet::verdict::VerdictInput = serde_json::from_value(input.clone()).unwrap();
+    assert_eq!(packet::verdict::evaluate(&replay).code.as_str(), "mptcp_ok");
+}
+
+#[test]
+fn one_line_per_interface() {
+    if skip("one_line_per_interface") {
+        return;
+    }
+    let lab = Lab::direct("ci").unwrap();
+    let _srv = ServerGuard::start(&lab.server);
+    let addr = lab.server_addr.to_string();
+    let run = check(&lab.client, &["--json", "-i", "eth0", "-i", "lo", &addr]);
+    let lines = run.json();
+    assert_eq!(lines.len(), 2, "{run:?}");
+    assert_eq!(lines[0]["interface"], "eth0");
+    assert_eq!(lines[0]["verdict"], "mptcp_ok", "{run:?}");
+    // Bound to the loopback device, nothing reaches the server.
+    assert_eq!(lines[1]["interface"], "lo");
+    assert_ne!(lines[1]["verdict"], "mptcp_ok", "{run:?}");
+    assert_eq!(run.code, 1, "one interface fails: {run:?}");
+}
+
+#[test]
+fn stripping_router_is_stripped_upstream() {
+    let name = "stripping_router_is_stripped_upstream";
+    if skip(name) || skip_without(name, "iptables") {
+        return;
+    }
+    let lab = Lab::routed("cs").unwrap();
+    strip_option_30(lab.router.as_ref().unwrap());
+    let _srv = ServerGuard::start(&lab.server);
+    let run = check(&lab.client, &["--json", &lab.server_addr.to_string()]);
+    assert_eq!(run.verdict(), "stripped_upstream", "{run:?}");
+    assert_eq!(run.code, 1, "{run:?}");
+    let v = &run.json()[0];
+    let evidence = v["evidence"].to_string();
+    assert!(evidence.contains("NOPs"), "{run:?}");
+    assert!(v["fix"].as_str().unwrap().contains("option 30"));
+}
+
+#[test]
+fn stripping_router_behind_nat_is_stripped_upstream() {
+    let name = "stripping_router_behind_nat_is_stripped_upstream";
+    if skip(name) || skip_without(name, "iptables") {
+        return;
+    }
+    let lab = Lab::routed("cn").unwrap();
+    let router = lab.router.as_ref().unwrap();
+    strip_option_30(router);
+    router
+        .exec(&[
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "POSTROUTING",
+            "-o",
+            "eth1",
+            "-j",
+            "MASQUERADE",
+        ])
+        .unwrap();
+    let _srv = ServerGuard::start(&lab.server);
+    let run = check(&lab.client, &["--json", &lab.server_addr.to_string()]);
+    assert_eq!(run.verdict(), "stripped_upstream", "{run:?}");
+    assert_eq!(run.code, 1);
+    let v = &run.json()[0];
+    // The server saw the router's address: the NAT is real.
+    assert_eq!(v["report"]["peer"]["addr"], "10.2.0.254", "{run:?}");
+    // And the crafted probes were still found behind it.
+    assert_eq!(v["input"]["server"]["probes"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn server_with_mptcp_disabled() {
+    if skip("server_with_mptcp_disabled") {
+        return;
+    }
+    let lab = Lab::direct("cd").unwrap();
+    lab.server.sysctl("net.mptcp.enabled", "0").unwrap();
+    let _srv = ServerGuard::start(&lab.server);
+    let run = check(&lab.client, &["--json", &lab.server_addr.to_string()]);
+    assert_eq!(run.verdict(), "server_mptcp_disabled", "{run:?}");
+    assert_eq!(run.code, 1);
+    assert!(run.json()[0]["fix"]
+        .as_str()
+        .unwrap()
+        .contains("net.mptcp.enabled=1"));
+}
+
+#[test]
+fn v0_router_against_v1_server_is_version_mismatch() {
+    if skip("v0_router_against_v1_server_is_version_mismatch") {
+        return;
+    }
+    let lab = Lab::direct("cv").unwrap();
+    let _srv = ServerGuard::start(&lab.server);
+    let run = check(
+        &lab.client,
+        &[
+            "--json",
+            "--mptcp-version",
+            "0",
+            &lab.server_addr.to_string(),
+        ],
+    );
+    assert_eq!(run.verdict(), "version_mismatch", "{run:?}");
+    assert_eq!(run.code, 1);
+    let v = &run.json()[0];
+    assert_eq!(v["input"]["local"]["version_source"], "user");
+    // The v0 probe arrived intact and the server's kernel answered it
+    // without MP_CAPABLE: what tracebox shows as -TCPOptionMPTCPCapable.
+    assert!(v["evidence"].to_string().contains("v0 probe"), "{run:?}");
+}
+
+#[test]
+fn ipv6_clean_path_is_mptcp_ok() {
+    if skip("ipv6_clean_path_is_mptcp_ok") {
+        return;
+    }
+    let lab = Lab::direct("c6").unwrap();
+    let _srv = ServerGuard::start(&lab.server);
+    let run = check(
+        &lab.client,
+        &["--json", "-6", &lab.server_addr6.to_string()],
+    );
+    assert_eq!(run.verdict(), "mptcp_ok", "{run:?}");
+    assert_eq!(run.code, 0);
+    let v = &run.json()[0];
+    assert_eq!(v["address"], "fd00:1::2");
+    assert_eq!(v["privileged"], true);
+    assert_eq!(v["input"]["server"]["probes"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn unprivileged_run_still_judges_from_the_kernel_connection() {
+    let name = "unprivileged_run_still_judges_from_the_kernel_connection";
+    if skip(name) || skip_without(name, "setpriv") {
+        return;
+    }
+    let lab = Lab::direct("cu").unwrap();
+    let _srv = ServerGuard::start(&lab.server);
+    let out = lab
+        .client
+        .command("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            BIN,
+            "check",
+            "--json",
+            "--timeout",
+            "2",
+            &lab.server_addr.to_string(),
+        ])
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    assert_eq!(run.verdict(), "mptcp_ok", "{run:?}");
+    assert_eq!(run.code, 0);
+    assert!(run.stderr.contains("CAP_NET_RAW"), "{run:?}");
+    assert!(run.stderr.contains("setcap cap_net_raw+ep"), "{run:?}");
+    let v = &run.json()[0];
+    assert_eq!(v["privileged"], false);
+    assert!(v["privilege_error"]
+        .as_str()
+        .unwrap()
+        .contains("CAP_NET_RAW"));
+    assert!(v["input"]["probes"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_tcp_server_that_is_not_an_echo_server_is_inconclusive() {
+    if skip("a_tcp_server_that_is_not_an_echo_server_is_inconclusive") {
+        return;
+    }
+    let lab = Lab::direct("cx").unwrap();
+    let addr = lab.server_addr;
+    // A plain TCP listener that accepts and says nothing.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let listener = lab
+        .server
+        .spawn_thread(move || {
+            let l = std::net::TcpListener::bind((IpAddr::from(addr), PORT)).unwrap();
+            l.set_nonblocking(true).unwrap();
+            let _ = ready_tx.send(());
+            let mut held = Vec::new();
+            while stop_rx.try_recv().is_err() {
+                if let Ok((c, _)) = l.accept() {
+                    held.push(c);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+        .unwrap();
+    ready_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let run = check(&lab.client, &["--json", &addr.to_string()]);
+    let _ = stop_tx.send(());
+    let _ = listener.join();
+    assert_eq!(run.verdict(), "inconclusive", "{run:?}");
+    assert_eq!(run.code, 1);
+    let v = &run.json()[0];
+    assert_eq!(v["echo"], "not_echo");
+    assert!(v["echo_detail"].as_str().unwrap().contains("no answer"));
+    assert!(
+        v["missing"].to_string().contains("echo server"),
+        "says what is missing: {run:?}"
+    );
+    // The crafted probes still ran (tracebox's situation): the SYN/ACKs
+    // came back without MP_CAPABLE.
+    assert_eq!(v["input"]["probes"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn nothing_listening_is_unreachable() {
+    if skip("nothing_listening_is_unreachable") {
+        return;
+    }
+    let lab = Lab::direct("cr").unwrap();
+    let run = check(&lab.client, &["--json", &lab.server_addr.to_string()]);
+    assert_eq!(run.verdict(), "unreachable", "{run:?}");
+    assert_eq!(run.code, 1);
+    let v = &run.json()[0];
+    assert_eq!(v["echo"], "not_connected");
+    assert_eq!(v["input"]["kernel"]["outcome"], "refused");
+    assert!(v["summary"].as_str().unwrap().contains("RST"));
+}
+
+#[test]
+fn address_of_the_wrong_family_is_an_error() {
+    if skip("address_of_the_wrong_family_is_an_error") {
+        return;
+    }
+    let lab = Lab::direct("ce").unwrap();
+    let run = check(&lab.client, &["--json", "-6", &lab.server_addr.to_string()]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.verdict(), "error");
+}
+
+#[test]
+fn router_dropping_mptcp_syns_is_syn_dropped() {
+    let name = "router_dropping_mptcp_syns_is_syn_dropped";
+    if skip(name) || skip_without(name, "iptables") || skip_without(name, "setpriv") {
+        return;
+    }
+    // A fresh client namespace: the drops trip its blackhole detection.
+    let lab = Lab::routed("cp").unwrap();
+    lab.router
+        .as_ref()
+        .unwrap()
+        .exec(&[
+            "iptables",
+            "-A",
+            "FORWARD",
+            "-p",
+            "tcp",
+            "--dport",
+            "6101",
+            "-m",
+            "tcp",
+            "--tcp-option",
+            "30",
+            "-j",
+            "DROP",
+        ])
+        .unwrap();
+    let _srv = ServerGuard::start(&lab.server);
+    let addr = lab.server_addr.to_string();
+
+    // Unprivileged: only the kernel connection, which gets through late,
+    // without MP_CAPABLE, after retransmitting its MP_CAPABLE SYN.
+    let out = lab
+        .client
+        .command("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            BIN,
+            "check",
+            "--json",
+            "--timeout",
+            "2",
+            &addr,
+        ])
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    assert_eq!(run.verdict(), "syn_dropped", "{run:?}");
+    assert_eq!(run.code, 1);
+    let v = &run.json()[0];
+    assert!(
+        v["input"]["kernel"]["syn_retransmissions"]
+            .as_u64()
+            .unwrap()
+            >= 2,
+        "{run:?}"
+    );
+    assert_eq!(v["input"]["kernel"]["is_mptcp"], false);
+
+    // Now the kernel's blackhole detection keeps MP_CAPABLE out of its own
+    // SYNs: the kernel connection proves nothing, it is left out with a
+    // note, and the crafted probes (silence for MPTCP, an answer for the
+    // plain control) still find the cause.
+    let run = check(&lab.client, &["--json", &addr]);
+    assert_eq!(run.verdict(), "syn_dropped", "{run:?}");
+    let v = &run.json()[0];
+    assert_eq!(v["input"]["kernel"], Value::Null, "{run:?}");
+    assert!(v["notes"].to_string().contains("blackhole"), "{run:?}");
+    let probes = v["input"]["probes"].as_array().unwrap();
+    assert_eq!(probes[0]["answer"]["type"], "silence");
+    assert_eq!(probes[2]["answer"]["type"], "syn_ack");
+}
+
+#[test]
+fn local_mptcp_disabled_still_gets_the_report() {
+    if skip("local_mptcp_disabled_still_gets_the_report") {
+        return;
+    }
+    let lab = Lab::direct("cl").unwrap();
+    lab.client.sysctl("net.mptcp.enabled", "0").unwrap();
+    let _srv = ServerGuard::start(&lab.server);
+    let run = check(&lab.client, &["--json", &lab.server_addr.to_string()]);
+    assert_eq!(run.verdict(), "local_mptcp_disabled", "{run:?}");
+    assert_eq!(run.code, 1);
+    let v = &run.json()[0];
+    assert_eq!(v["input"]["local"]["mptcp_enabled"], false);
+    // Connected with plain TCP instead, and the echo server answered.
+    assert_eq!(v["echo"], "report", "{run:?}");
+    assert_eq!(v["input"]["kernel"]["outcome"], "connected");
+    assert!(v["fix"].as_str().unwrap().contains("net.mptcp.enabled=1"));
+    assert!(v["notes"].to_string().contains("IPPROTO_MPTCP"), "{run:?}");
+}
+
+#[test]
+fn write_records_every_probe_and_answer() {
+    if skip("write_records_every_probe_and_answer") {
+        return;
+    }
+    let lab = Lab::direct("cw").unwrap();
+    let _srv = ServerGuard::start(&lab.server);
+    let dir = std::env::temp_dir().join(format!("mpp-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("check.pcap");
+    let run = check(
+        &lab.client,
+        &[
+            "--write",
+            file.to_str().unwrap(),
+            &lab.server_addr.to_string(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let bytes = std::fs::read(&file).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut reader = pcap_file::pcap::PcapReader::new(&bytes[..]).unwrap();
+    let mut syns = 0;
+    let mut syn_acks = 0;
+    while let Some(p) = reader.next_packet() {
+        let p = p.unwrap();
+        let seg = packet::ip::parse_ip_tcp(&p.data).unwrap();
+        match seg.flags.map(|f| f.0 & 0x12) {
+            Some(0x02) => syns += 1,
+            Some(0x12) => syn_acks += 1,
+            _ => {}
+        }
+    }
+    assert_eq!((syns, syn_acks), (3, 3), "three probes, three answers");
+}
+
+#[test]
+fn setcap_binary_sends_probes_as_an_ordinary_user() {
+    let name = "setcap_binary_sends_probes_as_an_ordinary_user";
+    if skip(name) || skip_without(name, "setcap") || skip_without(name, "setpriv") {
+        return;
+    }
+    // A copy of the binary with the file capability the fix recommends.
+    let dir = std::env::temp_dir().join(format!("mpp-check-cap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("mptcp-probe");
+    std::fs::copy(BIN, &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let capped = netns::host_cmd(&["setcap", "cap_net_raw+ep", bin.to_str().unwrap()]);
+    if let Err(e) = capped {
+        let _ = std::fs::remove_dir_all(&dir);
+        println!("skipped {name}: file capabilities unavailable here: {e}");
+        return;
+    }
+    let lab = Lab::direct("cc").unwrap();
+    let _srv = ServerGuard::start(&lab.server);
+    let out = lab
+        .client
+        .command("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(&bin)
+        .args([
+            "check",
+            "--json",
+            "--mptcp-version",
+            "0",
+            "--timeout",
+            "2",
+            &lab.server_addr.to_string(),
+        ])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = Run::from(out);
+    // Crafted probes ran (the v0 verdict needs them) without root.
+    assert_eq!(run.verdict(), "version_mismatch", "{run:?}");
+    let v = &run.json()[0];
+    assert_eq!(v["privileged"], true, "{run:?}");
+    assert_eq!(v["privilege_error"], Value::Null);
+    assert!(!run.stderr.contains("CAP_NET_RAW"), "{run:?}");
+}
