@@ -55,10 +55,17 @@ fn main() {
     if args.log_json {
         tracing_subscriber::fmt()
             .json()
+            .with_writer(std::io::stderr)
             .with_env_filter(filter)
             .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        // Colours only on a terminal: under systemd or into a file the
+        // escape codes would end up in the journal and break grep.
+        tracing_subscriber::fmt()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init();
     }
     let config = Config {
         ports: args.ports,
