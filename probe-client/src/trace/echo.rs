@@ -74,7 +74,12 @@ impl Conn {
         let n = (&mut self.reader)
             .take(MAX_SERVER_LINE)
             .read_line(&mut line)
-            .map_err(|e| format!("reading from the echo server: {e}"))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                    "no echo protocol answer in time (not an echo server?)".to_string()
+                }
+                _ => format!("reading from the echo server: {e}"),
+            })?;
         if n == 0 {
             return Err("the echo server closed the connection".into());
         }
@@ -123,7 +128,10 @@ pub fn run(
         version: ECHO_VERSION,
         client: format!("mptcp-probe/{} trace", env!("CARGO_PKG_VERSION")),
     });
-    let report = conn.send(&hello).and_then(|_| conn.receive(limit()));
+    // The report must come within the trace's own time.
+    let report = conn
+        .send(&hello)
+        .and_then(|_| conn.receive(deadline.remaining()));
     match report {
         Ok(ServerMessage::Report(r)) => out.report = Some(*r),
         Ok(_) => {
@@ -147,7 +155,8 @@ pub fn run(
             version: ECHO_VERSION,
             seqs: wanted.clone(),
         });
-        match conn.send(&query).and_then(|_| conn.receive(limit())) {
+        let wait = deadline.remaining().max(QUERY_GRACE / 2);
+        match conn.send(&query).and_then(|_| conn.receive(wait)) {
             Ok(ServerMessage::Answer(a)) => {
                 out.queried = true;
                 out.observations = a.observations;

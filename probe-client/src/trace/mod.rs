@@ -32,6 +32,17 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
+/// `println!` that ignores a closed stdout (`| head`): the trace still
+/// ends with its verdict's exit code instead of a panic.
+macro_rules! emit {
+    () => {{
+        let _ = writeln!(std::io::stdout().lock());
+    }};
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TraceFormat {
     /// One line per hop with what the path changed besides the TTL.
@@ -68,7 +79,7 @@ pub fn run(args: &TraceArgs, global: &GlobalArgs) -> ExitCode {
         Err(e) => {
             if global.json {
                 let fix = e.is_privilege().then_some(crate::net::error::PRIVILEGE_FIX);
-                println!(
+                emit!(
                     "{}",
                     json!({"type": "error", "error": e.to_string(), "fix": fix})
                 );
@@ -278,9 +289,9 @@ fn trace_one(
             .unwrap_or_default();
         match f {
             TraceFormat::Tracebox => {
-                println!("{}", render::tracebox_header(&args.host, destination, args.max_ttl))
+                emit!("{}", render::tracebox_header(&args.host, destination, args.max_ttl))
             }
-            TraceFormat::Text => println!(
+            TraceFormat::Text => emit!(
                 "mptcp-probe trace to {} ({destination}) port {}{via}, from {}:{}, MP_CAPABLE v{version}, {} hops max",
                 args.host, args.port, setup.source, setup.port.port, args.max_ttl
             ),
@@ -354,9 +365,9 @@ fn trace_one(
     let verdict = evaluate(&input);
     if global.json {
         for hop in state.hops() {
-            println!("{}", render::hop_json(&hop));
+            emit!("{}", render::hop_json(&hop));
         }
-        println!("{}", server_json(&outcome, arrived.as_ref()));
+        emit!("{}", server_json(&outcome, arrived.as_ref()));
         let mut v = serde_json::to_value(&verdict).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
             o.insert("type".into(), json!("verdict"));
@@ -366,7 +377,7 @@ fn trace_one(
             o.insert("mptcp_version".into(), json!(version));
             o.insert("exit_code".into(), json!(verdict.exit_code()));
         }
-        println!("{v}");
+        emit!("{v}");
     } else {
         print_verdict(&verdict);
     }
@@ -402,9 +413,9 @@ fn print_server_line(
             if !changes.is_empty() {
                 line.push_str(&format!("  changed: {changes}"));
             }
-            println!("{line}");
+            emit!("{line}");
         }
-        (Some(_), None) => println!(
+        (Some(_), None) => emit!(
             "echo server {server}: did not see the probe{}",
             outcome
                 .error
@@ -412,7 +423,7 @@ fn print_server_line(
                 .map(|e| format!(" ({e})"))
                 .unwrap_or_default()
         ),
-        (None, _) => println!(
+        (None, _) => emit!(
             "echo server: none ({})",
             outcome.error.as_deref().unwrap_or("no answer")
         ),
@@ -439,18 +450,18 @@ fn server_json(
 }
 
 fn print_verdict(v: &Verdict) {
-    println!();
-    println!("verdict: {} - {}", v.code.as_str(), v.summary);
+    emit!();
+    emit!("verdict: {} - {}", v.code.as_str(), v.summary);
     if let Some(range) = &v.hop_range {
-        println!("  where: {range}");
+        emit!("  where: {range}");
     }
     for e in &v.evidence {
-        println!("  evidence: {e}");
+        emit!("  evidence: {e}");
     }
     for m in &v.missing {
-        println!("  missing: {m}");
+        emit!("  missing: {m}");
     }
     if let Some(fix) = &v.fix {
-        println!("  fix: {fix}");
+        emit!("  fix: {fix}");
     }
 }

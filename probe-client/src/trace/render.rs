@@ -139,7 +139,7 @@ pub fn hop_json(hop: &Hop) -> Value {
         "type": "hop",
         "ttl": hop.ttl,
         "responder": hop.responder.map(|a| a.to_string()),
-        "rtt_ms": hop.rtt.map(|d| d.as_secs_f64() * 1000.0),
+        "rtt_ms": hop.rtt.map(|d| d.as_micros() as f64 / 1000.0),
     });
     let extra = match &hop.detail {
         HopDetail::Silent => json!({"kind": "silent"}),
