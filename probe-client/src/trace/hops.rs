@@ -407,14 +407,15 @@ fn destination_detail(probe: &TraceProbe, packet: &[u8], kind: AnswerKind) -> Op
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_support {
+    //! Traces replayed from the lab captures in `pcap-fixtures/`.
     use super::*;
     use crate::net::matching::fixtures::frames;
 
     /// A trace replayed from a lab capture: the capture's SYNs (TTL 1, 2
     /// and the kernel's TTL 64 connection) stand in for our probes, each
     /// "expected at hop" rebuilt by setting TTL 1 and fixing the checksum.
-    fn replay(name: &str) -> TraceState {
+    pub(crate) fn replay(name: &str) -> TraceState {
         let f = frames(name);
         let mut probes = Vec::new();
         let mut sent_at = Vec::new();
@@ -445,6 +446,14 @@ mod tests {
         }
         state
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::matching::fixtures::frames;
+
+    use super::test_support::replay;
 
     fn mpc(h: &Hop) -> HopOption {
         match &h.detail {
@@ -543,6 +552,40 @@ mod tests {
             ..Default::default()
         };
         assert_ne!(evaluate(&input).code, VerdictCode::StrippedUpstream);
+    }
+
+    #[test]
+    fn rfc792_quote_is_partial_and_unknown() {
+        let s = replay("ttl-stripped.client.pcap");
+        let f = frames("ttl-stripped.client.pcap");
+        // Router 2's error cut to RFC 792's quote: the IP header and the
+        // first 8 TCP bytes (ports and sequence number).
+        let mut icmp = f[3].1[..20 + 8 + 20 + 8].to_vec();
+        let len = icmp.len() as u16;
+        icmp[2..4].copy_from_slice(&len.to_be_bytes());
+        let mut partial = TraceState::new(s.probes.clone());
+        assert_eq!(
+            partial.absorb(&icmp, std::time::UNIX_EPOCH + f[3].0),
+            Some(1)
+        );
+        let hop = partial.hop(2);
+        match &hop.detail {
+            HopDetail::Quote {
+                quote,
+                mp_capable,
+                tracebox,
+                path,
+                ..
+            } => {
+                assert_eq!(*quote, QuoteKind::Rfc792);
+                assert_eq!(*mp_capable, HopOption::Unknown);
+                assert!(tracebox.partial);
+                assert_eq!(tracebox.to_string(), "[PARTIAL] IP::TTL IP::CheckSum");
+                assert_eq!(path.to_string(), "[PARTIAL]", "nothing but the cut");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(hop.verdict_hop().quote, HopQuote::Partial);
     }
 
     #[test]

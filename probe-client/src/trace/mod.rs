@@ -20,7 +20,7 @@ use crate::net::privileges::{drop_all, with_net_raw};
 use crate::net::raw::{Deadline, RawOptions, RawSockets};
 use crate::net::resolve::{resolve, FamilyPreference};
 use crate::net::source::{reserve_port, select_source, ReservedPort};
-use hops::{with_ttl, Hop, TraceState};
+use hops::{with_ttl, TraceState};
 use packet::diff::diff;
 use packet::ip::parse_ip_tcp;
 use packet::tcp_opt::OptionList;
@@ -198,47 +198,24 @@ fn run_all(args: &TraceArgs, global: &GlobalArgs) -> Result<ExitCode, NetError> 
     Ok(ExitCode::from(exit as u8))
 }
 
-/// Prints hops in TTL order as soon as every lower TTL is known.
+/// Prints hops in TTL order as soon as every lower TTL is known (on a
+/// terminal), or all at the end.
 struct Printer {
-    format: Option<crate::trace::TraceFormat>,
-    next: u8,
+    lines: Option<render::HopLines>,
     streaming: bool,
 }
 
 impl Printer {
-    fn line(&self, hop: &Hop) -> Option<String> {
-        match self.format? {
-            TraceFormat::Text => Some(render::text_line(hop)),
-            TraceFormat::Tracebox => Some(render::tracebox_line(hop)),
-        }
-    }
-
-    /// Prints what is ready; `finished`: print the rest, silent or not.
     fn flush(&mut self, state: &TraceState, finished: bool) {
         if !self.streaming && !finished {
             return;
         }
-        let last = state.last_ttl();
+        let Some(lines) = self.lines.as_mut() else {
+            return;
+        };
         let mut out = std::io::stdout().lock();
-        while self.next <= last {
-            let ttl = self.next;
-            if !finished && !state.answered(ttl) {
-                break;
-            }
-            if finished
-                && self.format == Some(TraceFormat::Text)
-                && state.destination_ttl().is_none()
-                && !(ttl..=last).any(|t| state.answered(t))
-            {
-                // No destination answer: one line for the silent tail.
-                let _ = writeln!(out, "{:>3}  * .. {last}: no answer", ttl);
-                self.next = last + 1;
-                break;
-            }
-            if let Some(line) = self.line(&state.hop(ttl)) {
-                let _ = writeln!(out, "{line}");
-            }
-            self.next += 1;
+        for line in lines.ready(state, finished) {
+            let _ = writeln!(out, "{line}");
         }
         let _ = out.flush();
     }
@@ -277,8 +254,7 @@ fn trace_one(
     let deadline = Deadline::after_secs(args.net.timeout);
     let format = (!global.json).then_some(args.format);
     let mut printer = Printer {
-        format,
-        next: 1,
+        lines: format.map(render::HopLines::new),
         streaming: std::io::stdout().is_terminal(),
     };
     if let Some(f) = format {

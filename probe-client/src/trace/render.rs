@@ -1,5 +1,6 @@
 //! Trace output: tracebox's line format, our text lines, JSON objects.
-use super::hops::{Hop, HopDetail};
+use super::hops::{Hop, HopDetail, TraceState};
+use super::TraceFormat;
 use crate::net::matching::AnswerKind;
 use packet::diff::HeaderDiff;
 use packet::icmp::{code_name, IcmpFamily, QuoteKind};
@@ -133,6 +134,55 @@ pub fn text_line(hop: &Hop) -> String {
     }
 }
 
+/// Hop lines in TTL order: a hop is printed once it and every lower TTL
+/// have answered (so a terminal shows hops as they come in), and the rest
+/// when the trace is finished, silent hops as `*`.
+#[derive(Debug, Clone)]
+pub struct HopLines {
+    format: TraceFormat,
+    /// Next TTL to print (u16: the last TTL may be 255).
+    next: u16,
+}
+
+impl HopLines {
+    pub fn new(format: TraceFormat) -> Self {
+        HopLines { format, next: 1 }
+    }
+
+    fn line(&self, hop: &Hop) -> String {
+        match self.format {
+            TraceFormat::Text => text_line(hop),
+            TraceFormat::Tracebox => tracebox_line(hop),
+        }
+    }
+
+    /// The lines that can be printed now; with `finished`, all the rest.
+    pub fn ready(&mut self, state: &TraceState, finished: bool) -> Vec<String> {
+        let last = u16::from(state.last_ttl());
+        let mut out = Vec::new();
+        while self.next <= last {
+            let ttl = self.next as u8;
+            if !finished && !state.answered(ttl) {
+                break;
+            }
+            if finished
+                && self.format == TraceFormat::Text
+                && state.destination_ttl().is_none()
+                && !(ttl..=state.last_ttl()).any(|t| state.answered(t))
+            {
+                // No destination answer: one line for the silent tail
+                // (tracebox's format lists every TTL).
+                out.push(format!("{ttl:>3}  * .. {last}: no answer"));
+                self.next = last + 1;
+                break;
+            }
+            out.push(self.line(&state.hop(ttl)));
+            self.next += 1;
+        }
+        out
+    }
+}
+
 /// One JSON object per hop.
 pub fn hop_json(hop: &Hop) -> Value {
     let mut v = json!({
@@ -252,6 +302,48 @@ mod tests {
             tracebox_header("h", "10.2.0.2".parse().unwrap(), 30),
             "tracebox to h (10.2.0.2): 30 hops max"
         );
+    }
+
+    #[test]
+    fn hop_lines_wait_for_lower_ttls() {
+        use crate::net::matching::fixtures::frames;
+        use crate::trace::hops::test_support::replay;
+        let f = frames("ttl-stripped.client.pcap");
+        let full = replay("ttl-stripped.client.pcap");
+        let mut state = TraceState::new(full.probes.clone());
+        let mut lines = HopLines::new(TraceFormat::Tracebox);
+        let at = |i: usize| std::time::UNIX_EPOCH + f[i].0;
+        // Router 2 answers first: nothing printable until router 1 has.
+        state.absorb(&f[3].1, at(3));
+        assert!(lines.ready(&state, false).is_empty());
+        state.absorb(&f[1].1, at(1));
+        let now = lines.ready(&state, false);
+        assert_eq!(now.len(), 2);
+        assert!(now[0].starts_with("1: 10.1.0.1"), "{now:?}");
+        assert!(now[1].starts_with("2: 10.5.0.2"), "{now:?}");
+        assert!(now[1].ends_with("-TCPOptionMPTCPCapable"), "{now:?}");
+        state.absorb(&f[5].1, at(5));
+        let last = lines.ready(&state, false);
+        assert_eq!(last, vec!["3: 10.2.0.2 -TCPOptionMPTCPCapable".to_string()]);
+        assert!(lines.ready(&state, true).is_empty(), "each hop once");
+    }
+
+    #[test]
+    fn finished_text_collapses_the_silent_tail() {
+        use crate::net::matching::fixtures::frames;
+        use crate::trace::hops::test_support::replay;
+        let f = frames("ttl-stripped.client.pcap");
+        let full = replay("ttl-stripped.client.pcap");
+        let mut state = TraceState::new(full.probes.clone());
+        state.absorb(&f[1].1, std::time::UNIX_EPOCH + f[1].0);
+        let mut lines = HopLines::new(TraceFormat::Text);
+        let out = lines.ready(&state, true);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out[0].contains("10.1.0.1"));
+        assert_eq!(out[1], "  2  * .. 3: no answer");
+        let mut tb = HopLines::new(TraceFormat::Tracebox);
+        let out = tb.ready(&state, true);
+        assert_eq!(&out[1..], &["2: *".to_string(), "3: *".to_string()]);
     }
 
     #[test]
