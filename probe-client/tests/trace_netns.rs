@@ -396,3 +396,150 @@ fn write_records_probes_and_answers_for_analyze() {
     assert!(text.contains("Flags [S.]"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn stripping_after_a_nat_is_placed_before_the_server() {
+    if netns::skip("stripping_after_a_nat_is_placed_before_the_server") {
+        return;
+    }
+    if !netns::have("iptables") {
+        println!("skipped stripping_after_a_nat_is_placed_before_the_server: no iptables");
+        return;
+    }
+    let (chain, _server) = lab("trnat");
+    // r1 is the client's NAT (its CPE); r2 strips option 30 on FORWARD.
+    chain
+        .r1
+        .exec(&[
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "POSTROUTING",
+            "-o",
+            "eth1",
+            "-j",
+            "MASQUERADE",
+        ])
+        .expect("MASQUERADE");
+    chain
+        .r2
+        .exec(&[
+            "iptables",
+            "-t",
+            "mangle",
+            "-A",
+            "FORWARD",
+            "-p",
+            "tcp",
+            "--dport",
+            "6101",
+            "-j",
+            "TCPOPTSTRIP",
+            "--strip-options",
+            "30",
+        ])
+        .expect("TCPOPTSTRIP rule");
+    let dst = chain.server_addr.to_string();
+    let out = trace(&chain, &["--json", "trace", &dst, "--timeout", "3"]);
+    let lines = json_lines(&out);
+    let hops = of_type(&lines, "hop");
+    assert_eq!(hops.len(), 3);
+    for hop in &hops[..2] {
+        // The NAT translated router 2's quote back to our own addresses.
+        assert_eq!(hop["translated"], false, "{hop}");
+        assert_eq!(hop["mp_capable"], "present", "{hop}");
+    }
+    assert_eq!(hops[2]["tracebox"], "-TCPOptionMPTCPCapable");
+    let server = of_type(&lines, "server")[0];
+    assert_eq!(server["syn_seen"], true, "{server}");
+    assert_eq!(
+        server["mp_capable"], "MP_CAPABLE did NOT arrive",
+        "{server}"
+    );
+    let verdict = of_type(&lines, "verdict")[0];
+    assert_eq!(verdict["verdict"], "stripped_upstream", "{verdict}");
+    assert_eq!(verdict["hop_range"]["last_with"]["ttl"], 2, "{verdict}");
+    assert_eq!(
+        verdict["hop_range"]["first_without"],
+        Value::Null,
+        "{verdict}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_rejecting_router_ends_the_trace() {
+    if netns::skip("a_rejecting_router_ends_the_trace") {
+        return;
+    }
+    if !netns::have("iptables") {
+        println!("skipped a_rejecting_router_ends_the_trace: no iptables");
+        return;
+    }
+    let (chain, _server) = lab("trrej");
+    chain
+        .r2
+        .exec(&[
+            "iptables",
+            "-A",
+            "FORWARD",
+            "-p",
+            "tcp",
+            "--dport",
+            "6101",
+            "-j",
+            "REJECT",
+            "--reject-with",
+            "icmp-admin-prohibited",
+        ])
+        .expect("REJECT rule");
+    let dst = chain.server_addr.to_string();
+    let out = trace(&chain, &["trace", &dst, "--timeout", "3"]);
+    let text = stdout(&out);
+    // TTL 2 expires at r2 before its FORWARD chain; TTL 3 is rejected there.
+    let hop3 = text
+        .lines()
+        .find(|l| l.starts_with("  3  "))
+        .unwrap_or_else(|| panic!("no hop 3:\n{text}"));
+    assert!(hop3.contains(&chain.r2_addr.to_string()), "{hop3}");
+    assert!(hop3.contains("administratively prohibited"), "{hop3}");
+    assert!(!text.contains("\n  4  "), "the trace ends at the refusal");
+    assert!(text.contains("verdict: unreachable"), "{text}");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn interface_and_source_are_honoured() {
+    if netns::skip("interface_and_source_are_honoured") {
+        return;
+    }
+    let (chain, _server) = lab("tri");
+    let dst = chain.server_addr.to_string();
+    let src = chain.client_addr.to_string();
+    let args = [
+        "trace",
+        &dst,
+        "--timeout",
+        "3",
+        "-i",
+        "eth0",
+        "--source",
+        &src,
+        "--format",
+        "tracebox",
+    ];
+    let out = trace(&chain, &args);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(tracebox_hop(&stdout(&out), 3).starts_with(&format!("3: {dst} ")));
+
+    let out = trace(&chain, &["trace", &dst, "-i", "nosuch0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no such interface nosuch0"), "{err}");
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = trace(&chain, &["trace", &dst, "--source", "fd00:1::1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("different IP families"), "{err}");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -101,7 +101,7 @@ pub fn text_line(hop: &Hop) -> String {
                 } else {
                     IcmpFamily::V4
                 };
-                line.push_str(&format!("ICMP {} ", code_name(family, *icmp_type, *code)));
+                line.push_str(&format!("ICMP {}, ", code_name(family, *icmp_type, *code)));
             }
             line.push_str(&format!(
                 "{}, {}",
