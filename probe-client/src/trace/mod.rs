@@ -8,6 +8,35 @@
 //! destination and every hop before it have answered. Each router sees one
 //! expired probe per trace, so ICMP rate limits (per destination, about
 //! one per second after a burst of 6 on Linux) do not thin the answers.
+//!
+//! # Output
+//! - text: a header, one line per hop (`TTL ADDR RTT quote, MP_CAPABLE
+//!   present|ABSENT|CHANGED|not quoted  changed: <diff>`; the diff is
+//!   against the packet as that hop should have received it, so TTL
+//!   decrements are not listed), the destination's answer with its options,
+//!   the echo server's line, then the verdict with its evidence;
+//! - `--format tracebox`: `tracebox to HOST (ADDR): N hops max`, then
+//!   `N: ADDR RTTms [PARTIAL] <diff>` with the diff against the packet as
+//!   sent (so `IP::TTL IP::CheckSum` from hop 2 on, as tracebox prints),
+//!   `N: *` for a silent hop; the destination's line lists the options it
+//!   did not echo (`-TCPOptionMPTCPCapable`); then the verdict as in text;
+//! - `--json`, one object per line:
+//!   - `{"type":"hop","ttl","responder","rtt_ms","kind":"silent"}`;
+//!   - `{"type":"hop",...,"kind":"time_exceeded"|"icmp_error","icmp":{"type","code"},
+//!     "quote":"full"|"partial","mp_capable":"present"|"absent"|"changed"|"unknown",
+//!     "translated","tracebox":"<tracebox diff text>","diff":{"differences":[{"name",
+//!     "change","sent","seen"}],"partial"}}` (`diff` is the TTL-adjusted one);
+//!   - `{"type":"hop",...,"kind":"syn_ack"|"rst"|"tcp","options":[analyze's option
+//!     objects],"tracebox":"-TCPOptionMPTCPCapable"}` for the destination;
+//!   - `{"type":"server","reachable","error","queried","ttl","syn_seen","options",
+//!     "mp_capable","changes","readiness"}` (the echo server's account);
+//!   - `{"type":"verdict","verdict","summary","evidence","hop_range":{"last_with":
+//!     {"ttl","addr"},"first_without":...},"fix","missing","rule","target","address",
+//!     "interface","mptcp_version","exit_code"}`;
+//!   - on error (exit 2): `{"type":"error","error","fix"}`.
+//!
+//! Exit: 0 MPTCP works end to end, 1 it does not (any other verdict), 2 error
+//! (no CAP_NET_RAW, bad interface, unresolvable host).
 pub mod echo;
 pub mod hops;
 pub mod probes;
@@ -96,7 +125,8 @@ struct Setup {
     source: IpAddr,
     port: ReservedPort,
     raw: RawSockets,
-    echo: Option<socket2::Socket>,
+    /// The echo connection's socket, or why it could not be made.
+    echo: Result<socket2::Socket, String>,
 }
 
 /// This host's MPTCP state from its sysctls: upstream kernels have
@@ -170,8 +200,10 @@ fn run_all(args: &TraceArgs, global: &GlobalArgs) -> Result<ExitCode, NetError> 
         })?;
         // Without an echo socket the trace still runs (no final hop).
         let echo = match &interface {
-            Some(name) => with_net_raw(|| echo::echo_socket(source, Some(name))).ok(),
-            None => echo::echo_socket(source, None).ok(),
+            Some(name) => {
+                with_net_raw(|| echo::echo_socket(source, Some(name))).map_err(|e| e.to_string())
+            }
+            None => echo::echo_socket(source, None).map_err(|e| e.to_string()),
         };
         setups.push(Setup {
             interface,
@@ -276,9 +308,12 @@ fn trace_one(
 
     let (seq_tx, seq_rx) = std::sync::mpsc::channel::<Vec<u32>>();
     let server = SocketAddr::new(destination, args.port);
-    let echo_thread = setup
-        .echo
-        .map(|socket| std::thread::spawn(move || echo::run(socket, server, deadline, seq_rx)));
+    let echo_thread = match setup.echo {
+        Ok(socket) => Ok(std::thread::spawn(move || {
+            echo::run(socket, server, deadline, seq_rx)
+        })),
+        Err(e) => Err(e),
+    };
 
     for i in 0..state.probes.len() {
         let at = setup.raw.send(&state.probes[i].packet)?;
@@ -318,7 +353,13 @@ fn trace_one(
         let _ = seq_tx.send(seqs_from(&state));
     }
     printer.flush(&state, true);
-    let outcome = echo_thread.and_then(|t| t.join().ok()).unwrap_or_default();
+    let outcome = match echo_thread {
+        Ok(t) => t.join().unwrap_or_default(),
+        Err(e) => echo::EchoOutcome {
+            error: Some(format!("no socket for the echo connection: {e}")),
+            ..Default::default()
+        },
+    };
 
     let final_probe = state.final_probe().cloned();
     let arrived = final_probe
