@@ -73,6 +73,35 @@ const fn fails(verdict: &'static str) -> Expect {
     Expect { verdict, exit: 1 }
 }
 
+// What `analyze` says about the four handshakes of a recorded `check`
+// (in order: the kernel's own MPTCP connection, then the crafted v1, v0
+// and plain SYNs). The plain SYN offers no MPTCP, so nothing is judged.
+
+/// A clean path from either side. The crafted v0 SYN is ignored by the
+/// v1-only server: judged on its own, that handshake is a version mismatch
+/// (check only calls it the cause when this host speaks v0).
+const OK_SET: &[Option<&str>] = &[
+    Some("mptcp_ok"),
+    Some("mptcp_ok"),
+    Some("version_mismatch"),
+    None,
+];
+/// An MP_CAPABLE SYN answered by a plain SYN/ACK: from the client's side
+/// alone, stripping on the way and a server without MPTCP look the same.
+const CLIENT_CANNOT_TELL: &[Option<&str>] = &[
+    Some("inconclusive"),
+    Some("inconclusive"),
+    Some("inconclusive"),
+    None,
+];
+/// The server's capture shows NOPs where MP_CAPABLE was.
+const STRIPPED_SEEN_BY_SERVER: &[Option<&str>] = &[
+    Some("stripped_upstream"),
+    Some("stripped_upstream"),
+    Some("stripped_upstream"),
+    None,
+];
+
 /// Every scenario the lab reproduces.
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
@@ -84,8 +113,8 @@ pub const SCENARIOS: &[Scenario] = &[
         check: OK,
         trace: OK,
         hop_range: None,
-        replay_client: &[],
-        replay_server: &[],
+        replay_client: OK_SET,
+        replay_server: OK_SET,
     },
     Scenario {
         name: "clean-v6",
@@ -96,8 +125,8 @@ pub const SCENARIOS: &[Scenario] = &[
         check: OK,
         trace: OK,
         hop_range: None,
-        replay_client: &[],
-        replay_server: &[],
+        replay_client: OK_SET,
+        replay_server: OK_SET,
     },
     Scenario {
         name: "strip-up-r1",
@@ -111,8 +140,8 @@ pub const SCENARIOS: &[Scenario] = &[
             last_with: 1,
             first_without: Some(2),
         }),
-        replay_client: &[],
-        replay_server: &[],
+        replay_client: CLIENT_CANNOT_TELL,
+        replay_server: STRIPPED_SEEN_BY_SERVER,
     },
     Scenario {
         name: "strip-up-r2",
@@ -126,8 +155,8 @@ pub const SCENARIOS: &[Scenario] = &[
             last_with: 2,
             first_without: None,
         }),
-        replay_client: &[],
-        replay_server: &[],
+        replay_client: CLIENT_CANNOT_TELL,
+        replay_server: STRIPPED_SEEN_BY_SERVER,
     },
     Scenario {
         name: "strip-up-r1-v6",
@@ -141,8 +170,8 @@ pub const SCENARIOS: &[Scenario] = &[
             last_with: 1,
             first_without: Some(2),
         }),
-        replay_client: &[],
-        replay_server: &[],
+        replay_client: CLIENT_CANNOT_TELL,
+        replay_server: STRIPPED_SEEN_BY_SERVER,
     },
     Scenario {
         name: "strip-down-r1",
@@ -153,8 +182,13 @@ pub const SCENARIOS: &[Scenario] = &[
         check: fails("stripped_downstream"),
         trace: fails("stripped_downstream"),
         hop_range: None,
-        replay_client: &[],
-        replay_server: &[],
+        replay_client: CLIENT_CANNOT_TELL,
+        replay_server: &[
+            Some("stripped_downstream"),
+            Some("mptcp_ok"),
+            Some("version_mismatch"),
+            None,
+        ],
     },
     Scenario {
         name: "drop-r1",
@@ -167,8 +201,13 @@ pub const SCENARIOS: &[Scenario] = &[
         // it cannot tell dropped MPTCP SYNs from a dead host, and says so.
         trace: fails("inconclusive"),
         hop_range: None,
-        replay_client: &[],
-        replay_server: &[],
+        replay_client: &[
+            Some("syn_dropped"),
+            Some("unreachable"),
+            Some("unreachable"),
+            None,
+        ],
+        replay_server: &[None, None],
     },
     Scenario {
         name: "nat-r1",
@@ -179,8 +218,8 @@ pub const SCENARIOS: &[Scenario] = &[
         check: OK,
         trace: OK,
         hop_range: None,
-        replay_client: &[],
-        replay_server: &[],
+        replay_client: OK_SET,
+        replay_server: OK_SET,
     },
     Scenario {
         name: "nat-r1-strip-r2",
@@ -197,8 +236,8 @@ pub const SCENARIOS: &[Scenario] = &[
             last_with: 2,
             first_without: None,
         }),
-        replay_client: &[],
-        replay_server: &[],
+        replay_client: CLIENT_CANNOT_TELL,
+        replay_server: STRIPPED_SEEN_BY_SERVER,
     },
     Scenario {
         name: "silent-r2",
@@ -209,8 +248,8 @@ pub const SCENARIOS: &[Scenario] = &[
         check: OK,
         trace: OK,
         hop_range: None,
-        replay_client: &[],
-        replay_server: &[],
+        replay_client: OK_SET,
+        replay_server: OK_SET,
     },
     Scenario {
         name: "server-disabled",
@@ -221,8 +260,13 @@ pub const SCENARIOS: &[Scenario] = &[
         check: fails("server_mptcp_disabled"),
         trace: fails("server_mptcp_disabled"),
         hop_range: None,
-        replay_client: &[],
-        replay_server: &[],
+        replay_client: CLIENT_CANNOT_TELL,
+        replay_server: &[
+            Some("server_mptcp_disabled"),
+            Some("server_mptcp_disabled"),
+            Some("server_mptcp_disabled"),
+            None,
+        ],
     },
     Scenario {
         name: "v0-router",
@@ -233,8 +277,8 @@ pub const SCENARIOS: &[Scenario] = &[
         check: fails("version_mismatch"),
         trace: fails("version_mismatch"),
         hop_range: None,
-        replay_client: &[],
-        replay_server: &[],
+        replay_client: OK_SET,
+        replay_server: OK_SET,
     },
 ];
 
