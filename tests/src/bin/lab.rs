@@ -131,6 +131,41 @@ fn binaries(args: &Args) -> Result<Binaries, String> {
     })
 }
 
+/// Removes namespaces a previous lab left behind when it could not clean
+/// up (killed with SIGKILL, or a panic in the release profile, which
+/// aborts without running destructors). Only names of the lab's own
+/// pattern (`mpp-lab<N><role>-<pid>-<n>`) whose process is gone.
+fn sweep_stale_namespaces() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let mut parts = name.split('-');
+        let (Some("mpp"), Some(tag), Some(pid), Some(_), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<libc::pid_t>() else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
+        if tag.starts_with("lab") && !alive {
+            eprintln!("lab: removing namespace {name} left by an earlier run");
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("      {l}\n")).collect()
 }
@@ -205,6 +240,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    sweep_stale_namespaces();
     if let Err(e) = interrupt::install() {
         eprintln!("lab: signal handler: {e}");
         return ExitCode::from(2);
@@ -275,7 +311,7 @@ fn main() -> ExitCode {
                 let ok = o.mismatches().is_empty();
                 failed += usize::from(!ok);
                 summary.push(format!(
-                    "{:<16} {:<22} {:<22} {:<12} {}",
+                    "{:<16} {:<26} {:<26} {:<13} {}",
                     name,
                     format!("{} ({})", o.check_verdict, o.check.exit),
                     format!(
@@ -299,7 +335,7 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "{:<16} {:<22} {:<22} {:<12} result",
+        "{:<16} {:<26} {:<26} {:<13} result",
         "scenario", "check (exit)", "trace (exit)", "hop range"
     );
     for l in summary {

@@ -141,3 +141,45 @@ impl Middlebox {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_read_as_typed() {
+        assert_eq!(
+            Middlebox::StripUpstream(Router::R1).describe(),
+            "r1: iptables -t mangle -A FORWARD -p tcp --dport 6101 --tcp-flags SYN,ACK SYN \
+             -j TCPOPTSTRIP --strip-options 30"
+        );
+        assert_eq!(
+            Middlebox::StripDownstream(Router::R2).describe(),
+            "r2: iptables -t mangle -A FORWARD -p tcp --sport 6101 --tcp-flags SYN,ACK SYN,ACK \
+             -j TCPOPTSTRIP --strip-options 30"
+        );
+        assert_eq!(
+            Middlebox::DropOption30(Router::R1).describe(),
+            "r1: iptables -A FORWARD -p tcp --dport 6101 -m tcp --tcp-option 30 -j DROP"
+        );
+        assert_eq!(
+            Middlebox::ServerMptcpDisabled.describe(),
+            "server: sysctl -w net.mptcp.enabled=0"
+        );
+    }
+
+    #[test]
+    fn silent_hop_uses_the_icmp_of_each_family() {
+        let args = |v6| {
+            Middlebox::SilentHop(Router::R2)
+                .rule(v6)
+                .map(|(_, a)| a)
+                .unwrap_or_default()
+        };
+        let (v4, v6) = (args(false), args(true));
+        assert!(v4.join(" ").contains("-p icmp --icmp-type time-exceeded"));
+        assert!(v6
+            .join(" ")
+            .contains("-p icmpv6 --icmpv6-type time-exceeded"));
+    }
+}

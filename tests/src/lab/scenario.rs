@@ -286,3 +286,51 @@ pub const SCENARIOS: &[Scenario] = &[
 pub fn find(name: &str) -> Option<&'static Scenario> {
     SCENARIOS.iter().find(|s| s.name == name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_exit_codes_follow_the_verdicts() {
+        for (i, s) in SCENARIOS.iter().enumerate() {
+            assert!(
+                SCENARIOS[i + 1..].iter().all(|t| t.name != s.name),
+                "{} twice",
+                s.name
+            );
+            for e in [s.check, s.trace] {
+                assert_eq!(e.exit, i32::from(e.verdict != "mptcp_ok"), "{}", s.name);
+            }
+            // A hop range only where trace blames a stripping middlebox.
+            assert_eq!(
+                s.hop_range.is_some(),
+                s.trace.verdict == "stripped_upstream",
+                "{}",
+                s.name
+            );
+            assert_eq!(find(s.name).map(|f| f.name), Some(s.name));
+        }
+    }
+
+    #[test]
+    fn every_cause_of_the_issue_is_covered() {
+        use super::super::middlebox::Middlebox as M;
+        let has = |f: &dyn Fn(&Scenario) -> bool| SCENARIOS.iter().any(f);
+        assert!(has(
+            &|s| s.middleboxes.is_empty() && s.client_args.is_empty()
+        ));
+        assert!(has(&|s| s.middleboxes == [M::StripUpstream(Router::R1)]));
+        assert!(has(&|s| s.middleboxes == [M::StripUpstream(Router::R2)]));
+        assert!(has(&|s| s.middleboxes == [M::StripDownstream(Router::R1)]));
+        assert!(has(&|s| s.middleboxes == [M::DropOption30(Router::R1)]));
+        assert!(has(&|s| s.middleboxes == [M::Masquerade(Router::R1)]));
+        assert!(has(
+            &|s| s.middleboxes == [M::Masquerade(Router::R1), M::StripUpstream(Router::R2)]
+        ));
+        assert!(has(&|s| s.middleboxes == [M::SilentHop(Router::R2)]));
+        assert!(has(&|s| s.middleboxes == [M::ServerMptcpDisabled]));
+        assert!(has(&|s| s.client_args == ["--mptcp-version", "0"]));
+        assert!(has(&|s| s.family == Family::V6));
+    }
+}
