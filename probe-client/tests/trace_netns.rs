@@ -386,7 +386,10 @@ fn write_records_probes_and_answers_for_analyze() {
             _ => {}
         }
     }
-    assert_eq!((syns, icmp), (5, 2));
+    // Five probes, plus a retry for a hop whose answer came after the
+    // destination's (rare: nearer routers answer first).
+    assert!((5..=7).contains(&syns), "{syns} SYNs");
+    assert_eq!(icmp, 2);
     assert_eq!(flows.len(), 1, "one flow for every TTL");
     // Probes 4 and 5 reach the server too; what it answers them (before our
     // kernel resets the half-open connection) may or may not be recorded.
@@ -397,7 +400,7 @@ fn write_records_probes_and_answers_for_analyze() {
         .unwrap();
     let text = String::from_utf8_lossy(&analyzed.stdout);
     assert!(analyzed.status.success(), "{text}");
-    assert_eq!(text.matches("Flags [S],").count(), 5, "{text}");
+    assert_eq!(text.matches("Flags [S],").count(), syns, "{text}");
     assert!(text.contains("mptcp 4 capable v1"), "{text}");
     assert!(text.contains("Flags [S.]"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
