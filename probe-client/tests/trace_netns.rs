@@ -371,17 +371,26 @@ fn write_records_probes_and_answers_for_analyze() {
     let mut reader = pcap_file::pcap::PcapReader::new(&data[..]).unwrap();
     assert_eq!(u32::from(reader.header().datalink), 101, "LINKTYPE_RAW");
     let (mut syns, mut icmp, mut syn_acks) = (0, 0, 0);
+    let mut flows = std::collections::HashSet::new();
     while let Some(p) = reader.next_packet() {
         let p = p.unwrap();
         let ip = &p.data[..];
         match ip[9] {
             1 => icmp += 1,
-            6 if ip[33] & 0x12 == 0x02 => syns += 1,
+            6 if ip[33] & 0x12 == 0x02 => {
+                syns += 1;
+                // Paris-style: addresses and ports identical on every TTL.
+                flows.insert(ip[12..24].to_vec());
+            }
             6 if ip[33] & 0x12 == 0x12 => syn_acks += 1,
             _ => {}
         }
     }
-    assert_eq!((syns, icmp), (5, 2));
+    // Five probes, plus a retry for a hop whose answer came after the
+    // destination's (rare: nearer routers answer first).
+    assert!((5..=7).contains(&syns), "{syns} SYNs");
+    assert_eq!(icmp, 2);
+    assert_eq!(flows.len(), 1, "one flow for every TTL");
     // Probes 4 and 5 reach the server too; what it answers them (before our
     // kernel resets the half-open connection) may or may not be recorded.
     assert!(syn_acks >= 1);
@@ -391,7 +400,7 @@ fn write_records_probes_and_answers_for_analyze() {
         .unwrap();
     let text = String::from_utf8_lossy(&analyzed.stdout);
     assert!(analyzed.status.success(), "{text}");
-    assert_eq!(text.matches("Flags [S],").count(), 5, "{text}");
+    assert_eq!(text.matches("Flags [S],").count(), syns, "{text}");
     assert!(text.contains("mptcp 4 capable v1"), "{text}");
     assert!(text.contains("Flags [S.]"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -532,6 +541,12 @@ fn interface_and_source_are_honoured() {
     let out = trace(&chain, &args);
     assert_eq!(out.status.code(), Some(0));
     assert!(tracebox_hop(&stdout(&out), 3).starts_with(&format!("3: {dst} ")));
+
+    let dst6 = chain.server_addr6.to_string();
+    let args6 = ["trace", "-6", &dst6, "--timeout", "3", "-i", "eth0"];
+    let out = trace(&chain, &args6);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains(&format!("from {}:", chain.client_addr6)));
 
     let out = trace(&chain, &["trace", &dst, "-i", "nosuch0"]);
     let err = String::from_utf8_lossy(&out.stderr);

@@ -150,12 +150,34 @@ impl TraceState {
         Some(index)
     }
 
+    /// Adds a probe (a retry) sent after the first ones; returns its index.
+    pub fn add_probe(&mut self, probe: TraceProbe) -> usize {
+        self.keys.push(probe.key);
+        self.probes.push(probe);
+        self.sent_at.push(None);
+        self.responses.push(None);
+        self.probes.len() - 1
+    }
+
+    /// The probe shown for `ttl`: of its attempts, the one answered first;
+    /// with no answer, the first attempt.
     fn index_of(&self, ttl: u8) -> Option<usize> {
-        self.probes.iter().position(|p| p.ttl == ttl)
+        let attempts = || {
+            self.probes
+                .iter()
+                .enumerate()
+                .filter(move |(_, p)| p.ttl == ttl)
+                .map(|(i, _)| i)
+        };
+        attempts()
+            .filter_map(|i| self.responses[i].as_ref().map(|r| (r.at, i)))
+            .min()
+            .map(|(_, i)| i)
+            .or_else(|| attempts().next())
     }
 
     pub fn max_ttl(&self) -> u8 {
-        self.probes.last().map_or(0, |p| p.ttl)
+        self.probes.iter().map(|p| p.ttl).max().unwrap_or(0)
     }
 
     /// The lowest TTL with a terminal response (the destination's hop).
@@ -163,8 +185,9 @@ impl TraceState {
         self.probes
             .iter()
             .zip(&self.responses)
-            .find(|(_, r)| r.as_ref().is_some_and(Response::is_terminal))
+            .filter(|(_, r)| r.as_ref().is_some_and(Response::is_terminal))
             .map(|(p, _)| p.ttl)
+            .min()
     }
 
     /// The last TTL worth showing: the destination's, else the maximum.
@@ -172,10 +195,12 @@ impl TraceState {
         self.destination_ttl().unwrap_or_else(|| self.max_ttl())
     }
 
-    /// Whether the hop at `ttl` has answered.
+    /// Whether any probe of the hop at `ttl` has been answered.
     pub fn answered(&self, ttl: u8) -> bool {
-        self.index_of(ttl)
-            .is_some_and(|i| self.responses[i].is_some())
+        self.probes
+            .iter()
+            .zip(&self.responses)
+            .any(|(p, r)| p.ttl == ttl && r.is_some())
     }
 
     /// Nothing more can arrive that changes the output: the destination
@@ -185,6 +210,25 @@ impl TraceState {
             Some(d) => (1..d).all(|t| self.answered(t)),
             None => false,
         }
+    }
+
+    /// TTLs below the destination's that no probe has an answer for and
+    /// that were not retried yet. All probes leave at once, so a queue on
+    /// the way can lose the first ones: a router resolving its next hop
+    /// (ARP/ND) queues packets and drops the oldest when the queue fills,
+    /// which in the lab loses the lowest TTLs that reach the destination
+    /// and makes it look farther than it is. One retry of each such TTL,
+    /// sent as soon as the destination has answered, recovers them within
+    /// the same timeout; a router that never answers costs one packet.
+    pub fn retry_candidates(&self) -> Vec<u8> {
+        let Some(d) = self.destination_ttl() else {
+            return Vec::new();
+        };
+        (1..d)
+            .filter(|&t| {
+                !self.answered(t) && self.probes.iter().filter(|p| p.ttl == t).count() == 1
+            })
+            .collect()
     }
 
     /// The probe that reached the destination (or the highest TTL sent).
@@ -251,9 +295,9 @@ impl TraceState {
 
     /// The final probe and its answer, as the verdict engine's probe.
     pub fn verdict_probe(&self, version: u8) -> Option<ProbeResult> {
-        let probe = self.final_probe()?;
+        let i = self.index_of(self.last_ttl())?;
+        let probe = &self.probes[i];
         let sent = parse_ip_tcp(&probe.packet).ok()?;
-        let i = self.index_of(probe.ttl)?;
         let answer = match &self.responses[i] {
             None => ProbeAnswer::Silence,
             Some(r) => match r.what {
@@ -431,6 +475,7 @@ pub(crate) mod test_support {
             let ttl = (probes.len() + 1) as u8;
             probes.push(TraceProbe {
                 ttl,
+                attempt: 0,
                 packet: pkt.clone(),
                 key,
                 expected_at_hop: expected,
@@ -586,6 +631,40 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(hop.verdict_hop().quote, HopQuote::Partial);
+    }
+
+    #[test]
+    fn a_lost_first_probe_is_retried_and_found() {
+        let s = replay("ttl-stripped.client.pcap");
+        let f = frames("ttl-stripped.client.pcap");
+        // TTL 2's first probe was lost (another sequence number, never
+        // answered); the capture's TTL 2 SYN stands for its retry.
+        let mut probes = s.probes.clone();
+        let real_ttl2 = probes[1].clone();
+        probes[1].key.seq = probes[1].key.seq.wrapping_add(12345);
+        probes[1].key.ip_id = Some(1);
+        let mut state = TraceState::new(probes);
+        let at = |i: usize| std::time::UNIX_EPOCH + f[i].0;
+        state.absorb(&f[1].1, at(1));
+        assert!(state.retry_candidates().is_empty(), "no destination yet");
+        state.absorb(&f[3].1, at(3));
+        assert!(!state.answered(2), "router 2 quoted the other seq");
+        state.absorb(&f[5].1, at(5));
+        assert_eq!(state.destination_ttl(), Some(3));
+        assert!(!state.complete());
+        assert_eq!(state.retry_candidates(), vec![2]);
+        let retry = state.add_probe(TraceProbe {
+            attempt: 1,
+            ..real_ttl2
+        });
+        state.mark_sent(retry, at(2));
+        assert!(state.retry_candidates().is_empty(), "one retry per TTL");
+        assert_eq!(state.absorb(&f[3].1, at(3)), Some(retry));
+        assert!(state.complete());
+        let hop = state.hop(2);
+        assert_eq!(hop.responder, Some("10.5.0.2".parse().unwrap()));
+        assert!(hop.rtt.is_some(), "RTT from the retry's own send time");
+        assert_eq!(state.final_probe().unwrap().ttl, 3);
     }
 
     #[test]

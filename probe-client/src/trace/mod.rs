@@ -323,17 +323,22 @@ fn trace_one(
         }
     }
     // Sequence numbers worth asking the echo server about: the probes that
-    // could have reached it (from the destination's TTL up).
+    // could have reached it (from the destination's TTL up), the one that
+    // the destination answered in front (the echo client checks that one).
     let seqs_from = |state: &TraceState| -> Vec<u32> {
         let from = state.destination_ttl().unwrap_or(1);
-        state
-            .probes
-            .iter()
-            .filter(|p| p.ttl >= from)
-            .map(|p| p.key.seq)
+        let first = state.final_probe().map(|p| p.key.seq);
+        first
+            .into_iter()
+            .chain(
+                state
+                    .probes
+                    .iter()
+                    .filter(|p| p.ttl >= from && Some(p.key.seq) != first)
+                    .map(|p| p.key.seq),
+            )
             .collect()
     };
-    let mut asked = false;
     while let Some(r) = setup.raw.recv_until(&deadline)? {
         if let Some(rec) = recorder.as_deref_mut() {
             rec.record(r.timestamp, &r.packet)?;
@@ -341,17 +346,24 @@ fn trace_one(
         if state.absorb(&r.packet, r.timestamp).is_none() {
             continue;
         }
-        if !asked && state.destination_ttl().is_some() {
-            asked = seq_tx.send(seqs_from(&state)).is_ok();
+        for ttl in state.retry_candidates() {
+            let probe = plan
+                .probe(ttl, 1)
+                .map_err(|e| NetError::io("building probes", std::io::Error::other(e)))?;
+            let at = setup.raw.send(&probe.packet)?;
+            if let Some(rec) = recorder.as_deref_mut() {
+                rec.record(at, &probe.packet)?;
+            }
+            let i = state.add_probe(probe);
+            state.mark_sent(i, at);
         }
         printer.flush(&state, false);
         if state.complete() {
             break;
         }
     }
-    if !asked {
-        let _ = seq_tx.send(seqs_from(&state));
-    }
+    // Ask the echo server once the trace is over, so retries are included.
+    let _ = seq_tx.send(seqs_from(&state));
     printer.flush(&state, true);
     let outcome = match echo_thread {
         Ok(t) => t.join().unwrap_or_default(),

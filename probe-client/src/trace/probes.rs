@@ -41,6 +41,8 @@ pub struct ProbePlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceProbe {
     pub ttl: u8,
+    /// 0 for the first probe of a TTL, 1 for its one retry.
+    pub attempt: u8,
     pub packet: Vec<u8>,
     pub key: SentProbe,
     /// The same probe as a router at hop `ttl` should receive it (TTL 1,
@@ -59,16 +61,18 @@ impl ProbePlan {
         }
     }
 
-    pub fn seq_for(&self, ttl: u8) -> u32 {
-        self.base_seq
-            .wrapping_add(u32::from(ttl).wrapping_mul(SEQ_STRIDE))
+    /// Distinct for every (TTL, attempt): 512 slots `SEQ_STRIDE` apart.
+    pub fn seq_for(&self, ttl: u8, attempt: u8) -> u32 {
+        let slot = u32::from(attempt & 1) * 256 + u32::from(ttl);
+        self.base_seq.wrapping_add(slot.wrapping_mul(SEQ_STRIDE))
     }
 
-    fn builder(&self, ttl: u8) -> ProbeBuilder<'static> {
+    fn builder(&self, ttl: u8, attempt: u8) -> ProbeBuilder<'static> {
         let mut b = ProbeBuilder::new(self.src, self.dst, self.src_port, self.dst_port)
             .ttl(ttl)
-            .seq(self.seq_for(ttl));
-        b.ip_id = self.base_ip_id.wrapping_add(u16::from(ttl));
+            .seq(self.seq_for(ttl, attempt));
+        let slot = u16::from(attempt & 1) * 256 + u16::from(ttl);
+        b.ip_id = self.base_ip_id.wrapping_add(slot);
         b.flow_label = self.flow_label & 0xf_ffff;
         // A Linux-like SYN (MSS, SACK permitted, window scale) so the
         // destination answers as it would a real client; no timestamps, so
@@ -87,22 +91,27 @@ impl ProbePlan {
         b
     }
 
-    /// Probes for TTL 1 to `max_ttl`, in TTL order.
+    /// The probe for `ttl`; `attempt` 1 is its retry (other sequence
+    /// number and IP ID, same flow).
+    pub fn probe(&self, ttl: u8, attempt: u8) -> Result<TraceProbe, BuildError> {
+        let b = self.builder(ttl, attempt);
+        let packet = b.build()?;
+        let expected_at_hop = b.clone().ttl(1).build()?;
+        let key = SentProbe::from_packet(&packet)
+            .map_err(|_| BuildError::TooLong { len: packet.len() })?;
+        Ok(TraceProbe {
+            ttl,
+            attempt: attempt & 1,
+            packet,
+            key,
+            expected_at_hop,
+        })
+    }
+
+    /// First probes for TTL 1 to `max_ttl`, in TTL order.
     pub fn build(&self) -> Result<Vec<TraceProbe>, BuildError> {
         (1..=self.max_ttl.max(1))
-            .map(|ttl| {
-                let b = self.builder(ttl);
-                let packet = b.build()?;
-                let expected_at_hop = b.clone().ttl(1).build()?;
-                let key = SentProbe::from_packet(&packet)
-                    .map_err(|_| BuildError::TooLong { len: packet.len() })?;
-                Ok(TraceProbe {
-                    ttl,
-                    packet,
-                    key,
-                    expected_at_hop,
-                })
-            })
+            .map(|ttl| self.probe(ttl, 0))
             .collect()
     }
 }
@@ -162,6 +171,32 @@ mod tests {
                 } else {
                     assert_eq!(p.key.ip_id, Some(0xfff0u16.wrapping_add(p.ttl.into())));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn retries_have_their_own_keys() {
+        for dst in ["10.2.0.2", "fd00:2::2"] {
+            let p = plan(dst, 1);
+            let mut seqs: Vec<u32> = Vec::new();
+            for ttl in 1..=255u8 {
+                for attempt in 0..2 {
+                    let probe = p.probe(ttl, attempt).unwrap();
+                    assert_eq!((probe.ttl, probe.attempt), (ttl, attempt));
+                    seqs.push(probe.key.seq);
+                }
+            }
+            let n = seqs.len();
+            seqs.sort();
+            seqs.dedup();
+            assert_eq!(seqs.len(), n, "every (TTL, attempt) has its own seq");
+            let a = p.probe(7, 0).unwrap().key;
+            let b = p.probe(7, 1).unwrap().key;
+            assert_eq!((a.src_port, a.dst_port), (b.src_port, b.dst_port));
+            assert_eq!(a.flow_label, b.flow_label);
+            if dst.contains('.') {
+                assert_ne!(a.ip_id, b.ip_id);
             }
         }
     }
