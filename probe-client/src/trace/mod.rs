@@ -339,24 +339,33 @@ fn trace_one(
             )
             .collect()
     };
-    while let Some(r) = setup.raw.recv_until(&deadline)? {
+    // Half the timeout: silent TTLs get their retry then, if the
+    // destination has not answered before.
+    let half_time = Deadline::after_secs(args.net.timeout / 2.0);
+    let mut second_wave = false;
+    loop {
+        let until = if second_wave { &deadline } else { &half_time };
+        let Some(r) = setup.raw.recv_until(until)? else {
+            if second_wave || deadline.passed() {
+                break;
+            }
+            second_wave = true;
+            retry(&plan, &setup.raw, recorder.as_deref_mut(), &mut state, true)?;
+            continue;
+        };
         if let Some(rec) = recorder.as_deref_mut() {
             rec.record(r.timestamp, &r.packet)?;
         }
         if state.absorb(&r.packet, r.timestamp).is_none() {
             continue;
         }
-        for ttl in state.retry_candidates() {
-            let probe = plan
-                .probe(ttl, 1)
-                .map_err(|e| NetError::io("building probes", std::io::Error::other(e)))?;
-            let at = setup.raw.send(&probe.packet)?;
-            if let Some(rec) = recorder.as_deref_mut() {
-                rec.record(at, &probe.packet)?;
-            }
-            let i = state.add_probe(probe);
-            state.mark_sent(i, at);
-        }
+        retry(
+            &plan,
+            &setup.raw,
+            recorder.as_deref_mut(),
+            &mut state,
+            second_wave,
+        )?;
         printer.flush(&state, false);
         if state.complete() {
             break;
@@ -411,6 +420,29 @@ fn trace_one(
         print_verdict(&verdict);
     }
     Ok(verdict)
+}
+
+/// Sends one retry for each TTL [`TraceState::retry_candidates`] names.
+fn retry(
+    plan: &ProbePlan,
+    raw: &RawSockets,
+    recorder: Option<&mut PcapRecorder<BufWriter<File>>>,
+    state: &mut TraceState,
+    second_wave: bool,
+) -> Result<(), NetError> {
+    let mut recorder = recorder;
+    for ttl in state.retry_candidates(second_wave) {
+        let probe = plan
+            .probe(ttl, 1)
+            .map_err(|e| NetError::io("building probes", std::io::Error::other(e)))?;
+        let at = raw.send(&probe.packet)?;
+        if let Some(rec) = recorder.as_deref_mut() {
+            rec.record(at, &probe.packet)?;
+        }
+        let i = state.add_probe(probe);
+        state.mark_sent(i, at);
+    }
+    Ok(())
 }
 
 /// The echo server's account of the probe that reached it, compared with
