@@ -616,3 +616,43 @@ fn probes_lost_in_a_neighbour_queue_are_retried() {
         "{syns} SYNs: no retry was needed, the queue lost nothing"
     );
 }
+
+#[test]
+fn file_capability_lets_an_unprivileged_user_trace() {
+    let name = "file_capability_lets_an_unprivileged_user_trace";
+    if netns::skip(name) {
+        return;
+    }
+    if !netns::have("setcap") || !netns::have("setpriv") {
+        println!("skipped {name}: setcap or setpriv missing");
+        return;
+    }
+    let (chain, _server) = lab("trcap");
+    // A copy that `nobody` can run, with cap_net_raw+ep as `setcap` gives it.
+    let dir = std::env::temp_dir().join(format!("trcap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("mptcp-probe");
+    std::fs::copy(BIN, &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let set = std::process::Command::new("setcap")
+        .args(["cap_net_raw+ep", bin.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(set.success());
+    let dst = chain.server_addr.to_string();
+    let out = chain
+        .client
+        .command("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(&bin)
+        .args(["trace", &dst, "--timeout", "3", "--format", "tracebox"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = stdout(&out);
+    eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(tracebox_hop(&text, 3).starts_with(&format!("3: {dst} ")));
+}

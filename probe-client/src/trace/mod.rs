@@ -45,7 +45,7 @@ pub mod render;
 use crate::cli::{GlobalArgs, NetArgs};
 use crate::net::error::NetError;
 use crate::net::pcap::PcapRecorder;
-use crate::net::privileges::{drop_all, with_net_raw};
+use crate::net::privileges::{drop_all, lower_effective, with_net_raw};
 use crate::net::raw::{Deadline, RawOptions, RawSockets};
 use crate::net::resolve::{resolve, FamilyPreference};
 use crate::net::source::{reserve_port, select_source, ReservedPort};
@@ -181,6 +181,8 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 fn run_all(args: &TraceArgs, global: &GlobalArgs) -> Result<ExitCode, NetError> {
+    // Nothing runs with a capability until the raw sockets are opened.
+    lower_effective()?;
     let preference = FamilyPreference::from_flags(args.net.ipv4, args.net.ipv6);
     let destination = resolve(&args.host, preference)?;
     let interfaces: Vec<Option<String>> = if args.net.interfaces.is_empty() {
