@@ -157,6 +157,7 @@ fn clean_path_every_hop_keeps_mp_capable() {
     assert_eq!(hops[2]["kind"], "syn_ack");
     assert_eq!(hops[2]["responder"], dst);
     assert_eq!(hops[2]["tracebox"], "", "SYN/ACK kept MP_CAPABLE");
+    assert_eq!(hops[2]["mp_capable"], "present");
     let server = of_type(&lines, "server");
     assert_eq!(server[0]["syn_seen"], true, "echo server saw the probe");
     let verdict = of_type(&lines, "verdict");
@@ -460,6 +461,7 @@ fn stripping_after_a_nat_is_placed_before_the_server() {
         assert_eq!(hop["mp_capable"], "present", "{hop}");
     }
     assert_eq!(hops[2]["tracebox"], "-TCPOptionMPTCPCapable");
+    assert_eq!(hops[2]["mp_capable"], "absent");
     let server = of_type(&lines, "server")[0];
     assert_eq!(server["syn_seen"], true, "{server}");
     assert_eq!(

@@ -27,7 +27,8 @@
 //!     "translated","tracebox":"<tracebox diff text>","diff":{"differences":[{"name",
 //!     "change","sent","seen"}],"partial"}}` (`diff` is the TTL-adjusted one);
 //!   - `{"type":"hop",...,"kind":"syn_ack"|"rst"|"tcp","options":[analyze's option
-//!     objects],"tracebox":"-TCPOptionMPTCPCapable"}` for the destination;
+//!     objects],"mp_capable":"present"|"absent","tracebox":"-TCPOptionMPTCPCapable"}`
+//!     for the destination (its answer's MP_CAPABLE);
 //!   - `{"type":"server","reachable","error","queried","ttl","syn_seen","options",
 //!     "mp_capable","changes","readiness"}` (the echo server's account);
 //!   - `{"type":"verdict","verdict","summary","evidence","hop_range":{"last_with":
