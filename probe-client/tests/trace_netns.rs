@@ -157,6 +157,7 @@ fn clean_path_every_hop_keeps_mp_capable() {
     assert_eq!(hops[2]["kind"], "syn_ack");
     assert_eq!(hops[2]["responder"], dst);
     assert_eq!(hops[2]["tracebox"], "", "SYN/ACK kept MP_CAPABLE");
+    assert_eq!(hops[2]["mp_capable"], "present");
     let server = of_type(&lines, "server");
     assert_eq!(server[0]["syn_seen"], true, "echo server saw the probe");
     let verdict = of_type(&lines, "verdict");
@@ -460,6 +461,7 @@ fn stripping_after_a_nat_is_placed_before_the_server() {
         assert_eq!(hop["mp_capable"], "present", "{hop}");
     }
     assert_eq!(hops[2]["tracebox"], "-TCPOptionMPTCPCapable");
+    assert_eq!(hops[2]["mp_capable"], "absent");
     let server = of_type(&lines, "server")[0];
     assert_eq!(server["syn_seen"], true, "{server}");
     assert_eq!(
@@ -557,4 +559,102 @@ fn interface_and_source_are_honoured() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("different IP families"), "{err}");
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn probes_lost_in_a_neighbour_queue_are_retried() {
+    if netns::skip("probes_lost_in_a_neighbour_queue_are_retried") {
+        return;
+    }
+    let (chain, _server) = lab("trarp");
+    // r2 has to resolve the server's MAC while the probes arrive, and the
+    // server ignores its first ARP request: r2 keeps only the newest packet
+    // queued (the queue drops the oldest when full), so at first only
+    // TTL 30 reaches the server and the destination looks 30 hops away.
+    chain
+        .r2
+        .sysctl("net.ipv4.neigh.eth1.unres_qlen_bytes", "1")
+        .expect("sysctl");
+    chain
+        .server
+        .sysctl("net.ipv4.conf.eth0.arp_ignore", "8")
+        .expect("sysctl");
+    let dst = chain.server_addr.to_string();
+    let child = chain
+        .client
+        .command(BIN)
+        .args(["--json", "trace", &dst, "--timeout", "4", "--write"])
+        .arg(std::env::temp_dir().join(format!("trarp-{}.pcap", std::process::id())))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run mptcp-probe");
+    // r2 asks again after a second (retrans_time); answer that one.
+    std::thread::sleep(Duration::from_millis(300));
+    chain
+        .server
+        .sysctl("net.ipv4.conf.eth0.arp_ignore", "0")
+        .expect("sysctl");
+    let out = child.wait_with_output().expect("wait");
+    let pcap = std::env::temp_dir().join(format!("trarp-{}.pcap", std::process::id()));
+    let data = std::fs::read(&pcap).unwrap_or_default();
+    let _ = std::fs::remove_file(&pcap);
+    eprintln!("{}", stdout(&out));
+    let lines = json_lines(&out);
+    let hops = of_type(&lines, "hop");
+    assert_eq!(hops.len(), 3, "the retry of TTL 3 finds the destination");
+    assert_eq!(hops[2]["kind"], "syn_ack");
+    assert_eq!(out.status.code(), Some(0));
+    // The retries are in the capture: more SYNs than the 30 first probes.
+    let mut reader = pcap_file::pcap::PcapReader::new(&data[..]).unwrap();
+    let mut syns = 0;
+    while let Some(p) = reader.next_packet() {
+        let p = p.unwrap();
+        if p.data[9] == 6 && p.data[33] & 0x12 == 0x02 {
+            syns += 1;
+        }
+    }
+    assert!(
+        syns > 30,
+        "{syns} SYNs: no retry was needed, the queue lost nothing"
+    );
+}
+
+#[test]
+fn file_capability_lets_an_unprivileged_user_trace() {
+    let name = "file_capability_lets_an_unprivileged_user_trace";
+    if netns::skip(name) {
+        return;
+    }
+    if !netns::have("setcap") || !netns::have("setpriv") {
+        println!("skipped {name}: setcap or setpriv missing");
+        return;
+    }
+    let (chain, _server) = lab("trcap");
+    // A copy that `nobody` can run, with cap_net_raw+ep as `setcap` gives it.
+    let dir = std::env::temp_dir().join(format!("trcap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("mptcp-probe");
+    std::fs::copy(BIN, &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let set = std::process::Command::new("setcap")
+        .args(["cap_net_raw+ep", bin.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(set.success());
+    let dst = chain.server_addr.to_string();
+    let out = chain
+        .client
+        .command("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(&bin)
+        .args(["trace", &dst, "--timeout", "3", "--format", "tracebox"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = stdout(&out);
+    eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(tracebox_hop(&text, 3).starts_with(&format!("3: {dst} ")));
 }

@@ -212,19 +212,26 @@ impl TraceState {
         }
     }
 
-    /// TTLs below the destination's that no probe has an answer for and
-    /// that were not retried yet. All probes leave at once, so a queue on
-    /// the way can lose the first ones: a router resolving its next hop
-    /// (ARP/ND) queues packets and drops the oldest when the queue fills,
-    /// which in the lab loses the lowest TTLs that reach the destination
-    /// and makes it look farther than it is. One retry of each such TTL,
-    /// sent as soon as the destination has answered, recovers them within
-    /// the same timeout; a router that never answers costs one packet.
-    pub fn retry_candidates(&self) -> Vec<u8> {
-        let Some(d) = self.destination_ttl() else {
-            return Vec::new();
+    /// TTLs to probe once more: those without any answer that were not
+    /// retried yet, below the destination's TTL. Before the destination has
+    /// answered, none, unless `second_wave` (half the timeout has passed):
+    /// then every silent TTL.
+    ///
+    /// Why: all probes leave at once, so a queue on the way can lose the
+    /// first ones. A router resolving its next hop (ARP/ND) queues packets
+    /// and drops the oldest when the queue fills; in the lab that loses the
+    /// lowest TTLs that reach the destination, which then looks farther
+    /// than it is, or loses them all. One retry of each silent TTL, sent
+    /// as soon as the destination has answered (or at half time), recovers
+    /// them within the same timeout; a router that never answers costs one
+    /// packet more.
+    pub fn retry_candidates(&self, second_wave: bool) -> Vec<u8> {
+        let below = match self.destination_ttl() {
+            Some(d) => d,
+            None if second_wave => self.max_ttl().saturating_add(1),
+            None => return Vec::new(),
         };
-        (1..d)
+        (1..below)
             .filter(|&t| {
                 !self.answered(t) && self.probes.iter().filter(|p| p.ttl == t).count() == 1
             })
@@ -646,19 +653,23 @@ mod tests {
         let mut state = TraceState::new(probes);
         let at = |i: usize| std::time::UNIX_EPOCH + f[i].0;
         state.absorb(&f[1].1, at(1));
-        assert!(state.retry_candidates().is_empty(), "no destination yet");
+        assert!(
+            state.retry_candidates(false).is_empty(),
+            "no destination yet"
+        );
         state.absorb(&f[3].1, at(3));
         assert!(!state.answered(2), "router 2 quoted the other seq");
         state.absorb(&f[5].1, at(5));
         assert_eq!(state.destination_ttl(), Some(3));
         assert!(!state.complete());
-        assert_eq!(state.retry_candidates(), vec![2]);
+        assert_eq!(state.retry_candidates(false), vec![2]);
+        assert_eq!(state.retry_candidates(true), vec![2]);
         let retry = state.add_probe(TraceProbe {
             attempt: 1,
             ..real_ttl2
         });
         state.mark_sent(retry, at(2));
-        assert!(state.retry_candidates().is_empty(), "one retry per TTL");
+        assert!(state.retry_candidates(true).is_empty(), "one retry per TTL");
         assert_eq!(state.absorb(&f[3].1, at(3)), Some(retry));
         assert!(state.complete());
         let hop = state.hop(2);
@@ -676,6 +687,12 @@ mod tests {
         partial.absorb(&f[3].1, std::time::UNIX_EPOCH + f[3].0);
         assert_eq!(partial.destination_ttl(), None);
         assert!(!partial.complete());
+        assert!(partial.retry_candidates(false).is_empty());
+        assert_eq!(
+            partial.retry_candidates(true),
+            vec![1, 3],
+            "every silent TTL"
+        );
         let hops = partial.hops();
         assert_eq!(hops.len(), 3);
         assert_eq!(hops[0].detail, HopDetail::Silent);

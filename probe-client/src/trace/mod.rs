@@ -27,7 +27,8 @@
 //!     "translated","tracebox":"<tracebox diff text>","diff":{"differences":[{"name",
 //!     "change","sent","seen"}],"partial"}}` (`diff` is the TTL-adjusted one);
 //!   - `{"type":"hop",...,"kind":"syn_ack"|"rst"|"tcp","options":[analyze's option
-//!     objects],"tracebox":"-TCPOptionMPTCPCapable"}` for the destination;
+//!     objects],"mp_capable":"present"|"absent","tracebox":"-TCPOptionMPTCPCapable"}`
+//!     for the destination (its answer's MP_CAPABLE);
 //!   - `{"type":"server","reachable","error","queried","ttl","syn_seen","options",
 //!     "mp_capable","changes","readiness"}` (the echo server's account);
 //!   - `{"type":"verdict","verdict","summary","evidence","hop_range":{"last_with":
@@ -45,7 +46,7 @@ pub mod render;
 use crate::cli::{GlobalArgs, NetArgs};
 use crate::net::error::NetError;
 use crate::net::pcap::PcapRecorder;
-use crate::net::privileges::{drop_all, with_net_raw};
+use crate::net::privileges::{drop_all, lower_effective, with_net_raw};
 use crate::net::raw::{Deadline, RawOptions, RawSockets};
 use crate::net::resolve::{resolve, FamilyPreference};
 use crate::net::source::{reserve_port, select_source, ReservedPort};
@@ -181,6 +182,8 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 fn run_all(args: &TraceArgs, global: &GlobalArgs) -> Result<ExitCode, NetError> {
+    // Nothing runs with a capability until the raw sockets are opened.
+    lower_effective()?;
     let preference = FamilyPreference::from_flags(args.net.ipv4, args.net.ipv6);
     let destination = resolve(&args.host, preference)?;
     let interfaces: Vec<Option<String>> = if args.net.interfaces.is_empty() {
@@ -339,24 +342,33 @@ fn trace_one(
             )
             .collect()
     };
-    while let Some(r) = setup.raw.recv_until(&deadline)? {
+    // Half the timeout: silent TTLs get their retry then, if the
+    // destination has not answered before.
+    let half_time = Deadline::after_secs(args.net.timeout / 2.0);
+    let mut second_wave = false;
+    loop {
+        let until = if second_wave { &deadline } else { &half_time };
+        let Some(r) = setup.raw.recv_until(until)? else {
+            if second_wave || deadline.passed() {
+                break;
+            }
+            second_wave = true;
+            retry(&plan, &setup.raw, recorder.as_deref_mut(), &mut state, true)?;
+            continue;
+        };
         if let Some(rec) = recorder.as_deref_mut() {
             rec.record(r.timestamp, &r.packet)?;
         }
         if state.absorb(&r.packet, r.timestamp).is_none() {
             continue;
         }
-        for ttl in state.retry_candidates() {
-            let probe = plan
-                .probe(ttl, 1)
-                .map_err(|e| NetError::io("building probes", std::io::Error::other(e)))?;
-            let at = setup.raw.send(&probe.packet)?;
-            if let Some(rec) = recorder.as_deref_mut() {
-                rec.record(at, &probe.packet)?;
-            }
-            let i = state.add_probe(probe);
-            state.mark_sent(i, at);
-        }
+        retry(
+            &plan,
+            &setup.raw,
+            recorder.as_deref_mut(),
+            &mut state,
+            second_wave,
+        )?;
         printer.flush(&state, false);
         if state.complete() {
             break;
@@ -411,6 +423,29 @@ fn trace_one(
         print_verdict(&verdict);
     }
     Ok(verdict)
+}
+
+/// Sends one retry for each TTL [`TraceState::retry_candidates`] names.
+fn retry(
+    plan: &ProbePlan,
+    raw: &RawSockets,
+    recorder: Option<&mut PcapRecorder<BufWriter<File>>>,
+    state: &mut TraceState,
+    second_wave: bool,
+) -> Result<(), NetError> {
+    let mut recorder = recorder;
+    for ttl in state.retry_candidates(second_wave) {
+        let probe = plan
+            .probe(ttl, 1)
+            .map_err(|e| NetError::io("building probes", std::io::Error::other(e)))?;
+        let at = raw.send(&probe.packet)?;
+        if let Some(rec) = recorder.as_deref_mut() {
+            rec.record(at, &probe.packet)?;
+        }
+        let i = state.add_probe(probe);
+        state.mark_sent(i, at);
+    }
+    Ok(())
 }
 
 /// The echo server's account of the probe that reached it, compared with

@@ -222,6 +222,11 @@ pub fn hop_json(hop: &Hop) -> Value {
                 AnswerKind::Other => "tcp",
             },
             "options": option_list_json(&OptionList::parse(options, None)),
+            "mp_capable": if packet::verdict::find_capable(options).is_some() {
+                "present"
+            } else {
+                "absent"
+            },
             "tracebox": tracebox.to_string(),
         }),
     };
