@@ -1,2 +1,3 @@
 //! End-to-end tests and the network-namespace lab live here.
+pub mod lab;
 pub mod netns;

@@ -312,3 +312,74 @@ impl Lab {
         })
     }
 }
+
+/// Client - router 1 - router 2 - server, for per-hop traces (IPv4 and
+/// IPv6 on every link):
+///
+/// client `10.1.0.1` / `fd00:1::1` - r1 `10.1.0.254` `fd00:1::fe` |
+/// `10.5.0.1` `fd00:5::1` - r2 `10.5.0.2` `fd00:5::2` | `10.2.0.254`
+/// `fd00:2::fe` - server `10.2.0.2` / `fd00:2::2`.
+pub struct Chain {
+    pub client: Netns,
+    pub r1: Netns,
+    pub r2: Netns,
+    pub server: Netns,
+    pub server_addr: std::net::Ipv4Addr,
+    pub server_addr6: std::net::Ipv6Addr,
+    pub client_addr: std::net::Ipv4Addr,
+    pub client_addr6: std::net::Ipv6Addr,
+    /// Router addresses facing the client (what their ICMP errors come from).
+    pub r1_addr: std::net::Ipv4Addr,
+    pub r2_addr: std::net::Ipv4Addr,
+    pub r1_addr6: std::net::Ipv6Addr,
+    pub r2_addr6: std::net::Ipv6Addr,
+}
+
+impl Chain {
+    pub fn new(tag: &str) -> io::Result<Self> {
+        let client = Netns::new(&format!("{tag}c"))?;
+        let r1 = Netns::new(&format!("{tag}r1"))?;
+        let r2 = Netns::new(&format!("{tag}r2"))?;
+        let server = Netns::new(&format!("{tag}s"))?;
+        veth(&client, "eth0", &r1, "eth0")?;
+        veth(&r1, "eth1", &r2, "eth0")?;
+        veth(&r2, "eth1", &server, "eth0")?;
+        client.addr("eth0", "10.1.0.1/24")?;
+        client.addr("eth0", "fd00:1::1/64")?;
+        r1.addr("eth0", "10.1.0.254/24")?;
+        r1.addr("eth0", "fd00:1::fe/64")?;
+        r1.addr("eth1", "10.5.0.1/24")?;
+        r1.addr("eth1", "fd00:5::1/64")?;
+        r2.addr("eth0", "10.5.0.2/24")?;
+        r2.addr("eth0", "fd00:5::2/64")?;
+        r2.addr("eth1", "10.2.0.254/24")?;
+        r2.addr("eth1", "fd00:2::fe/64")?;
+        server.addr("eth0", "10.2.0.2/24")?;
+        server.addr("eth0", "fd00:2::2/64")?;
+        r1.forwarding()?;
+        r2.forwarding()?;
+        client.route("default", "10.1.0.254")?;
+        client.route("default", "fd00:1::fe")?;
+        r1.route("default", "10.5.0.2")?;
+        r1.route("default", "fd00:5::2")?;
+        r2.route("10.1.0.0/24", "10.5.0.1")?;
+        r2.route("fd00:1::/64", "fd00:5::1")?;
+        server.route("default", "10.2.0.254")?;
+        server.route("default", "fd00:2::fe")?;
+        let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().map_err(io::Error::other);
+        Ok(Chain {
+            client,
+            r1,
+            r2,
+            server,
+            server_addr: [10, 2, 0, 2].into(),
+            server_addr6: v6("fd00:2::2")?,
+            client_addr: [10, 1, 0, 1].into(),
+            client_addr6: v6("fd00:1::1")?,
+            r1_addr: [10, 1, 0, 254].into(),
+            r2_addr: [10, 5, 0, 2].into(),
+            r1_addr6: v6("fd00:1::fe")?,
+            r2_addr6: v6("fd00:5::2")?,
+        })
+    }
+}

@@ -3,6 +3,7 @@
 //! resolution and the `--write` pcap recorder.
 //!
 //! Typical use (see `trace` for a complete one):
+//! 0. [`privileges::lower_effective`] first of all;
 //! 1. [`resolve::resolve`] the host, [`source::select_source`] the address
 //!    and [`source::reserve_port`] a source port;
 //! 2. [`raw::RawSockets::open`] (raises CAP_NET_RAW for the `socket` calls

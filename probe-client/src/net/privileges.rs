@@ -120,6 +120,22 @@ fn set(sets: CapSets) -> io::Result<()> {
     Ok(())
 }
 
+/// Empties the effective set, keeping the permitted one: call first thing,
+/// so that with `setcap cap_net_raw+ep` (effective at exec) or as root
+/// nothing runs with a capability until [`with_net_raw`] raises the one
+/// it needs.
+pub fn lower_effective() -> Result<(), NetError> {
+    let caps = current().map_err(|e| NetError::io("capget", e))?;
+    if caps.effective == 0 {
+        return Ok(());
+    }
+    set(CapSets {
+        effective: 0,
+        ..caps
+    })
+    .map_err(|e| NetError::io("capset (lower effective)", e))
+}
+
 /// Whether this process may open raw sockets at all (CAP_NET_RAW permitted).
 pub fn has_net_raw() -> bool {
     current().is_ok_and(|c| c.permits(CAP_NET_RAW))
@@ -285,6 +301,23 @@ mod tests {
                     assert!(e.is_privilege());
                     assert!(e.to_string().contains("setcap cap_net_raw+ep"));
                 }
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn lowering_keeps_the_permitted_set() {
+        std::thread::spawn(|| {
+            let before = current().unwrap();
+            lower_effective().unwrap();
+            let after = current().unwrap();
+            assert_eq!(after.effective, 0);
+            assert_eq!(after.permitted, before.permitted);
+            // Raising still works afterwards when permitted.
+            if before.permits(CAP_NET_RAW) {
+                assert!(with_net_raw(|| Ok(())).is_ok());
             }
         })
         .join()

@@ -148,68 +148,140 @@ pub fn interface_index(name: &str) -> Result<i32, NetError> {
     Ok(index as i32)
 }
 
+/// A classic BPF instruction whose jumps name labels, resolved by
+/// [`assemble`] (hand-counted jump offsets are where filters go wrong).
+#[derive(Debug, Clone, Copy)]
+enum Insn {
+    /// Any non-jump instruction.
+    Op(u16, u32),
+    /// `jeq #k, then, else`.
+    JumpEq(u32, Label, Label),
+    /// Marks the position of a label.
+    At(Label),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Label {
+    Next,
+    Tcp4,
+    Icmp4,
+    V6,
+    Tcp6,
+    Icmp6,
+    Accept,
+    Drop,
+}
+
+fn assemble(program: &[Insn]) -> Vec<SockFilter> {
+    const JEQ_K: u16 = 0x15;
+    let mut positions = Vec::new();
+    let mut pc = 0usize;
+    for insn in program {
+        match insn {
+            Insn::At(label) => positions.push((*label, pc)),
+            _ => pc += 1,
+        }
+    }
+    let target = |label: Label, pc: usize| -> u8 {
+        if label == Label::Next {
+            return 0;
+        }
+        let at = positions
+            .iter()
+            .find(|(l, _)| *l == label)
+            .map(|(_, p)| *p)
+            .unwrap_or(pc + 1);
+        // Every jump in the program is forward and short.
+        u8::try_from(at.saturating_sub(pc + 1)).unwrap_or(0)
+    };
+    let mut out = Vec::with_capacity(pc);
+    for insn in program {
+        match *insn {
+            Insn::Op(code, k) => out.push(SockFilter::new(code, 0, 0, k)),
+            Insn::JumpEq(k, then, otherwise) => {
+                let pc = out.len();
+                out.push(SockFilter::new(
+                    JEQ_K,
+                    target(then, pc),
+                    target(otherwise, pc),
+                    k,
+                ));
+            }
+            Insn::At(_) => {}
+        }
+    }
+    out
+}
+
 /// Classic BPF, run on the IP header (an AF_PACKET SOCK_DGRAM socket's
-/// filter sees the packet from its network header): accept ICMP, ICMPv6
-/// and TCP to one of `ports` (every TCP segment when `ports` is empty).
-/// IPv6 extension headers before TCP are not followed: our probes and
-/// their answers carry none.
+/// filter sees the packet from its network header): accept the ICMP and
+/// ICMPv6 errors that can quote a probe (destination unreachable, time
+/// exceeded, parameter problem, and ICMPv6 packet too big) and TCP
+/// segments to one of `ports` (every TCP segment when `ports` is empty).
+/// IPv6 extension headers before TCP or ICMPv6 are not followed: our
+/// probes and their answers carry none.
 pub fn answer_filter(ports: &[u16]) -> Vec<SockFilter> {
-    // Opcodes (linux/filter.h): LD|B|ABS, ALU|AND|K, JMP|JEQ|K,
-    // LDX|B|MSH, LD|H|IND, LD|H|ABS, RET|K.
+    use Insn::{At, JumpEq, Op};
+    use Label::*;
+    // Opcodes (linux/filter.h): LD|B|ABS, ALU|AND|K, LDX|B|MSH, LD|H|IND,
+    // LD|B|IND, LD|H|ABS, RET|K.
     const LDB_ABS: u16 = 0x30;
     const AND_K: u16 = 0x54;
-    const JEQ_K: u16 = 0x15;
     const LDX_MSH: u16 = 0xb1;
     const LDH_IND: u16 = 0x48;
+    const LDB_IND: u16 = 0x50;
     const LDH_ABS: u16 = 0x28;
     const RET_K: u16 = 0x06;
-    let p = ports.len();
-    // Port block: one JEQ per port, or an unconditional accept.
-    let port_len = p.max(1);
-    let v6 = 8 + port_len;
-    let accept = v6 + 5 + port_len;
-    let drop = accept + 1;
-    // Relative jump from the instruction at `pc` to `target`.
-    let to = |pc: usize, target: usize| (target - pc - 1) as u8;
-    let mut f = Vec::with_capacity(drop + 1);
-    let port_block = |f: &mut Vec<SockFilter>, start: usize| {
+    let port_checks = |p: &mut Vec<Insn>| {
         if ports.is_empty() {
-            f.push(SockFilter::new(
-                JEQ_K,
-                to(start, accept),
-                to(start, accept),
-                0,
-            ));
+            p.push(JumpEq(0, Accept, Accept));
         }
         for (i, &port) in ports.iter().enumerate() {
-            let pc = start + i;
-            let miss = if i + 1 == p { to(pc, drop) } else { 0 };
-            f.push(SockFilter::new(
-                JEQ_K,
-                to(pc, accept),
-                miss,
-                u32::from(port),
-            ));
+            let miss = if i + 1 == ports.len() { Drop } else { Next };
+            p.push(JumpEq(u32::from(port), Accept, miss));
         }
     };
-    f.push(SockFilter::new(LDB_ABS, 0, 0, 0)); // 0: version byte
-    f.push(SockFilter::new(AND_K, 0, 0, 0xf0)); // 1
-    f.push(SockFilter::new(JEQ_K, 0, to(2, v6), 0x40)); // 2: IPv4?
-    f.push(SockFilter::new(LDB_ABS, 0, 0, 9)); // 3: protocol
-    f.push(SockFilter::new(JEQ_K, to(4, accept), 0, 1)); // 4: ICMP
-    f.push(SockFilter::new(JEQ_K, 0, to(5, drop), 6)); // 5: TCP?
-    f.push(SockFilter::new(LDX_MSH, 0, 0, 0)); // 6: X = IHL * 4
-    f.push(SockFilter::new(LDH_IND, 0, 0, 2)); // 7: TCP destination port
-    port_block(&mut f, 8);
-    f.push(SockFilter::new(JEQ_K, 0, to(v6, drop), 0x60)); // v6: IPv6?
-    f.push(SockFilter::new(LDB_ABS, 0, 0, 6)); // next header
-    f.push(SockFilter::new(JEQ_K, to(v6 + 2, accept), 0, 58)); // ICMPv6
-    f.push(SockFilter::new(JEQ_K, 0, to(v6 + 3, drop), 6)); // TCP?
-    f.push(SockFilter::new(LDH_ABS, 0, 0, 40 + 2)); // TCP destination port
-    port_block(&mut f, v6 + 5);
-    f.push(SockFilter::new(RET_K, 0, 0, SNAPLEN as u32)); // accept
-    f.push(SockFilter::new(RET_K, 0, 0, 0)); // drop
-    f
+    let mut p = vec![
+        Op(LDB_ABS, 0), // version nibble
+        Op(AND_K, 0xf0),
+        JumpEq(0x40, Next, V6),
+        Op(LDB_ABS, 9), // IPv4 protocol
+        JumpEq(1, Icmp4, Next),
+        JumpEq(6, Tcp4, Drop),
+        At(Tcp4),
+        Op(LDX_MSH, 0), // X = IPv4 header length
+        Op(LDH_IND, 2), // TCP destination port
+    ];
+    port_checks(&mut p);
+    p.extend([
+        At(Icmp4),
+        Op(LDX_MSH, 0),
+        Op(LDB_IND, 0), // ICMP type
+        JumpEq(3, Accept, Next),
+        JumpEq(11, Accept, Next),
+        JumpEq(12, Accept, Drop),
+        At(V6),
+        JumpEq(0x60, Next, Drop),
+        Op(LDB_ABS, 6), // next header
+        JumpEq(58, Icmp6, Next),
+        JumpEq(6, Tcp6, Drop),
+        At(Tcp6),
+        Op(LDH_ABS, 40 + 2),
+    ]);
+    port_checks(&mut p);
+    p.extend([
+        At(Icmp6),
+        Op(LDB_ABS, 40), // ICMPv6 type: errors are 1 to 4
+        JumpEq(1, Accept, Next),
+        JumpEq(2, Accept, Next),
+        JumpEq(3, Accept, Next),
+        JumpEq(4, Accept, Drop),
+        At(Accept),
+        Op(RET_K, SNAPLEN as u32),
+        At(Drop),
+        Op(RET_K, 0),
+    ]);
+    assemble(&p)
 }
 
 fn open_sender(domain: Domain, interface: Option<&str>) -> io::Result<Socket> {
@@ -455,6 +527,10 @@ mod tests {
                 },
                 0x54 => a &= k,
                 0x15 => pc += usize::from(if a == k { jt } else { jf }),
+                0x50 => match byte(k as usize + x as usize) {
+                    Some(b) => a = b.into(),
+                    None => return 0,
+                },
                 0xb1 => match byte(k as usize) {
                     Some(b) => x = u32::from(b & 0xf) * 4,
                     None => return 0,
@@ -492,17 +568,31 @@ mod tests {
     fn filter_keeps_icmp_and_our_ports() {
         for ports in [vec![40000u16], vec![40000, 40001, 40002]] {
             let f = answer_filter(&ports);
-            assert_eq!(f.len(), 8 + 5 + 2 * ports.len() + 2);
             for &port in &ports {
                 assert_ne!(run(&f, &tcp4(port)), 0);
                 assert_ne!(run(&f, &tcp6(port, 6)), 0);
             }
             assert_eq!(run(&f, &tcp4(22)), 0);
             assert_eq!(run(&f, &tcp6(22, 6)), 0);
-            let mut icmp = tcp4(0);
-            icmp[9] = 1;
-            assert_ne!(run(&f, &icmp), 0);
-            assert_ne!(run(&f, &tcp6(0, 58)), 0);
+            for (icmp_type, wanted) in [(3u8, true), (11, true), (12, true), (0, false), (8, false)]
+            {
+                let mut icmp = tcp4(0);
+                icmp[9] = 1;
+                icmp[20] = icmp_type;
+                assert_eq!(run(&f, &icmp) != 0, wanted, "ICMP type {icmp_type}");
+            }
+            for (icmp_type, wanted) in [
+                (1u8, true),
+                (2, true),
+                (3, true),
+                (4, true),
+                (128, false),
+                (135, false),
+            ] {
+                let mut icmp6 = tcp6(0, 58);
+                icmp6[40] = icmp_type;
+                assert_eq!(run(&f, &icmp6) != 0, wanted, "ICMPv6 type {icmp_type}");
+            }
             assert_eq!(run(&f, &tcp6(40000, 17)), 0, "UDP");
             let mut udp = tcp4(40000);
             udp[9] = 17;

@@ -1,0 +1,226 @@
+//! Asking the echo server (probe-server, echo protocol v1) which of our
+//! crafted SYNs arrived and how: the trace's final hop.
+//!
+//! The connection runs on its own thread while the trace waits for ICMP,
+//! so it costs no time of its own: connect, hello and report overlap the
+//! probes; the query goes out once the destination has answered (its
+//! capture has then seen the SYN) or when the trace's deadline passes.
+use crate::net::raw::Deadline;
+use packet::echo::{
+    ClientMessage, EchoReport, Hello, ProbeObservation, ProbeQuery, ServerMessage, ECHO_VERSION,
+    MAX_QUERY_SEQS,
+};
+use packet::ip::parse_ip_tcp;
+use packet::verdict::{OptionArea, ServerProbeSeen, ServerReport};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+/// Longest server line we accept (a report with many endpoints is a few
+/// kilobytes).
+const MAX_SERVER_LINE: u64 = 1 << 20;
+/// Time the query may take after the trace's own deadline.
+pub const QUERY_GRACE: Duration = Duration::from_millis(1000);
+
+/// What the echo server said.
+#[derive(Debug, Clone, Default)]
+pub struct EchoOutcome {
+    pub report: Option<EchoReport>,
+    pub observations: Vec<ProbeObservation>,
+    pub queried: bool,
+    /// Why there is no (complete) account: no server, refused, timeout.
+    pub error: Option<String>,
+}
+
+/// The TCP socket for the echo connection, bound to our probe source
+/// address (the server answers queries only about SYNs from the
+/// connection's own address) and to `-i`'s interface. Created before
+/// privileges are dropped: SO_BINDTODEVICE may need CAP_NET_RAW.
+pub fn echo_socket(source: IpAddr, interface: Option<&str>) -> std::io::Result<Socket> {
+    let domain = if source.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    if let Some(name) = interface {
+        socket.bind_device(Some(name.as_bytes()))?;
+    }
+    socket.bind(&SockAddr::from(SocketAddr::new(source, 0)))?;
+    Ok(socket)
+}
+
+struct Conn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Conn {
+    fn send(&mut self, msg: &ClientMessage) -> Result<(), String> {
+        let mut line = serde_json::to_string(msg).map_err(|e| e.to_string())?;
+        line.push('\n');
+        self.writer
+            .write_all(line.as_bytes())
+            .map_err(|e| format!("sending to the echo server: {e}"))
+    }
+
+    fn receive(&mut self, deadline: Duration) -> Result<ServerMessage, String> {
+        self.writer
+            .set_read_timeout(Some(deadline.max(Duration::from_millis(1))))
+            .map_err(|e| e.to_string())?;
+        let mut line = String::new();
+        let n = (&mut self.reader)
+            .take(MAX_SERVER_LINE)
+            .read_line(&mut line)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                    "no echo protocol answer in time (not an echo server?)".to_string()
+                }
+                _ => format!("reading from the echo server: {e}"),
+            })?;
+        if n == 0 {
+            return Err("the echo server closed the connection".into());
+        }
+        match serde_json::from_str::<ServerMessage>(&line) {
+            Ok(ServerMessage::Error(e)) => {
+                Err(format!("echo server error {}: {}", e.code, e.message))
+            }
+            Ok(m) => Ok(m),
+            Err(e) => Err(format!("not an echo server answer ({e})")),
+        }
+    }
+}
+
+/// Runs the whole exchange: connect, hello, report, then wait for the
+/// sequence numbers to query on `seqs` (at most until `deadline` plus
+/// [`QUERY_GRACE`]).
+pub fn run(
+    socket: Socket,
+    server: SocketAddr,
+    deadline: Deadline,
+    seqs: Receiver<Vec<u32>>,
+) -> EchoOutcome {
+    let mut out = EchoOutcome::default();
+    let limit = || deadline.remaining() + QUERY_GRACE;
+    if let Err(e) = socket.connect_timeout(
+        &SockAddr::from(server),
+        deadline.remaining().max(Duration::from_millis(1)),
+    ) {
+        out.error = Some(format!("no echo server at {server}: {e}"));
+        return out;
+    }
+    let stream: TcpStream = socket.into();
+    let writer = match stream.try_clone() {
+        Ok(w) => w,
+        Err(e) => {
+            out.error = Some(e.to_string());
+            return out;
+        }
+    };
+    let _ = writer.set_write_timeout(Some(limit()));
+    let mut conn = Conn {
+        reader: BufReader::new(stream),
+        writer,
+    };
+    let hello = ClientMessage::Hello(Hello {
+        version: ECHO_VERSION,
+        client: format!("mptcp-probe/{} trace", env!("CARGO_PKG_VERSION")),
+    });
+    // The report must come within the trace's own time.
+    let report = conn
+        .send(&hello)
+        .and_then(|_| conn.receive(deadline.remaining()));
+    match report {
+        Ok(ServerMessage::Report(r)) => out.report = Some(*r),
+        Ok(_) => {
+            out.error = Some("the echo server did not start with a report".into());
+            return out;
+        }
+        Err(e) => {
+            out.error = Some(e);
+            return out;
+        }
+    }
+    let wanted = match seqs.recv_timeout(limit()) {
+        Ok(s) => s,
+        Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => return out,
+    };
+    let wanted: Vec<u32> = wanted.into_iter().take(MAX_QUERY_SEQS).collect();
+    // The server's capture thread may lag the SYN/ACK its kernel sent by a
+    // moment: ask again once if the first probe asked about is missing.
+    for attempt in 0..2 {
+        let query = ClientMessage::Query(ProbeQuery {
+            version: ECHO_VERSION,
+            seqs: wanted.clone(),
+        });
+        let wait = deadline.remaining().max(QUERY_GRACE / 2);
+        match conn.send(&query).and_then(|_| conn.receive(wait)) {
+            Ok(ServerMessage::Answer(a)) => {
+                out.queried = true;
+                out.observations = a.observations;
+            }
+            Ok(_) => {
+                out.error = Some("unexpected echo server message".into());
+                return out;
+            }
+            Err(e) => {
+                out.error = Some(e);
+                return out;
+            }
+        }
+        let first_seen = wanted
+            .first()
+            .is_some_and(|s| out.observations.iter().any(|o| o.syn.seq == *s));
+        if first_seen
+            || attempt == 1
+            || deadline.remaining() + QUERY_GRACE < Duration::from_millis(300)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    out
+}
+
+fn option_area(hex_text: &str) -> Option<OptionArea> {
+    let bytes = hex::decode(hex_text).ok()?;
+    let s = parse_ip_tcp(&bytes).ok()?;
+    Some(OptionArea::new(s.options))
+}
+
+/// The observation of the SYN with sequence number `seq`, as raw bytes.
+pub fn observed_syn(outcome: &EchoOutcome, seq: u32) -> Option<Vec<u8>> {
+    let o = outcome.observations.iter().find(|o| o.syn.seq == seq)?;
+    hex::decode(&o.syn.hex).ok()
+}
+
+/// The verdict engine's view of the server's account. The echo
+/// connection itself is plain TCP (its job is to ask, not to test), so
+/// its SYN and MPTCP state are left out: only the crafted probes and the
+/// server host's readiness count.
+pub fn server_report(outcome: &EchoOutcome) -> Option<ServerReport> {
+    let report = outcome.report.as_ref()?;
+    let probes = outcome
+        .observations
+        .iter()
+        .filter_map(|o| {
+            Some(ServerProbeSeen {
+                seq: o.syn.seq,
+                syn: option_area(&o.syn.hex)?,
+                syn_ack_sent: o.syn_ack.as_ref().and_then(|s| option_area(&s.hex)),
+            })
+        })
+        .collect();
+    Some(ServerReport {
+        syn_seen: None,
+        syn_ack_sent: None,
+        connection_mptcp: None,
+        mptcp_enabled: report.readiness.mptcp_enabled,
+        mptcp_version: report.readiness.versions.iter().copied().max(),
+        mptcp_listener: Some(report.connection.listener_mptcp),
+        probes,
+        probes_queried: outcome.queried,
+    })
+}

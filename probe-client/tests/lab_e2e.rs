@@ -1,0 +1,116 @@
+//! The lab's scenarios end to end: for every row of
+//! `tests::lab::SCENARIOS`, fresh client - r1 - r2 - server namespaces with
+//! the cause switched on, the echo server in the server namespace, and the
+//! real `mptcp-probe` binary running `check --json`, `trace --json` and
+//! `trace --format tracebox` in the client namespace. Asserts the verdict
+//! codes, the exit codes and the hop range the table gives.
+//!
+//! The echo server runs in-process (`probe_server::server::run`, what the
+//! `mptcp-probe-server` binary runs after parsing its arguments): a test
+//! of this package cannot name the other package's binary. The `lab`
+//! command runs both binaries.
+//!
+//! Root only (namespaces, iptables): otherwise each test prints why it
+//! skipped.
+use tests::lab::middlebox::Middlebox;
+use tests::lab::{self, Binaries, RunOptions, ServerLaunch, SCENARIOS};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mptcp-probe");
+
+/// The line of hop `ttl` in tracebox format.
+fn hop_line(text: &str, ttl: u8) -> &str {
+    let prefix = format!("{ttl}: ");
+    text.lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no hop {ttl} in:\n{text}"))
+}
+
+fn scenario(name: &str) {
+    if let Some(why) = lab::unavailable() {
+        println!("skipped lab scenario {name}: {why}");
+        return;
+    }
+    let s = lab::scenario::find(name).unwrap_or_else(|| panic!("no scenario {name}"));
+    let bins = Binaries {
+        client: BIN.into(),
+        server: ServerLaunch::InProcess,
+    };
+    let tag = format!(
+        "e2e{}",
+        SCENARIOS.iter().position(|x| x.name == name).unwrap_or(99)
+    );
+    let o = lab::run::run(s, &tag, &bins, &RunOptions::default()).expect("lab run");
+    let trace = o.trace.as_ref().expect("trace ran");
+    let tracebox = o.tracebox.as_ref().expect("tracebox ran");
+    let all = format!("{}\n{trace}\n{tracebox}", o.check);
+    assert!(o.mismatches().is_empty(), "{:?}\n{all}", o.mismatches());
+
+    // The tracebox lines show where the option went, as tracebox would.
+    let text = &tracebox.stdout;
+    assert!(text.starts_with("tracebox to "), "{all}");
+    let gone = "-TCPOptionMPTCPCapable";
+    if s.trace.verdict == "mptcp_ok" {
+        assert!(!text.contains(gone), "{all}");
+    }
+    if let Some(r) = s.hop_range {
+        assert!(!hop_line(text, r.last_with).contains("MPTCP"), "{all}");
+        let first_without = r.first_without.unwrap_or(3);
+        assert!(hop_line(text, first_without).ends_with(gone), "{all}");
+    }
+    if matches!(
+        s.trace.verdict,
+        "version_mismatch" | "server_mptcp_disabled"
+    ) {
+        // What tracebox shows on the last hop, for a reason it never names.
+        assert!(hop_line(text, 3).ends_with(gone), "{all}");
+        assert!(!hop_line(text, 2).contains("MPTCP"), "{all}");
+    }
+    for m in s.middleboxes {
+        if let Middlebox::SilentHop(r) = m {
+            let ttl = match r {
+                lab::Router::R1 => 1,
+                lab::Router::R2 => 2,
+            };
+            assert_eq!(hop_line(text, ttl), format!("{ttl}: *"), "{all}");
+        }
+    }
+    assert!(
+        text.contains(&format!("verdict: {}", s.trace.verdict)),
+        "{all}"
+    );
+}
+
+/// One test per scenario (cargo runs them in parallel; each has its own
+/// namespaces), and a check that none of the table is left out.
+macro_rules! scenarios {
+    ($($test:ident => $name:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                scenario($name);
+            }
+        )*
+
+        #[test]
+        fn every_scenario_has_a_test() {
+            let tested = [$($name),*];
+            let table: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+            assert_eq!(tested.to_vec(), table);
+        }
+    };
+}
+
+scenarios! {
+    lab_clean => "clean",
+    lab_clean_v6 => "clean-v6",
+    lab_strip_upstream_r1 => "strip-up-r1",
+    lab_strip_upstream_r2 => "strip-up-r2",
+    lab_strip_upstream_r1_v6 => "strip-up-r1-v6",
+    lab_strip_downstream_r1 => "strip-down-r1",
+    lab_drop_option_30_r1 => "drop-r1",
+    lab_nat_r1 => "nat-r1",
+    lab_nat_r1_strip_r2 => "nat-r1-strip-r2",
+    lab_silent_r2 => "silent-r2",
+    lab_server_disabled => "server-disabled",
+    lab_v0_router => "v0-router",
+}

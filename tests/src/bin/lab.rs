@@ -1,0 +1,358 @@
+//! `lab`: builds the namespace lab, and for every scenario switches its
+//! cause on, starts the real `mptcp-probe-server`, runs the real
+//! `mptcp-probe check` and `trace`, and prints the cause next to the
+//! verdict, the hop range and the tracebox-format trace; then tears it all
+//! down (also on Ctrl-C).
+//!
+//!     sudo -E env "PATH=$PATH" cargo run --release -p tests --bin lab
+//!     lab [--list] [--record DIR] [--timeout SECS] [--bin-dir DIR] [-j N] [SCENARIO ...]
+//!
+//! Where the binaries come from: a binary of the `tests` package cannot
+//! depend on another package's binary (cargo has no stable artifact
+//! dependencies), and linking the client into the lab would not test the
+//! binary users run. So the lab runs the two binaries that sit next to its
+//! own executable (`target/<profile>/`). Started by `cargo run`, which sets
+//! `CARGO` and `CARGO_MANIFEST_DIR`, it first asks that same cargo to
+//! build them in the same profile (the xtask pattern; cargo releases its
+//! lock before running us), so one command works from a fresh clone.
+//! Started directly (`sudo target/release/lab`), it uses what is there and
+//! says how to build it when it is missing.
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::{Arc, Mutex};
+use tests::lab::{self, interrupt, Binaries, Outcome, RunOptions, ServerLaunch, SCENARIOS};
+
+struct Args {
+    list: bool,
+    record: Option<PathBuf>,
+    timeout: f64,
+    bin_dir: Option<PathBuf>,
+    jobs: usize,
+    names: Vec<String>,
+}
+
+const USAGE: &str =
+    "usage: lab [--list] [--record DIR] [--timeout SECS] [--bin-dir DIR] [-j N] [SCENARIO ...]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        list: false,
+        record: None,
+        timeout: 3.0,
+        bin_dir: None,
+        jobs: 4,
+        names: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |what: &str| it.next().ok_or(format!("{arg} needs {what}"));
+        match arg.as_str() {
+            "--list" => a.list = true,
+            "--record" => a.record = Some(value("a directory")?.into()),
+            "--timeout" => {
+                a.timeout = value("seconds")?
+                    .parse()
+                    .map_err(|e| format!("--timeout: {e}"))?
+            }
+            "--bin-dir" => a.bin_dir = Some(value("a directory")?.into()),
+            "-j" | "--jobs" => {
+                a.jobs = value("a number")?.parse().map_err(|e| format!("-j: {e}"))?
+            }
+            "-h" | "--help" => return Err(USAGE.into()),
+            s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
+            s => {
+                if lab::scenario::find(s).is_none() {
+                    return Err(format!("no scenario {s} (see --list)"));
+                }
+                a.names.push(s.into())
+            }
+        }
+    }
+    a.jobs = a.jobs.max(1);
+    Ok(a)
+}
+
+/// Builds the client and the server with the cargo that started us, in
+/// our own profile, when we run under `cargo run`.
+fn build_with_cargo(dir: &Path) -> Result<(), String> {
+    let (Ok(cargo), Ok(manifest)) = (std::env::var("CARGO"), std::env::var("CARGO_MANIFEST_DIR"))
+    else {
+        return Ok(());
+    };
+    let workspace = Path::new(&manifest).join("../Cargo.toml");
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--manifest-path"])
+        .arg(&workspace)
+        .args(["-p", "probe-client", "-p", "probe-server"]);
+    match dir.file_name().and_then(|n| n.to_str()) {
+        Some("release") => {
+            cmd.arg("--release");
+        }
+        Some("debug") | None => {}
+        Some(profile) => {
+            cmd.args(["--profile", profile]);
+        }
+    }
+    eprintln!("lab: building mptcp-probe and mptcp-probe-server ({cmd:?})");
+    match cmd.status() {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("cargo build failed: {s}")),
+        Err(e) => Err(format!("cannot run cargo: {e}")),
+    }
+}
+
+fn binaries(args: &Args) -> Result<Binaries, String> {
+    let dir = match &args.bin_dir {
+        Some(d) => d.clone(),
+        None => {
+            let exe = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
+            let dir = exe
+                .parent()
+                .ok_or("own executable has no directory")?
+                .to_path_buf();
+            build_with_cargo(&dir)?;
+            dir
+        }
+    };
+    let client = dir.join("mptcp-probe");
+    let server = dir.join("mptcp-probe-server");
+    for b in [&client, &server] {
+        if !b.is_file() {
+            return Err(format!(
+                "{} not found; build it first: cargo build --release -p probe-client -p probe-server \
+                 (or run the lab through `cargo run --release -p tests --bin lab`, which builds it)",
+                b.display()
+            ));
+        }
+    }
+    Ok(Binaries {
+        client,
+        server: ServerLaunch::Binary(server),
+    })
+}
+
+/// Removes namespaces a previous lab left behind when it could not clean
+/// up (killed with SIGKILL, or a panic in the release profile, which
+/// aborts without running destructors). Only names of the lab's own
+/// pattern (`mpp-lab<N><role>-<pid>-<n>`) whose process is gone.
+fn sweep_stale_namespaces() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let mut parts = name.split('-');
+        let (Some("mpp"), Some(tag), Some(pid), Some(_), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<libc::pid_t>() else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
+        if tag.starts_with("lab") && !alive {
+            eprintln!("lab: removing namespace {name} left by an earlier run");
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("      {l}\n")).collect()
+}
+
+fn print_outcome(i: usize, n: usize, o: &Outcome) {
+    let s = o.scenario;
+    println!("[{}/{n}] {}: {}", i + 1, s.name, s.cause);
+    for m in s.middleboxes {
+        println!("  switched on: {}", m.describe());
+    }
+    if !s.client_args.is_empty() {
+        println!("  client runs with: {}", s.client_args.join(" "));
+    }
+    println!(
+        "  check  {} (exit {}): {}",
+        o.check_verdict, o.check.exit, o.check_summary
+    );
+    if let (Some(t), Some(v)) = (&o.trace, &o.trace_verdict) {
+        println!(
+            "  trace  {v} (exit {}); hop range: {}",
+            t.exit,
+            o.hop_range_text.as_deref().unwrap_or("none")
+        );
+    }
+    if let Some(t) = &o.tracebox {
+        println!("  trace --format tracebox:");
+        print!("{}", indent(&t.stdout));
+    }
+    if let Some((c, sv)) = &o.captures {
+        println!("  recorded: {} {}", c.display(), sv.display());
+    }
+    let bad = o.mismatches();
+    if bad.is_empty() {
+        println!("  as expected\n");
+    } else {
+        for b in &bad {
+            println!("  MISMATCH {b}");
+        }
+        println!("{}", indent(&o.check.to_string()));
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.list {
+        for s in SCENARIOS {
+            println!(
+                "{:<16} check {:<22} trace {:<22} {}",
+                s.name, s.check.verdict, s.trace.verdict, s.cause
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
+    if let Some(why) = lab::unavailable() {
+        eprintln!("lab: cannot run: {why}; run it as root (sudo)");
+        return ExitCode::from(2);
+    }
+    if !tests::netns::have("tcpdump") && args.record.is_some() {
+        eprintln!("lab: --record needs tcpdump");
+        return ExitCode::from(2);
+    }
+    let bins = match binaries(&args) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("lab: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    sweep_stale_namespaces();
+    if let Err(e) = interrupt::install() {
+        eprintln!("lab: signal handler: {e}");
+        return ExitCode::from(2);
+    }
+    if let Some(dir) = &args.record {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("lab: {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    }
+    let chosen: Vec<&'static lab::Scenario> = SCENARIOS
+        .iter()
+        .filter(|s| args.names.is_empty() || args.names.iter().any(|n| n == s.name))
+        .collect();
+    let opts = RunOptions {
+        timeout: args.timeout,
+        record: args.record.clone(),
+        trace: true,
+    };
+    println!(
+        "lab: {} scenarios, client {}, server {}\n",
+        chosen.len(),
+        bins.client.display(),
+        match &bins.server {
+            ServerLaunch::Binary(p) => p.display().to_string(),
+            ServerLaunch::InProcess => "in-process".into(),
+        }
+    );
+    let started = std::time::Instant::now();
+    // Scenarios run in parallel (each in its own namespaces: ICMP rate
+    // limits and blackhole state are per namespace) and print in order.
+    let results: Arc<Mutex<Vec<Option<std::io::Result<Outcome>>>>> =
+        Arc::new(Mutex::new((0..chosen.len()).map(|_| None).collect()));
+    let next = Arc::new(Mutex::new(0usize));
+    std::thread::scope(|scope| {
+        for _ in 0..args.jobs.min(chosen.len()) {
+            let (results, next, chosen, bins, opts) = (&results, &next, &chosen, &bins, &opts);
+            scope.spawn(move || loop {
+                let i = {
+                    let Ok(mut n) = next.lock() else { return };
+                    let i = *n;
+                    *n += 1;
+                    i
+                };
+                let Some(s) = chosen.get(i) else { return };
+                let r = lab::run::run(s, &format!("lab{i}"), bins, opts);
+                if let Ok(mut all) = results.lock() {
+                    all[i] = Some(r);
+                }
+            });
+        }
+    });
+    let results = match Arc::try_unwrap(results).map(|m| m.into_inner()) {
+        Ok(Ok(r)) => r,
+        _ => {
+            eprintln!("lab: a worker failed");
+            return ExitCode::from(2);
+        }
+    };
+    let n = chosen.len();
+    let mut summary = Vec::new();
+    let mut failed = 0;
+    for (i, r) in results.into_iter().enumerate() {
+        let name = chosen[i].name;
+        match r {
+            Some(Ok(o)) => {
+                print_outcome(i, n, &o);
+                let ok = o.mismatches().is_empty();
+                failed += usize::from(!ok);
+                summary.push(format!(
+                    "{:<16} {:<26} {:<26} {:<13} {}",
+                    name,
+                    format!("{} ({})", o.check_verdict, o.check.exit),
+                    format!(
+                        "{} ({})",
+                        o.trace_verdict.as_deref().unwrap_or("-"),
+                        o.trace.as_ref().map_or(-1, |t| t.exit)
+                    ),
+                    o.hop_range.map_or("-".into(), |r| r.to_string()),
+                    if ok { "ok" } else { "MISMATCH" }
+                ));
+            }
+            Some(Err(e)) => {
+                failed += 1;
+                println!("[{}/{n}] {name}: error: {e}\n", i + 1);
+                summary.push(format!("{name:<16} error: {e}"));
+            }
+            None => {
+                failed += 1;
+                summary.push(format!("{name:<16} not run"));
+            }
+        }
+    }
+    println!(
+        "{:<16} {:<26} {:<26} {:<13} result",
+        "scenario", "check (exit)", "trace (exit)", "hop range"
+    );
+    for l in summary {
+        println!("{l}");
+    }
+    println!(
+        "\n{} of {n} scenarios as expected in {:.1} s; namespaces removed.",
+        n - failed,
+        started.elapsed().as_secs_f64()
+    );
+    if interrupt::interrupted() {
+        eprintln!("lab: interrupted");
+        return ExitCode::from(130);
+    }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,30 @@
+//! The lab: a small internet in network namespaces (client - r1 - r2 -
+//! server) where every cause of a failed MPTCP check can be switched on,
+//! and a runner that starts the real echo server, runs the real client
+//! (`check` and `trace`) and reads back what they said.
+//!
+//! One table ([`scenario::SCENARIOS`]) drives the `lab` command, the
+//! end-to-end tests (probe-client/tests/lab_e2e.rs), the fixture recorder
+//! (`lab --record DIR`) and the replay tests (probe-client/tests/lab_replay.rs).
+pub mod interrupt;
+pub mod middlebox;
+pub mod run;
+pub mod scenario;
+pub mod topology;
+
+pub use run::{Binaries, Outcome, RunOptions, ServerLaunch};
+pub use scenario::{Expect, Family, HopRange, Scenario, SCENARIOS};
+pub use topology::{Router, Topology};
+
+/// Why the lab cannot run here (not root, a tool missing), or `None`.
+pub fn unavailable() -> Option<String> {
+    if let Some(why) = crate::netns::unavailable() {
+        return Some(why);
+    }
+    for tool in ["iptables", "ip6tables"] {
+        if !crate::netns::have(tool) {
+            return Some(format!("`{tool}` not found (apt-get install iptables)"));
+        }
+    }
+    None
+}

@@ -1,0 +1,451 @@
+//! Runs one scenario: builds the topology, switches its middleboxes on,
+//! starts the echo server, runs the real client binary (`check --json`,
+//! `trace --json`, `trace --format tracebox`) in the client namespace and
+//! collects what it said. Optionally records the check's traffic with
+//! tcpdump on the client's and the server's interface.
+//!
+//! Teardown is by guards: the server and tcpdump are stopped, then the
+//! namespaces deleted, when the run returns, fails or panics.
+use super::interrupt;
+use super::scenario::{Family, HopRange, Scenario};
+use super::topology::{Topology, PORT};
+use crate::netns::Netns;
+use serde_json::Value;
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How the echo server is started in the server namespace.
+#[derive(Debug, Clone)]
+pub enum ServerLaunch {
+    /// The `mptcp-probe-server` binary (what the lab command uses).
+    Binary(PathBuf),
+    /// `probe_server::server::run` on a thread inside the namespace: the
+    /// same code the binary runs after parsing its arguments. Tests use it
+    /// because a test of one package cannot name another package's binary.
+    InProcess,
+}
+
+/// The programs a run uses.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    /// The `mptcp-probe` binary.
+    pub client: PathBuf,
+    pub server: ServerLaunch,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `--timeout` given to the client, seconds.
+    pub timeout: f64,
+    /// Record the check's traffic into DIR/lab-<scenario>.{client,server}.pcap.
+    pub record: Option<PathBuf>,
+    /// Also run `trace` (twice: JSON and tracebox format).
+    pub trace: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            timeout: 3.0,
+            record: None,
+            trace: true,
+        }
+    }
+}
+
+/// One run of the client.
+#[derive(Debug, Clone, Default)]
+pub struct ClientRun {
+    pub args: Vec<String>,
+    pub exit: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ClientRun {
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+impl std::fmt::Display for ClientRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "$ mptcp-probe {}\nexit {}\n--- stdout\n{}--- stderr\n{}",
+            self.args.join(" "),
+            self.exit,
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+/// What the tool said in one scenario.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub scenario: &'static Scenario,
+    pub check: ClientRun,
+    pub check_verdict: String,
+    pub check_summary: String,
+    pub trace: Option<ClientRun>,
+    pub trace_verdict: Option<String>,
+    /// The hop range from `trace --json`: (last TTL with, first TTL
+    /// without), `None` inside for "the server".
+    pub hop_range: Option<HopRange>,
+    /// The same range in words, with the routers' addresses.
+    pub hop_range_text: Option<String>,
+    pub tracebox: Option<ClientRun>,
+    /// Recorded captures (client side, server side).
+    pub captures: Option<(PathBuf, PathBuf)>,
+}
+
+impl Outcome {
+    /// Every difference between what the scenario expects and what the
+    /// tool said (empty when it said exactly that).
+    pub fn mismatches(&self) -> Vec<String> {
+        let s = self.scenario;
+        let mut out = Vec::new();
+        if self.check_verdict != s.check.verdict || self.check.exit != s.check.exit {
+            out.push(format!(
+                "check: expected {} (exit {}), got {} (exit {})",
+                s.check.verdict, s.check.exit, self.check_verdict, self.check.exit
+            ));
+        }
+        if let (Some(t), Some(v)) = (&self.trace, &self.trace_verdict) {
+            if v != s.trace.verdict || t.exit != s.trace.exit {
+                out.push(format!(
+                    "trace: expected {} (exit {}), got {v} (exit {})",
+                    s.trace.verdict, s.trace.exit, t.exit
+                ));
+            }
+            if self.hop_range != s.hop_range {
+                out.push(format!(
+                    "trace hop range: expected {}, got {}",
+                    opt_range(s.hop_range),
+                    opt_range(self.hop_range)
+                ));
+            }
+        }
+        if let Some(t) = &self.tracebox {
+            if t.exit != s.trace.exit {
+                out.push(format!(
+                    "trace --format tracebox: expected exit {}, got {}",
+                    s.trace.exit, t.exit
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn opt_range(r: Option<HopRange>) -> String {
+    r.map_or_else(|| "none".into(), |r| r.to_string())
+}
+
+/// The echo server in the server namespace; stopped on drop.
+enum ServerGuard {
+    Binary(Child),
+    InProcess {
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        thread: Option<std::thread::JoinHandle<io::Result<io::Result<()>>>>,
+    },
+}
+
+impl ServerGuard {
+    fn start(ns: &Netns, how: &ServerLaunch) -> io::Result<Self> {
+        match how {
+            ServerLaunch::Binary(bin) => start_binary(ns, bin),
+            ServerLaunch::InProcess => start_in_process(ns),
+        }
+    }
+}
+
+fn start_binary(ns: &Netns, bin: &Path) -> io::Result<ServerGuard> {
+    let mut child = ns
+        .command(&bin.to_string_lossy())
+        .args(["--port", &PORT.to_string(), "--user", "nobody"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let (tx, rx) = mpsc::channel::<String>();
+    // The log is read to its end (so the server never blocks on a full
+    // pipe); the first line that says it serves, or fails, is passed on.
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if line.contains("serving") || line.contains("cannot serve") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+    }
+    let guard = ServerGuard::Binary(child);
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(line) if line.contains("serving") => Ok(guard),
+        Ok(line) => Err(io::Error::other(format!("echo server: {line}"))),
+        Err(_) => Err(io::Error::other("echo server did not start within 10 s")),
+    }
+}
+
+fn start_in_process(ns: &Netns) -> io::Result<ServerGuard> {
+    use probe_server::server::{self, Config};
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let config = Config {
+        ports: vec![PORT],
+        ..Config::default()
+    };
+    let thread = ns.spawn_thread(move || {
+        server::run(
+            config,
+            None,
+            async {
+                let _ = stop_rx.await;
+            },
+            move |shared| {
+                let _ = ready_tx.send(shared);
+            },
+        )
+    })?;
+    if ready_rx.recv_timeout(Duration::from_secs(10)).is_err() {
+        let r = thread.join();
+        return Err(io::Error::other(format!(
+            "echo server did not start: {r:?}"
+        )));
+    }
+    Ok(ServerGuard::InProcess {
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    })
+}
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        match self {
+            ServerGuard::Binary(child) => stop_child(child, libc::SIGTERM),
+            ServerGuard::InProcess { stop, thread } => {
+                if let Some(s) = stop.take() {
+                    let _ = s.send(());
+                }
+                if let Some(t) = thread.take() {
+                    let _ = t.join();
+                }
+            }
+        }
+    }
+}
+
+/// Sends `sig` to a child we started (by its pid: `ip netns exec` execs
+/// the program, so the pid is the program's) and reaps it.
+fn stop_child(child: &mut Child, sig: libc::c_int) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) on the pid of our own unreaped child.
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+    for _ in 0..50 {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// tcpdump writing a capture in a namespace; stopped (SIGINT, so it
+/// flushes) on drop.
+struct Capture {
+    child: Child,
+}
+
+impl Capture {
+    fn start(ns: &Netns, file: &Path) -> io::Result<Self> {
+        // Checksum offload stays as it is: switching it off changes what
+        // the kernel does (see the IPv6 stripping scenario), and the lab
+        // must record what happens without the recorder. Checksums of
+        // segments sent by a namespace are therefore partial in its capture.
+        let mut child = ns
+            .command("tcpdump")
+            .args(["-i", "eth0", "-U", "-s", "0", "--immediate-mode", "-w"])
+            .arg(file)
+            .arg(format!("tcp port {PORT} or icmp or icmp6"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| io::Error::other("tcpdump stderr"))?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let capture = Capture { child };
+        // tcpdump says "listening on" once its socket is open.
+        loop {
+            match rx.recv_timeout(Duration::from_secs(10)) {
+                Ok(l) if l.contains("listening on") => return Ok(capture),
+                Ok(_) => continue,
+                Err(_) => return Err(io::Error::other("tcpdump did not start")),
+            }
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        stop_child(&mut self.child, libc::SIGINT);
+    }
+}
+
+fn run_client(ns: &Netns, bin: &Path, args: Vec<String>) -> io::Result<ClientRun> {
+    interrupt::check()?;
+    let out = ns.command(&bin.to_string_lossy()).args(&args).output()?;
+    Ok(ClientRun {
+        args,
+        exit: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// Runs one scenario in fresh namespaces named after `tag`.
+pub fn run(
+    scenario: &'static Scenario,
+    tag: &str,
+    bins: &Binaries,
+    opts: &RunOptions,
+) -> io::Result<Outcome> {
+    interrupt::check()?;
+    let topo = Topology::new(tag)?;
+    for m in scenario.middleboxes {
+        m.apply(&topo)?;
+    }
+    if scenario.family == Family::V6 {
+        topo.settle_ipv6()?;
+    }
+    let _server = ServerGuard::start(topo.server(), &bins.server)?;
+    interrupt::check()?;
+    let target = topo.server_addr(scenario.family).to_string();
+    let family = match scenario.family {
+        Family::V4 => "-4",
+        Family::V6 => "-6",
+    };
+    let timeout = opts.timeout.to_string();
+    let client_args = |verb: &str, extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = vec![verb.into(), family.into(), "--timeout".into()];
+        v.push(timeout.clone());
+        v.extend(scenario.client_args.iter().map(|s| s.to_string()));
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v.push(target.clone());
+        v
+    };
+
+    let captures = match &opts.record {
+        Some(dir) => {
+            let c = dir.join(format!("lab-{}.client.pcap", scenario.name));
+            let s = dir.join(format!("lab-{}.server.pcap", scenario.name));
+            Some((
+                Capture::start(topo.client(), &c)?,
+                Capture::start(topo.server(), &s)?,
+                (c, s),
+            ))
+        }
+        None => None,
+    };
+    let check = run_client(
+        topo.client(),
+        &bins.client,
+        client_args("check", &["--json"]),
+    )?;
+    let captures = captures.map(|(c, s, files)| {
+        // Let the last segments (FINs, RSTs) pass before tcpdump stops.
+        std::thread::sleep(Duration::from_millis(500));
+        drop(c);
+        drop(s);
+        files
+    });
+    let check_line = check.json_lines().into_iter().next().unwrap_or(Value::Null);
+    let check_verdict = check_line["verdict"].as_str().unwrap_or("?").to_string();
+    let check_summary = check_line["summary"].as_str().unwrap_or("").to_string();
+
+    let (mut trace, mut trace_verdict, mut hop_range, mut hop_range_text, mut tracebox) =
+        (None, None, None, None, None);
+    if opts.trace {
+        let t = run_client(
+            topo.client(),
+            &bins.client,
+            client_args("trace", &["--json"]),
+        )?;
+        let lines = t.json_lines();
+        let verdict = lines.iter().find(|v| v["type"] == "verdict");
+        trace_verdict = Some(
+            verdict
+                .and_then(|v| v["verdict"].as_str())
+                .unwrap_or("?")
+                .to_string(),
+        );
+        if let Some(range) = verdict.map(|v| &v["hop_range"]).filter(|r| !r.is_null()) {
+            let ttl = |h: &Value| h["ttl"].as_u64().and_then(|t| u8::try_from(t).ok());
+            hop_range = Some(HopRange {
+                last_with: ttl(&range["last_with"]).unwrap_or(0),
+                first_without: ttl(&range["first_without"]),
+            });
+            let hop = |h: &Value, none: &str| match (ttl(h), h["addr"].as_str()) {
+                (Some(t), Some(a)) => format!("hop {t} ({a})"),
+                (Some(t), None) => format!("hop {t}"),
+                _ => none.to_string(),
+            };
+            hop_range_text = Some(format!(
+                "MP_CAPABLE last seen at {}, first missing at {}",
+                hop(&range["last_with"], "this host"),
+                hop(&range["first_without"], "the server")
+            ));
+        }
+        trace = Some(t);
+        tracebox = Some(run_client(
+            topo.client(),
+            &bins.client,
+            client_args("trace", &["--format", "tracebox"]),
+        )?);
+    }
+    Ok(Outcome {
+        scenario,
+        check,
+        check_verdict,
+        check_summary,
+        trace,
+        trace_verdict,
+        hop_range,
+        hop_range_text,
+        tracebox,
+        captures,
+    })
+}

@@ -1,0 +1,336 @@
+//! The scenarios: each cause of a failed MPTCP check, what is switched on
+//! to reproduce it, and what the tool must say about it. The single source
+//! of truth for the lab command, the end-to-end tests and the fixtures.
+use super::middlebox::Middlebox;
+use super::topology::Router;
+
+/// Which address family the client probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+/// A verdict code and the exit code that goes with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expect {
+    pub verdict: &'static str,
+    pub exit: i32,
+}
+
+/// Where `trace` places the loss of MP_CAPABLE: the last hop (TTL) whose
+/// quote still carried it and the first hop whose quote did not (`None`
+/// when no router quote lacks it: the server's echo is the first place it
+/// was missing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HopRange {
+    pub last_with: u8,
+    pub first_without: Option<u8>,
+}
+
+impl std::fmt::Display for HopRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.first_without {
+            Some(t) => write!(f, "hop {}..{t}", self.last_with),
+            None => write!(f, "hop {}..server", self.last_with),
+        }
+    }
+}
+
+/// One reproducible cause.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// Short name, used for namespaces, fixture files and test names.
+    pub name: &'static str,
+    /// The cause that is switched on, in words.
+    pub cause: &'static str,
+    pub family: Family,
+    /// Middlebox behaviour installed before the server starts.
+    pub middleboxes: &'static [Middlebox],
+    /// Extra arguments for both `check` and `trace` (e.g. the router's
+    /// MPTCP version).
+    pub client_args: &'static [&'static str],
+    /// What `check` must conclude.
+    pub check: Expect,
+    /// What `trace` must conclude.
+    pub trace: Expect,
+    /// The hop range `trace` must name (`None`: it names none).
+    pub hop_range: Option<HopRange>,
+    /// Verdicts `analyze` must give for the handshakes of the recorded
+    /// client-side / server-side captures of `check`, in order. What one
+    /// side alone can honestly conclude is not always the cause: see
+    /// pcap-fixtures/README.md.
+    pub replay_client: &'static [Option<&'static str>],
+    pub replay_server: &'static [Option<&'static str>],
+}
+
+const OK: Expect = Expect {
+    verdict: "mptcp_ok",
+    exit: 0,
+};
+
+const fn fails(verdict: &'static str) -> Expect {
+    Expect { verdict, exit: 1 }
+}
+
+// What `analyze` says about the four handshakes of a recorded `check`
+// (in order: the kernel's own MPTCP connection, then the crafted v1, v0
+// and plain SYNs). The plain SYN offers no MPTCP, so nothing is judged.
+
+/// A clean path from either side. The crafted v0 SYN is ignored by the
+/// v1-only server: judged on its own, that handshake is a version mismatch
+/// (check only calls it the cause when this host speaks v0).
+const OK_SET: &[Option<&str>] = &[
+    Some("mptcp_ok"),
+    Some("mptcp_ok"),
+    Some("version_mismatch"),
+    None,
+];
+/// An MP_CAPABLE SYN answered by a plain SYN/ACK: from the client's side
+/// alone, stripping on the way and a server without MPTCP look the same.
+const CLIENT_CANNOT_TELL: &[Option<&str>] = &[
+    Some("inconclusive"),
+    Some("inconclusive"),
+    Some("inconclusive"),
+    None,
+];
+/// The server's capture shows NOPs where MP_CAPABLE was.
+const STRIPPED_SEEN_BY_SERVER: &[Option<&str>] = &[
+    Some("stripped_upstream"),
+    Some("stripped_upstream"),
+    Some("stripped_upstream"),
+    None,
+];
+
+/// Every scenario the lab reproduces.
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "clean",
+        cause: "nothing: a clean path",
+        family: Family::V4,
+        middleboxes: &[],
+        client_args: &[],
+        check: OK,
+        trace: OK,
+        hop_range: None,
+        replay_client: OK_SET,
+        replay_server: OK_SET,
+    },
+    Scenario {
+        name: "clean-v6",
+        cause: "nothing: a clean IPv6 path",
+        family: Family::V6,
+        middleboxes: &[],
+        client_args: &[],
+        check: OK,
+        trace: OK,
+        hop_range: None,
+        replay_client: OK_SET,
+        replay_server: OK_SET,
+    },
+    Scenario {
+        name: "strip-up-r1",
+        cause: "r1 strips MP_CAPABLE from forwarded SYNs",
+        family: Family::V4,
+        middleboxes: &[Middlebox::StripUpstream(Router::R1)],
+        client_args: &[],
+        check: fails("stripped_upstream"),
+        trace: fails("stripped_upstream"),
+        hop_range: Some(HopRange {
+            last_with: 1,
+            first_without: Some(2),
+        }),
+        replay_client: CLIENT_CANNOT_TELL,
+        replay_server: STRIPPED_SEEN_BY_SERVER,
+    },
+    Scenario {
+        name: "strip-up-r2",
+        cause: "r2 strips MP_CAPABLE from forwarded SYNs",
+        family: Family::V4,
+        middleboxes: &[Middlebox::StripUpstream(Router::R2)],
+        client_args: &[],
+        check: fails("stripped_upstream"),
+        trace: fails("stripped_upstream"),
+        hop_range: Some(HopRange {
+            last_with: 2,
+            first_without: None,
+        }),
+        replay_client: CLIENT_CANNOT_TELL,
+        replay_server: STRIPPED_SEEN_BY_SERVER,
+    },
+    Scenario {
+        name: "strip-up-r1-v6",
+        cause: "r1 strips MP_CAPABLE from forwarded IPv6 SYNs",
+        family: Family::V6,
+        middleboxes: &[Middlebox::StripUpstream(Router::R1)],
+        client_args: &[],
+        check: fails("stripped_upstream"),
+        trace: fails("stripped_upstream"),
+        hop_range: Some(HopRange {
+            last_with: 1,
+            first_without: Some(2),
+        }),
+        replay_client: CLIENT_CANNOT_TELL,
+        replay_server: STRIPPED_SEEN_BY_SERVER,
+    },
+    Scenario {
+        name: "strip-down-r1",
+        cause: "r1 strips MP_CAPABLE from the server's SYN/ACKs",
+        family: Family::V4,
+        middleboxes: &[Middlebox::StripDownstream(Router::R1)],
+        client_args: &[],
+        check: fails("stripped_downstream"),
+        trace: fails("stripped_downstream"),
+        hop_range: None,
+        replay_client: CLIENT_CANNOT_TELL,
+        replay_server: &[
+            Some("stripped_downstream"),
+            Some("mptcp_ok"),
+            Some("version_mismatch"),
+            None,
+        ],
+    },
+    Scenario {
+        name: "drop-r1",
+        cause: "r1 drops SYNs carrying option 30",
+        family: Family::V4,
+        middleboxes: &[Middlebox::DropOption30(Router::R1)],
+        client_args: &[],
+        check: fails("syn_dropped"),
+        // trace sends MP_CAPABLE SYNs only: without a plain SYN as control
+        // it cannot tell dropped MPTCP SYNs from a dead host, and says so.
+        trace: fails("inconclusive"),
+        hop_range: None,
+        replay_client: &[
+            Some("syn_dropped"),
+            Some("unreachable"),
+            Some("unreachable"),
+            None,
+        ],
+        replay_server: &[None, None],
+    },
+    Scenario {
+        name: "nat-r1",
+        cause: "r1 masquerades (NAT), nothing else",
+        family: Family::V4,
+        middleboxes: &[Middlebox::Masquerade(Router::R1)],
+        client_args: &[],
+        check: OK,
+        trace: OK,
+        hop_range: None,
+        replay_client: OK_SET,
+        replay_server: OK_SET,
+    },
+    Scenario {
+        name: "nat-r1-strip-r2",
+        cause: "r1 masquerades (NAT), r2 behind it strips MP_CAPABLE from SYNs",
+        family: Family::V4,
+        middleboxes: &[
+            Middlebox::Masquerade(Router::R1),
+            Middlebox::StripUpstream(Router::R2),
+        ],
+        client_args: &[],
+        check: fails("stripped_upstream"),
+        trace: fails("stripped_upstream"),
+        hop_range: Some(HopRange {
+            last_with: 2,
+            first_without: None,
+        }),
+        replay_client: CLIENT_CANNOT_TELL,
+        replay_server: STRIPPED_SEEN_BY_SERVER,
+    },
+    Scenario {
+        name: "silent-r2",
+        cause: "r2 sends no ICMP time exceeded (a silent hop)",
+        family: Family::V4,
+        middleboxes: &[Middlebox::SilentHop(Router::R2)],
+        client_args: &[],
+        check: OK,
+        trace: OK,
+        hop_range: None,
+        replay_client: OK_SET,
+        replay_server: OK_SET,
+    },
+    Scenario {
+        name: "server-disabled",
+        cause: "the server has net.mptcp.enabled=0",
+        family: Family::V4,
+        middleboxes: &[Middlebox::ServerMptcpDisabled],
+        client_args: &[],
+        check: fails("server_mptcp_disabled"),
+        trace: fails("server_mptcp_disabled"),
+        hop_range: None,
+        replay_client: CLIENT_CANNOT_TELL,
+        replay_server: &[
+            Some("server_mptcp_disabled"),
+            Some("server_mptcp_disabled"),
+            Some("server_mptcp_disabled"),
+            None,
+        ],
+    },
+    Scenario {
+        name: "v0-router",
+        cause: "a v0 (out-of-tree 5.4) router against this v1-only server",
+        family: Family::V4,
+        middleboxes: &[],
+        client_args: &["--mptcp-version", "0"],
+        check: fails("version_mismatch"),
+        trace: fails("version_mismatch"),
+        hop_range: None,
+        replay_client: OK_SET,
+        replay_server: OK_SET,
+    },
+];
+
+/// The scenario named `name`.
+pub fn find(name: &str) -> Option<&'static Scenario> {
+    SCENARIOS.iter().find(|s| s.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_exit_codes_follow_the_verdicts() {
+        for (i, s) in SCENARIOS.iter().enumerate() {
+            assert!(
+                SCENARIOS[i + 1..].iter().all(|t| t.name != s.name),
+                "{} twice",
+                s.name
+            );
+            for e in [s.check, s.trace] {
+                assert_eq!(e.exit, i32::from(e.verdict != "mptcp_ok"), "{}", s.name);
+            }
+            // A hop range only where trace blames a stripping middlebox.
+            assert_eq!(
+                s.hop_range.is_some(),
+                s.trace.verdict == "stripped_upstream",
+                "{}",
+                s.name
+            );
+            assert_eq!(find(s.name).map(|f| f.name), Some(s.name));
+        }
+    }
+
+    #[test]
+    fn every_cause_of_the_issue_is_covered() {
+        use super::super::middlebox::Middlebox as M;
+        let has = |f: &dyn Fn(&Scenario) -> bool| SCENARIOS.iter().any(f);
+        assert!(has(
+            &|s| s.middleboxes.is_empty() && s.client_args.is_empty()
+        ));
+        assert!(has(&|s| s.middleboxes == [M::StripUpstream(Router::R1)]));
+        assert!(has(&|s| s.middleboxes == [M::StripUpstream(Router::R2)]));
+        assert!(has(&|s| s.middleboxes == [M::StripDownstream(Router::R1)]));
+        assert!(has(&|s| s.middleboxes == [M::DropOption30(Router::R1)]));
+        assert!(has(&|s| s.middleboxes == [M::Masquerade(Router::R1)]));
+        assert!(has(
+            &|s| s.middleboxes == [M::Masquerade(Router::R1), M::StripUpstream(Router::R2)]
+        ));
+        assert!(has(&|s| s.middleboxes == [M::SilentHop(Router::R2)]));
+        assert!(has(&|s| s.middleboxes == [M::ServerMptcpDisabled]));
+        assert!(has(&|s| s.client_args == ["--mptcp-version", "0"]));
+        assert!(has(&|s| s.family == Family::V6));
+    }
+}
