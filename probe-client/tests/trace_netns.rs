@@ -400,7 +400,9 @@ fn write_records_probes_and_answers_for_analyze() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&analyzed.stdout);
-    assert!(analyzed.status.success(), "{text}");
+    // 0 or 1 is analyze's verdict on the handshakes it found (a trace's
+    // SYNs never complete one); 2 would be a file it cannot read.
+    assert_ne!(analyzed.status.code(), Some(2), "{text}");
     assert_eq!(text.matches("Flags [S],").count(), syns, "{text}");
     assert!(text.contains("mptcp 4 capable v1"), "{text}");
     assert!(text.contains("Flags [S.]"), "{text}");
