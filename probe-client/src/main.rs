@@ -8,8 +8,6 @@ mod check;
 mod cli;
 mod doctor;
 mod generate;
-// Shared raw I/O layer for check and trace: not every verb uses every item.
-#[allow(dead_code)]
 mod net;
 mod trace;
 

@@ -65,9 +65,6 @@ impl Deadline {
     pub fn passed(&self) -> bool {
         self.remaining().is_zero()
     }
-    pub fn instant(&self) -> Instant {
-        self.0
-    }
 }
 
 /// A packet received for us: the whole IP packet, IP header first.
