@@ -1069,3 +1069,38 @@ fn print_verdicts() {
         );
     }
 }
+
+/// The server line of the evidence prints only what the server said: a
+/// trace makes no kernel connection, so "this connection" is left out rather
+/// than shown as a `?`.
+#[test]
+fn server_evidence_names_only_what_the_server_said() {
+    let server_line = |server: ServerReport| {
+        let input = VerdictInput {
+            local: local(1),
+            server: Some(server),
+            ..Default::default()
+        };
+        evaluate(&input)
+            .evidence
+            .into_iter()
+            .find(|l| l.starts_with("server: "))
+            .expect("a server line")
+    };
+    assert_eq!(
+        server_line(server_v1()),
+        "server: net.mptcp.enabled=1, version v1, listener MPTCP"
+    );
+    let with_connection = ServerReport {
+        connection_mptcp: Some(false),
+        ..server_v1()
+    };
+    assert_eq!(
+        server_line(with_connection),
+        "server: net.mptcp.enabled=1, version v1, listener MPTCP, this connection plain TCP"
+    );
+    assert_eq!(
+        server_line(ServerReport::default()),
+        "server: said nothing about its MPTCP state"
+    );
+}

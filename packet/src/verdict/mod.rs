@@ -77,18 +77,31 @@ fn common_evidence(f: &Facts<'_>) -> Vec<String> {
     lines.push(format!("this host: {enabled}{version}"));
     lines.extend(f.all().map(facts::Attempt::describe));
     if let Some(s) = &f.input.server {
-        let flag = |v: Option<bool>, yes: &str, no: &str| match v {
-            Some(true) => yes.to_string(),
-            Some(false) => no.to_string(),
-            None => "?".to_string(),
-        };
-        lines.push(format!(
-            "server: net.mptcp.enabled={}, version {}, listener {}, this connection {}",
-            flag(s.mptcp_enabled, "1", "0"),
-            s.mptcp_version.map_or("?".to_string(), |v| format!("v{v}")),
-            flag(s.mptcp_listener, "MPTCP", "plain TCP"),
-            flag(s.connection_mptcp, "MPTCP", "plain TCP"),
-        ));
+        // Only what the server said: a field it left out (no kernel
+        // connection was made, an older server) is not printed as a guess.
+        let mut parts = Vec::new();
+        if let Some(enabled) = s.mptcp_enabled {
+            parts.push(format!("net.mptcp.enabled={}", u8::from(enabled)));
+        }
+        if let Some(v) = s.mptcp_version {
+            parts.push(format!("version v{v}"));
+        }
+        if let Some(listener) = s.mptcp_listener {
+            parts.push(format!(
+                "listener {}",
+                if listener { "MPTCP" } else { "plain TCP" }
+            ));
+        }
+        if let Some(mptcp) = s.connection_mptcp {
+            parts.push(format!(
+                "this connection {}",
+                if mptcp { "MPTCP" } else { "plain TCP" }
+            ));
+        }
+        if parts.is_empty() {
+            parts.push("said nothing about its MPTCP state".into());
+        }
+        lines.push(format!("server: {}", parts.join(", ")));
     }
     if let Some(t) = &f.input.trace {
         for h in &t.hops {
