@@ -80,7 +80,8 @@ fn collect_drops(fd: libc::c_int, stats: &CaptureStats) {
     }
 }
 
-fn now_ns() -> u64 {
+/// Nanoseconds since the epoch, the clock `processed_until_ns` is kept in.
+pub fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)

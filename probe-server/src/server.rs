@@ -366,6 +366,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, listener_mptcp: bool, c
                 ServerMessage::Report(Box::new(r))
             }
             Action::Answer(seqs) => {
+                wait_for_capture(ctx).await;
                 let answer = answer(peer, &seqs, ctx);
                 tracing::info!(check = "query", %peer, asked = seqs.len(), found = answer.observations.len());
                 ServerMessage::Answer(answer)
@@ -414,9 +415,7 @@ async fn build_report(
         // The capture thread may still be behind (a burst queued ahead of
         // this SYN): wait until it has read everything that arrived before
         // now, or found both segments, within the capture wait.
-        let started = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+        let started = crate::capture::now_ns();
         let deadline = Instant::now() + ctx.config.capture_wait;
         loop {
             // Read before the lookup: if the thread had caught up by then,
@@ -469,6 +468,22 @@ async fn build_report(
         readiness,
         warnings,
     )
+}
+
+/// Waits (at most the capture wait) until the capture thread has read
+/// everything that reached its socket before now. A client queries right
+/// after its crafted probes were answered, so their SYNs and this host's
+/// SYN/ACKs are already queued on the capture socket; without the wait a
+/// query could overtake them and be answered "not seen".
+async fn wait_for_capture(ctx: &Ctx) {
+    if !ctx.capture_ok {
+        return;
+    }
+    let started = crate::capture::now_ns();
+    let deadline = Instant::now() + ctx.config.capture_wait;
+    while !ctx.shared.capture.caught_up(started) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// At most this many observations per answer.

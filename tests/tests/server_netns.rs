@@ -450,6 +450,60 @@ fn crafted_syns_are_answered_only_to_their_source() {
     assert!(theirs.observations.is_empty(), "{theirs:?}");
 }
 
+/// A query sent the moment the probes went out, with a burst of other SYNs
+/// queued on the capture socket ahead of them: the server must read its
+/// capture up to the query before answering, or it answers "not seen".
+#[test]
+fn a_query_right_after_the_probes_waits_for_the_capture() {
+    if skip("a_query_right_after_the_probes_waits_for_the_capture") {
+        return;
+    }
+    let lab = Lab::direct("qw").unwrap();
+    let _srv = ServerGuard::start(&lab.server, config());
+    let (server, me) = (lab.server_addr, lab.client_addr);
+    let seqs = [0x5151_0001u32, 0x5252_0002];
+    // The query connection first, so nothing else waits after the probes.
+    let (s, mut r) = lab
+        .client
+        .run(move || {
+            let s = connect(server, true, Some(me));
+            let (r, _) = hello(&s);
+            (s, r)
+        })
+        .unwrap();
+    // Another sender floods the watched port meanwhile: the capture thread
+    // has a backlog when our probes and the query arrive.
+    let burst = lab
+        .client
+        .spawn_thread(move || {
+            let raw = raw_socket();
+            for i in 0..20_000u32 {
+                let src = Ipv4Addr::new(10, 1, 0, 100 + (i % 100) as u8);
+                let pkt = crafted_syn(src, server, 1024 + (i % 60000) as u16, WATCHED, i, &MPC_V1);
+                send_raw(&raw, &pkt, server);
+            }
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let mine = lab
+        .client
+        .run(move || {
+            let raw = raw_socket();
+            for (i, seq) in seqs.iter().enumerate() {
+                let pkt = crafted_syn(me, server, 41001 + i as u16, WATCHED, *seq, &MPC_V1);
+                send_raw(&raw, &pkt, server);
+            }
+            query(&s, &mut r, &seqs)
+        })
+        .unwrap();
+    burst.join().unwrap().unwrap();
+    let got: Vec<u32> = mine.observations.iter().map(|o| o.syn.seq).collect();
+    assert_eq!(
+        got, seqs,
+        "probes queued behind a burst were not waited for"
+    );
+}
+
 #[test]
 fn http_get_through_curl_gets_the_text_report() {
     if skip("http_get_through_curl_gets_the_text_report") {

@@ -56,7 +56,7 @@
 //! - `report`: the echo server's report as received (the fields of the
 //!   echo protocol's `report` message, `packet::echo::EchoReport`, without
 //!   its `type`), or null; `answer`: its answer about the crafted probes
-//!   (`observations`, merged when asked more than once), or null.
+//!   (`observations`), or null.
 //!
 //! # Exit codes
 //! 0 MPTCP works end to end (every interface), 1 it does not (on at least
@@ -212,37 +212,16 @@ pub fn check_one<W: Write>(
     })
 }
 
-/// Most queries one check sends (the server allows 32 per connection).
-const MAX_QUERIES: usize = 16;
-
-/// Asks the echo server how the crafted probes arrived. Its capture thread
-/// may not have stored a SYN yet when the query comes right after the
-/// answers, so a probe the server's host answered (it certainly arrived)
-/// and the server has not reported is asked for again, briefly, until it
-/// shows up or the timeout passes.
+/// Asks the echo server how the crafted probes arrived. One query: the
+/// server reads everything its capture socket holds before answering, and
+/// the probes were answered (so captured) before the query was sent.
 fn query_probes(
     session: &mut kernel::KernelSession,
     probes: &[packet::verdict::ProbeResult],
     timeout: Duration,
 ) -> Result<packet::echo::ProbeAnswer, String> {
-    let deadline = std::time::Instant::now() + timeout;
     let seqs: Vec<u32> = probes.iter().map(|p| p.seq).collect();
-    let mut answer = session.query(&seqs, timeout)?;
-    for _ in 1..MAX_QUERIES {
-        let missing: Vec<u32> = probes
-            .iter()
-            .filter(|p| p.answer.is_answer())
-            .map(|p| p.seq)
-            .filter(|seq| !answer.observations.iter().any(|o| o.syn.seq == *seq))
-            .collect();
-        if missing.is_empty() || std::time::Instant::now() >= deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        let more = session.query(&missing, timeout)?;
-        answer.observations.extend(more.observations);
-    }
-    Ok(answer)
+    session.query(&seqs, timeout)
 }
 
 /// Resolves and opens the raw sockets of every path first: CAP_NET_RAW is
