@@ -2,70 +2,19 @@
 //! the echo server in-process in a server namespace (as in
 //! tests/tests/server_netns.rs), real kernels, real iptables middleboxes.
 //! Root only: without it every test prints why and skips.
-use probe_server::server::{self, Config, Shared};
 use serde_json::Value;
 use std::net::IpAddr;
 use std::process::Output;
-use std::sync::Arc;
 use std::time::Duration;
+use tests::echo_server::InProcessServer;
 use tests::netns::{self, Lab, Netns};
 
 const PORT: u16 = 6101;
 const BIN: &str = env!("CARGO_BIN_EXE_mptcp-probe");
 
-/// The echo server on a thread inside a namespace; stopped on drop.
-struct ServerGuard {
-    _shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<std::io::Result<()>>>>,
-}
-
-impl ServerGuard {
-    fn start(ns: &Netns) -> Self {
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let config = Config {
-            ports: vec![PORT],
-            ..Config::default()
-        };
-        let thread = ns
-            .spawn_thread(move || {
-                server::run(
-                    config,
-                    None,
-                    async {
-                        let _ = stop_rx.await;
-                    },
-                    move |shared| {
-                        let _ = ready_tx.send(shared);
-                    },
-                )
-            })
-            .expect("server thread");
-        let shared = match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(s) => s,
-            Err(_) => {
-                let r = thread.join();
-                panic!("echo server did not start: {r:?}");
-            }
-        };
-        ServerGuard {
-            _shared: shared,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// The echo server on a thread inside the server namespace; stopped on drop.
+fn start_server(ns: &Netns) -> InProcessServer {
+    InProcessServer::on_port(ns, PORT).expect("echo server")
 }
 
 /// What one run of the binary gave.
@@ -160,7 +109,7 @@ fn clean_path_is_mptcp_ok_with_documented_json() {
         return;
     }
     let lab = Lab::direct("ck").unwrap();
-    let _srv = ServerGuard::start(&lab.server);
+    let _srv = start_server(&lab.server);
     let addr = lab.server_addr.to_string();
 
     let text = check(&lab.client, &[&addr]);
@@ -223,7 +172,7 @@ fn one_line_per_interface() {
         return;
     }
     let lab = Lab::direct("ci").unwrap();
-    let _srv = ServerGuard::start(&lab.server);
+    let _srv = start_server(&lab.server);
     let addr = lab.server_addr.to_string();
     let run = check(&lab.client, &["--json", "-i", "eth0", "-i", "lo", &addr]);
     let lines = run.json();
@@ -244,7 +193,7 @@ fn stripping_router_is_stripped_upstream() {
     }
     let lab = Lab::routed("cs").unwrap();
     strip_option_30(lab.router.as_ref().unwrap());
-    let _srv = ServerGuard::start(&lab.server);
+    let _srv = start_server(&lab.server);
     let run = check(&lab.client, &["--json", &lab.server_addr.to_string()]);
     assert_eq!(run.verdict(), "stripped_upstream", "{run:?}");
     assert_eq!(run.code, 1, "{run:?}");
@@ -276,7 +225,7 @@ fn stripping_router_behind_nat_is_stripped_upstream() {
             "MASQUERADE",
         ])
         .unwrap();
-    let _srv = ServerGuard::start(&lab.server);
+    let _srv = start_server(&lab.server);
     let run = check(&lab.client, &["--json", &lab.server_addr.to_string()]);
     assert_eq!(run.verdict(), "stripped_upstream", "{run:?}");
     assert_eq!(run.code, 1);
@@ -294,7 +243,7 @@ fn server_with_mptcp_disabled() {
     }
     let lab = Lab::direct("cd").unwrap();
     lab.server.sysctl("net.mptcp.enabled", "0").unwrap();
-    let _srv = ServerGuard::start(&lab.server);
+    let _srv = start_server(&lab.server);
     let run = check(&lab.client, &["--json", &lab.server_addr.to_string()]);
     assert_eq!(run.verdict(), "server_mptcp_disabled", "{run:?}");
     assert_eq!(run.code, 1);
@@ -310,7 +259,7 @@ fn v0_router_against_v1_server_is_version_mismatch() {
         return;
     }
     let lab = Lab::direct("cv").unwrap();
-    let _srv = ServerGuard::start(&lab.server);
+    let _srv = start_server(&lab.server);
     let run = check(
         &lab.client,
         &[
@@ -335,7 +284,7 @@ fn ipv6_clean_path_is_mptcp_ok() {
         return;
     }
     let lab = Lab::direct("c6").unwrap();
-    let _srv = ServerGuard::start(&lab.server);
+    let _srv = start_server(&lab.server);
     let run = check(
         &lab.client,
         &["--json", "-6", &lab.server_addr6.to_string()],
@@ -355,7 +304,7 @@ fn unprivileged_run_still_judges_from_the_kernel_connection() {
         return;
     }
     let lab = Lab::direct("cu").unwrap();
-    let _srv = ServerGuard::start(&lab.server);
+    let _srv = start_server(&lab.server);
     let out = lab
         .client
         .command("setpriv")
@@ -482,7 +431,7 @@ fn router_dropping_mptcp_syns_is_syn_dropped() {
             "DROP",
         ])
         .unwrap();
-    let _srv = ServerGuard::start(&lab.server);
+    let _srv = start_server(&lab.server);
     let addr = lab.server_addr.to_string();
 
     // Unprivileged: only the kernel connection, which gets through late,
@@ -537,7 +486,7 @@ fn local_mptcp_disabled_still_gets_the_report() {
     }
     let lab = Lab::direct("cl").unwrap();
     lab.client.sysctl("net.mptcp.enabled", "0").unwrap();
-    let _srv = ServerGuard::start(&lab.server);
+    let _srv = start_server(&lab.server);
     let run = check(&lab.client, &["--json", &lab.server_addr.to_string()]);
     assert_eq!(run.verdict(), "local_mptcp_disabled", "{run:?}");
     assert_eq!(run.code, 1);
@@ -556,7 +505,7 @@ fn write_records_every_probe_and_answer() {
         return;
     }
     let lab = Lab::direct("cw").unwrap();
-    let _srv = ServerGuard::start(&lab.server);
+    let _srv = start_server(&lab.server);
     let dir = std::env::temp_dir().join(format!("mpp-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("check.pcap");
@@ -606,7 +555,7 @@ fn setcap_binary_sends_probes_as_an_ordinary_user() {
         return;
     }
     let lab = Lab::direct("cc").unwrap();
-    let _srv = ServerGuard::start(&lab.server);
+    let _srv = start_server(&lab.server);
     let out = lab
         .client
         .command("setpriv")

@@ -4,69 +4,20 @@
 //! it every test prints why and skips. Each test builds fresh namespaces,
 //! so ICMP rate limits (per destination, in each router) start full and
 //! the client namespace's MPTCP blackhole state is its own.
-use probe_server::server::{self, Config, Shared};
 use serde_json::Value;
 use std::process::Output;
-use std::sync::Arc;
 use std::time::Duration;
-use tests::netns::{self, Chain, Netns};
+use tests::echo_server::InProcessServer;
+use tests::netns::{self, Chain};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mptcp-probe");
 const PORT: u16 = 6101;
 
-/// The echo server on a thread inside the server namespace; stopped on drop.
-struct EchoServer {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<std::io::Result<()>>>>,
-}
-
-impl EchoServer {
-    fn start(ns: &Netns) -> Self {
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Arc<Shared>>();
-        let config = Config {
-            ports: vec![PORT],
-            ..Config::default()
-        };
-        let thread = ns
-            .spawn_thread(move || {
-                server::run(
-                    config,
-                    None,
-                    async {
-                        let _ = stop_rx.await;
-                    },
-                    move |shared| {
-                        let _ = ready_tx.send(shared);
-                    },
-                )
-            })
-            .expect("server thread");
-        if ready_rx.recv_timeout(Duration::from_secs(10)).is_err() {
-            let r = thread.join();
-            panic!("echo server did not start: {r:?}");
-        }
-        EchoServer {
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for EchoServer {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn lab(tag: &str) -> (Chain, EchoServer) {
+/// The chain and the echo server on a thread inside its server namespace
+/// (stopped on drop).
+fn lab(tag: &str) -> (Chain, InProcessServer) {
     let chain = Chain::new(tag).expect("namespaces");
-    let server = EchoServer::start(&chain.server);
+    let server = InProcessServer::on_port(&chain.server, PORT).expect("echo server");
     (chain, server)
 }
 

@@ -9,67 +9,21 @@
 //! lock. Clients run on threads inside the client namespace, or as `curl`
 //! through `ip netns exec`. Without root every test prints why and skips.
 use packet::echo::{EchoReport, ProbeAnswer, ServerMessage};
-use probe_server::server::{self, Config, Shared};
+use probe_server::server::Config;
 use probe_server::store::StoreLimits;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
-use std::sync::Arc;
 use std::time::Duration;
+use tests::echo_server::InProcessServer;
 use tests::netns::{self, Lab, Netns};
 
 const PORT: u16 = 6101;
 const WATCHED: u16 = 6200;
 
-/// The server running on a thread inside a namespace; stopped on drop.
-struct ServerGuard {
-    shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<std::io::Result<()>>>>,
-}
-
-impl ServerGuard {
-    fn start(ns: &Netns, config: Config) -> Self {
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread = ns
-            .spawn_thread(move || {
-                server::run(
-                    config,
-                    None,
-                    async {
-                        let _ = stop_rx.await;
-                    },
-                    move |shared| {
-                        let _ = ready_tx.send(shared);
-                    },
-                )
-            })
-            .expect("server thread");
-        let shared = match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(s) => s,
-            Err(_) => {
-                let r = thread.join();
-                panic!("server did not start: {r:?}");
-            }
-        };
-        ServerGuard {
-            shared,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// The echo server on a thread inside the server namespace; stopped on drop.
+fn start_server(ns: &Netns, config: Config) -> InProcessServer {
+    InProcessServer::start(ns, config).expect("echo server")
 }
 
 fn config() -> Config {
@@ -152,7 +106,7 @@ fn mptcp_and_tcp_connections_get_true_reports() {
         return;
     }
     let lab = Lab::direct("mt").unwrap();
-    let _srv = ServerGuard::start(&lab.server, config());
+    let _srv = start_server(&lab.server, config());
     let addr = lab.server_addr;
     let (m, t) = lab
         .client
@@ -199,7 +153,7 @@ fn mptcp_over_ipv6_gets_a_true_report() {
         return;
     }
     let lab = Lab::direct("v6").unwrap();
-    let _srv = ServerGuard::start(&lab.server, config());
+    let _srv = start_server(&lab.server, config());
     let addr = SocketAddr::from((lab.server_addr6, PORT));
     let rep = lab
         .client
@@ -254,7 +208,7 @@ fn stripping_router_shows_nops_and_tcp() {
             "30",
         ])
         .unwrap();
-    let _srv = ServerGuard::start(&lab.server, config());
+    let _srv = start_server(&lab.server, config());
     let addr = lab.server_addr;
     let (rep, client_mptcp) = lab
         .client
@@ -294,7 +248,7 @@ fn mptcp_disabled_server_falls_back_and_says_so() {
     }
     let lab = Lab::direct("ds").unwrap();
     lab.server.sysctl("net.mptcp.enabled", "0").unwrap();
-    let _srv = ServerGuard::start(&lab.server, config());
+    let _srv = start_server(&lab.server, config());
     let addr = lab.server_addr;
     let rep = lab.client.run(move || check(addr, true)).unwrap();
     assert!(!rep.connection.listener_mptcp);
@@ -404,7 +358,7 @@ fn crafted_syns_are_answered_only_to_their_source() {
         return;
     }
     let lab = Lab::direct("cq").unwrap();
-    let _srv = ServerGuard::start(&lab.server, config());
+    let _srv = start_server(&lab.server, config());
     let (server, me, other) = (lab.server_addr, lab.client_addr, lab.client_addr2);
     let seqs = [0x1111_0001u32, 0x2222_0002, 0x3333_0003];
     let (mine, theirs) = lab
@@ -459,7 +413,7 @@ fn a_query_right_after_the_probes_waits_for_the_capture() {
         return;
     }
     let lab = Lab::direct("qw").unwrap();
-    let _srv = ServerGuard::start(&lab.server, config());
+    let _srv = start_server(&lab.server, config());
     let (server, me) = (lab.server_addr, lab.client_addr);
     let seqs = [0x5151_0001u32, 0x5252_0002];
     // The query connection first, so nothing else waits after the probes.
@@ -514,7 +468,7 @@ fn http_get_through_curl_gets_the_text_report() {
         return;
     }
     let lab = Lab::direct("hc").unwrap();
-    let _srv = ServerGuard::start(&lab.server, config());
+    let _srv = start_server(&lab.server, config());
     let url = format!("http://{}:{PORT}/", lab.server_addr);
     let out = lab
         .client
@@ -570,7 +524,7 @@ fn bad_input_gets_errors_and_the_server_keeps_serving() {
         per_source_per_minute: 100_000,
         ..config()
     };
-    let srv = ServerGuard::start(&lab.server, cfg);
+    let srv = start_server(&lab.server, cfg);
     let addr = lab.server_addr;
     let shared = srv.shared.clone();
     lab.client
@@ -657,7 +611,7 @@ fn syn_burst_beyond_capacity_stays_bounded_and_checks_still_work() {
         },
         ..config()
     };
-    let srv = ServerGuard::start(&lab.server, cfg);
+    let srv = start_server(&lab.server, cfg);
     let server = lab.server_addr;
     let burst = lab
         .client
@@ -707,7 +661,7 @@ fn per_source_rate_limit_refuses_with_an_error() {
         per_source_per_minute: 3,
         ..config()
     };
-    let _srv = ServerGuard::start(&lab.server, cfg);
+    let _srv = start_server(&lab.server, cfg);
     let (addr, other) = (lab.server_addr, lab.client_addr2);
     lab.client
         .run(move || {
@@ -756,7 +710,7 @@ fn readiness_shows_path_manager_limits_and_endpoints() {
             "signal",
         ])
         .unwrap();
-    let _srv = ServerGuard::start(&lab.server, config());
+    let _srv = start_server(&lab.server, config());
     let addr = lab.server_addr;
     let rep = lab.client.run(move || check(addr, true)).unwrap();
     let r = &rep.readiness;
@@ -783,7 +737,7 @@ fn v0_syn_is_seen_as_v0_and_answered_without_mp_capable() {
         return;
     }
     let lab = Lab::direct("v0").unwrap();
-    let _srv = ServerGuard::start(&lab.server, config());
+    let _srv = start_server(&lab.server, config());
     let (server, me) = (lab.server_addr, lab.client_addr);
     // MP_CAPABLE v0 (RFC 6824): 12 bytes with the sender's key.
     let mut v0 = vec![2, 4, 5, 0xb4, 30, 12, 0x00, 0x81];
@@ -840,7 +794,7 @@ fn interface_option_limits_the_capture() {
     let lab = Lab::direct("if").unwrap();
     let addr = lab.server_addr;
     {
-        let _srv = ServerGuard::start(
+        let _srv = start_server(
             &lab.server,
             Config {
                 interface: Some("eth0".into()),
@@ -850,7 +804,7 @@ fn interface_option_limits_the_capture() {
         let rep = lab.client.run(move || check(addr, true)).unwrap();
         assert_eq!(rep.syn.expect("captured on eth0").iface, "eth0");
     }
-    let _srv = ServerGuard::start(
+    let _srv = start_server(
         &lab.server,
         Config {
             interface: Some("lo".into()),

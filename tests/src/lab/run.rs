@@ -9,6 +9,7 @@
 use super::interrupt;
 use super::scenario::{Family, HopRange, Scenario};
 use super::topology::{Topology, PORT};
+use crate::echo_server::InProcessServer;
 use crate::netns::Netns;
 use serde_json::Value;
 use std::io::{self, BufRead, BufReader};
@@ -152,9 +153,9 @@ fn opt_range(r: Option<HopRange>) -> String {
 /// The echo server in the server namespace; stopped on drop.
 enum ServerGuard {
     Binary(Child),
+    /// Held for its Drop, which stops the server.
     InProcess {
-        stop: Option<tokio::sync::oneshot::Sender<()>>,
-        thread: Option<std::thread::JoinHandle<io::Result<io::Result<()>>>>,
+        _server: InProcessServer,
     },
 }
 
@@ -162,7 +163,9 @@ impl ServerGuard {
     fn start(ns: &Netns, how: &ServerLaunch) -> io::Result<Self> {
         match how {
             ServerLaunch::Binary(bin) => start_binary(ns, bin),
-            ServerLaunch::InProcess => start_in_process(ns),
+            ServerLaunch::InProcess => {
+                InProcessServer::on_port(ns, PORT).map(|s| ServerGuard::InProcess { _server: s })
+            }
         }
     }
 }
@@ -209,50 +212,12 @@ fn start_binary(ns: &Netns, bin: &Path) -> io::Result<ServerGuard> {
     }
 }
 
-fn start_in_process(ns: &Netns) -> io::Result<ServerGuard> {
-    use probe_server::server::{self, Config};
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let config = Config {
-        ports: vec![PORT],
-        ..Config::default()
-    };
-    let thread = ns.spawn_thread(move || {
-        server::run(
-            config,
-            None,
-            async {
-                let _ = stop_rx.await;
-            },
-            move |shared| {
-                let _ = ready_tx.send(shared);
-            },
-        )
-    })?;
-    if ready_rx.recv_timeout(Duration::from_secs(10)).is_err() {
-        let r = thread.join();
-        return Err(io::Error::other(format!(
-            "echo server did not start: {r:?}"
-        )));
-    }
-    Ok(ServerGuard::InProcess {
-        stop: Some(stop_tx),
-        thread: Some(thread),
-    })
-}
-
 impl Drop for ServerGuard {
     fn drop(&mut self) {
         match self {
             ServerGuard::Binary(child) => stop_child(child, libc::SIGTERM),
-            ServerGuard::InProcess { stop, thread } => {
-                if let Some(s) = stop.take() {
-                    let _ = s.send(());
-                }
-                if let Some(t) = thread.take() {
-                    let _ = t.join();
-                }
-            }
+            // Stops itself when dropped.
+            ServerGuard::InProcess { .. } => {}
         }
     }
 }
