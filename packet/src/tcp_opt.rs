@@ -410,7 +410,7 @@ impl TcpOption<'_> {
     pub fn ends_tcpdump_list(&self) -> bool {
         match self {
             TcpOption::Eol | TcpOption::Malformed { .. } => true,
-            TcpOption::Mptcp(m) => m.is_invalid(),
+            TcpOption::Mptcp(m) => m.tcpdump_bad_opt(),
             TcpOption::Unknown { kind, data } => !tcpdump_fixed_kind_ok(*kind, data),
             _ => false,
         }

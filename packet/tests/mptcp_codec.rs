@@ -450,6 +450,25 @@ fn validation_against_tcp_flags_follows_linux() {
     );
 }
 
+/// A keyless MP_CAPABLE on a SYN/ACK (a reflected v1 SYN option) is invalid
+/// for Linux, but tcpdump checks only "4 bytes with SYN set" and decodes
+/// it: the text must match tcpdump's, and the option list goes on after it
+/// (no `[bad opt]`, so the `, length` follows).
+#[test]
+fn keyless_mp_capable_on_a_syn_ack_prints_as_tcpdump_decodes_it() {
+    let raw = bytes("1e040101");
+    let opt = MptcpOption::parse(&raw, SYNACK);
+    assert!(opt.is_invalid());
+    assert!(!opt.tcpdump_bad_opt());
+    assert_eq!(opt.to_string(), "mptcp 4 capable v1 flags [H]");
+    assert!(format!("{opt:#}").contains("(MP_CAPABLE option of length 4 does not fit"));
+    assert!(!TcpOption::Mptcp(opt).ends_tcpdump_list());
+    // On an ACK tcpdump refuses a 4-byte MP_CAPABLE too.
+    let on_ack = MptcpOption::parse(&raw, ACK);
+    assert!(on_ack.tcpdump_bad_opt());
+    assert_eq!(on_ack.to_string(), "mptcp 4 capable[bad opt]");
+}
+
 #[test]
 fn builders_emit_the_captured_bytes() {
     let cases: Vec<(MptcpOption<'static>, &str)> = vec![

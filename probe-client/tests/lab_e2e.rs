@@ -65,6 +65,15 @@ fn scenario(name: &str) {
         assert!(hop_line(text, 3).ends_with(gone), "{all}");
         assert!(!hop_line(text, 2).contains("MPTCP"), "{all}");
     }
+    if s.check.verdict == "echoing_middlebox" {
+        // The reflector really answered, and check names the reflection
+        // it saw: a v1 option without a key or our own v0 key.
+        let evidence = &o.check.stdout;
+        assert!(
+            evidence.contains("without a key") || evidence.contains("our own"),
+            "{all}"
+        );
+    }
     for m in s.middleboxes {
         if let Middlebox::SilentHop(r) = m {
             let ttl = match r {
@@ -113,4 +122,5 @@ scenarios! {
     lab_silent_r2 => "silent-r2",
     lab_server_disabled => "server-disabled",
     lab_v0_router => "v0-router",
+    lab_reflect_r2 => "reflect-r2",
 }

@@ -101,6 +101,13 @@ fn captures_name_the_cause_check_found() {
                 assert_eq!(s.replay_client.get(2), Some(&Some("version_mismatch")));
                 assert_eq!(s.replay_server.get(2), Some(&Some("version_mismatch")));
             }
+            // A reflecting middlebox: the crafted probes' SYN/ACKs show it
+            // in the client's capture; the server sees no handshake at all.
+            "echoing_middlebox" => {
+                assert_eq!(s.replay_client.get(1), Some(&Some("echoing_middlebox")));
+                assert_eq!(s.replay_client.get(2), Some(&Some("echoing_middlebox")));
+                assert!(s.replay_server.is_empty(), "{}", s.name);
+            }
             other => panic!("{}: no replay rule for {other}", s.name),
         }
     }

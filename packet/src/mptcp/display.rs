@@ -1,7 +1,9 @@
 //! tcpdump's text for MPTCP options (its current development branch), as it
 //! appears inside `options [...]`: `mptcp 12 capable v1 flags [H] {0x..}`.
 use super::simple::{tcprst_reason_name, TCPRST_FLAGS};
-use super::{AddAddr, Dss, JoinBody, MpCapable, MpJoin, MptcpOption};
+use super::{
+    AddAddr, Dss, JoinBody, MpCapable, MpJoin, MptcpError, MptcpOption, SUBTYPE_MP_CAPABLE,
+};
 use std::fmt::{self, Display, Formatter, Write};
 
 /// tcpdump's short names, by subtype number (`unknown` past MP_TCPRST).
@@ -124,6 +126,39 @@ fn add_addr(f: &mut Formatter<'_>, a: &AddAddr) -> fmt::Result {
     Ok(())
 }
 
+/// An MP_CAPABLE that Linux rejects for its segment's flags but tcpdump
+/// still decodes: tcpdump checks only "4 or 12 bytes with SYN set" or "20
+/// or 22 bytes on an ACK", so a 4-byte (keyless) option on a SYN/ACK, as a
+/// middlebox reflecting a v1 SYN sends, prints as `mptcp 4 capable v1 ...`.
+fn tcpdump_decodes_anyway(error: &MptcpError, raw: &[u8]) -> Option<MpCapable> {
+    let MptcpError::FlagMismatch {
+        subtype: "MP_CAPABLE",
+        len,
+        flags,
+        ..
+    } = *error
+    else {
+        return None;
+    };
+    let accepted = (matches!(len, 4 | 12) && flags.syn())
+        || (matches!(len, 20 | 22) && flags.ack() && !flags.syn());
+    if !accepted || raw.len() != len {
+        return None;
+    }
+    super::capable::parse(raw).ok().filter(|c| c.version <= 1)
+}
+
+impl MptcpOption<'_> {
+    /// Whether tcpdump prints this option as `[bad opt]` (and stops the
+    /// option list there): invalid, and not one it decodes anyway.
+    pub fn tcpdump_bad_opt(&self) -> bool {
+        match self {
+            MptcpOption::Invalid { error, raw } => tcpdump_decodes_anyway(error, raw).is_none(),
+            _ => false,
+        }
+    }
+}
+
 /// `mptcp LEN NAME ...` exactly as tcpdump prints it. An invalid option
 /// prints as tcpdump does (`mptcp 3 dss[bad opt]`); the alternate form
 /// (`{:#}`) appends the reason: `mptcp 3 dss[bad opt] (DSS option of ...)`.
@@ -131,6 +166,14 @@ impl Display for MptcpOption<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let len = self.buffer_len();
         if let MptcpOption::Invalid { error, raw } = self {
+            if let Some(c) = tcpdump_decodes_anyway(error, raw) {
+                write!(f, "mptcp {len} {}", tcpdump_name(SUBTYPE_MP_CAPABLE))?;
+                capable(f, &c)?;
+                if f.alternate() {
+                    write!(f, " ({error})")?;
+                }
+                return Ok(());
+            }
             f.write_str("mptcp")?;
             if let Some(&sub) = raw.get(2) {
                 write!(f, " {len} {}", tcpdump_name(sub >> 4))?;

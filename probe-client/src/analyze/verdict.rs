@@ -101,12 +101,18 @@ pub fn attempts_mptcp(h: &Handshake) -> bool {
 }
 
 /// MPTCP versions each server answered with a keyed MP_CAPABLE somewhere
-/// in the capture.
+/// in the capture. A SYN/ACK whose key is the one its own SYN carried (a
+/// v0 SYN echoed by a reflecting middlebox, seen in the lab's reflect-r2)
+/// proves nothing about the server and is left out.
 pub fn server_versions(handshakes: &[Handshake]) -> HashMap<SocketAddr, u8> {
     let mut versions = HashMap::new();
     for h in handshakes {
         if let Some(m) = h.syn_ack.as_ref().and_then(|a| a.mp_capable) {
-            if m.sender_key.is_some() {
+            let reflected = h
+                .syns
+                .iter()
+                .any(|s| s.mp_capable.and_then(|c| c.sender_key) == m.sender_key);
+            if m.sender_key.is_some() && !reflected {
                 versions.insert(h.server, m.version);
             }
         }
@@ -334,6 +340,33 @@ mod tests {
             checksum: None,
         });
         assert!(attempts_mptcp(&with_mpc));
+    }
+
+    #[test]
+    fn a_reflected_key_says_nothing_about_the_server() {
+        let v0 = |key| MpCapable {
+            version: 0,
+            flags: 0x81,
+            sender_key: Some(key),
+            receiver_key: None,
+            data_len: None,
+            checksum: None,
+        };
+        let mut h = handshake(64, Some(63), 0);
+        h.syns[0].mp_capable = Some(v0(0x1234));
+        let answered = |h: &Handshake, key| {
+            let mut h = h.clone();
+            if let Some(a) = h.syn_ack.as_mut() {
+                a.mp_capable = Some(v0(key));
+            }
+            h
+        };
+        let server: SocketAddr = "10.2.0.2:6101".parse().unwrap();
+        assert_eq!(server_versions(&[answered(&h, 0x1234)]).get(&server), None);
+        assert_eq!(
+            server_versions(&[answered(&h, 0x5678)]).get(&server),
+            Some(&0)
+        );
     }
 
     #[test]

@@ -18,6 +18,10 @@ pub enum Middlebox {
     SilentHop(Router),
     /// `net.mptcp.enabled=0` on the server.
     ServerMptcpDisabled,
+    /// Forwarded SYNs to the server are dropped and answered by the router
+    /// itself with a SYN/ACK echoing their options (see [`super::reflector`];
+    /// the runner starts the reflector, this rule only drops).
+    Reflect(Router),
 }
 
 impl Middlebox {
@@ -85,6 +89,22 @@ impl Middlebox {
                     "DROP",
                 ]),
             ),
+            Middlebox::Reflect(r) => (
+                r,
+                s(&[
+                    "-A",
+                    "FORWARD",
+                    "-p",
+                    "tcp",
+                    "--dport",
+                    &port,
+                    "--tcp-flags",
+                    "SYN,ACK",
+                    "SYN",
+                    "-j",
+                    "DROP",
+                ]),
+            ),
             Middlebox::Masquerade(r) => (
                 r,
                 s(&[
@@ -116,7 +136,15 @@ impl Middlebox {
     /// The command that switches it on, as a person would type it.
     pub fn describe(self) -> String {
         match self.rule(false) {
-            Some((r, args)) => format!("{}: iptables {}", r.name(), args.join(" ")),
+            Some((r, args)) => {
+                let rule = format!("{}: iptables {}", r.name(), args.join(" "));
+                match self {
+                    Middlebox::Reflect(_) => {
+                        format!("{rule}, and a reflector answers them with their own options")
+                    }
+                    _ => rule,
+                }
+            }
             None => "server: sysctl -w net.mptcp.enabled=0".into(),
         }
     }
@@ -161,6 +189,11 @@ mod tests {
         assert_eq!(
             Middlebox::DropOption30(Router::R1).describe(),
             "r1: iptables -A FORWARD -p tcp --dport 6101 -m tcp --tcp-option 30 -j DROP"
+        );
+        assert_eq!(
+            Middlebox::Reflect(Router::R2).describe(),
+            "r2: iptables -A FORWARD -p tcp --dport 6101 --tcp-flags SYN,ACK SYN -j DROP, \
+             and a reflector answers them with their own options"
         );
         assert_eq!(
             Middlebox::ServerMptcpDisabled.describe(),

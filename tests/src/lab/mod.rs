@@ -8,6 +8,7 @@
 //! (`lab --record DIR`) and the replay tests (probe-client/tests/lab_replay.rs).
 pub mod interrupt;
 pub mod middlebox;
+pub mod reflector;
 pub mod run;
 pub mod scenario;
 pub mod topology;

@@ -4,9 +4,12 @@
 //! collects what it said. Optionally records the check's traffic with
 //! tcpdump on the client's and the server's interface.
 //!
-//! Teardown is by guards: the server and tcpdump are stopped, then the
-//! namespaces deleted, when the run returns, fails or panics.
+//! Teardown is by guards: the server, tcpdump and any reflector are
+//! stopped, then the namespaces deleted, when the run returns, fails or
+//! panics.
 use super::interrupt;
+use super::middlebox::Middlebox;
+use super::reflector::Reflector;
 use super::scenario::{Family, HopRange, Scenario};
 use super::topology::{Topology, PORT};
 use crate::echo_server::InProcessServer;
@@ -310,8 +313,12 @@ pub fn run(
 ) -> io::Result<Outcome> {
     interrupt::check()?;
     let topo = Topology::new(tag)?;
+    let mut reflectors = Vec::new();
     for m in scenario.middleboxes {
         m.apply(&topo)?;
+        if let Middlebox::Reflect(r) = m {
+            reflectors.push(Reflector::start(topo.router(*r), PORT)?);
+        }
     }
     if scenario.family == Family::V6 {
         topo.settle_ipv6()?;

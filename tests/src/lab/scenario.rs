@@ -280,6 +280,29 @@ pub const SCENARIOS: &[Scenario] = &[
         replay_client: OK_SET,
         replay_server: OK_SET,
     },
+    Scenario {
+        name: "reflect-r2",
+        cause: "r2 answers SYNs itself with a SYN/ACK echoing their options (no MPTCP behind it)",
+        family: Family::V4,
+        middleboxes: &[Middlebox::Reflect(Router::R2)],
+        client_args: &[],
+        check: fails("echoing_middlebox"),
+        trace: fails("echoing_middlebox"),
+        hop_range: None,
+        // The kernel's own connection: the keyless MP_CAPABLE of its
+        // SYN/ACK is not part of what the engine is given about a kernel
+        // connection (check cannot see it either), so alone it is
+        // inconclusive; the crafted probes' SYN/ACKs show the reflection.
+        replay_client: &[
+            Some("inconclusive"),
+            Some("echoing_middlebox"),
+            Some("echoing_middlebox"),
+            None,
+        ],
+        // No SYN reaches the server: its capture holds only the client's
+        // ACK and RSTs for connections it never saw.
+        replay_server: &[],
+    },
 ];
 
 /// The scenario named `name`.
@@ -330,6 +353,7 @@ mod tests {
         ));
         assert!(has(&|s| s.middleboxes == [M::SilentHop(Router::R2)]));
         assert!(has(&|s| s.middleboxes == [M::ServerMptcpDisabled]));
+        assert!(has(&|s| s.middleboxes == [M::Reflect(Router::R2)]));
         assert!(has(&|s| s.client_args == ["--mptcp-version", "0"]));
         assert!(has(&|s| s.family == Family::V6));
     }
