@@ -7,6 +7,7 @@ mod analyze;
 mod check;
 mod cli;
 mod doctor;
+mod echo_client;
 mod generate;
 mod net;
 mod trace;

@@ -4,18 +4,16 @@
 //! (`TCP_IS_MPTCP`, SYN retransmissions). Needs no capability.
 use super::adapt::{CounterDelta, KernelFacts};
 use super::sockinfo;
+use crate::echo_client::EchoConn;
 use packet::echo::{
     ClientMessage, EchoReport, Hello, ProbeAnswer as EchoAnswer, ProbeQuery, ServerMessage,
     ECHO_VERSION,
 };
 use packet::verdict::ConnectOutcome;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
-
-/// Longest server line read (a report with many endpoints is a few KiB).
-const MAX_SERVER_LINE: u64 = 256 * 1024;
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -68,7 +66,7 @@ pub struct KernelSession {
     pub local_addr: Option<SocketAddr>,
     /// Things worth telling the user about this session.
     pub notes: Vec<String>,
-    stream: Option<(TcpStream, BufReader<TcpStream>)>,
+    conn: Option<EchoConn>,
 }
 
 /// An error that is not about the path: the socket could not even be set
@@ -163,7 +161,7 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
             report: None,
             local_addr: None,
             notes,
-            stream: None,
+            conn: None,
         });
     }
     let stream: TcpStream = socket.into();
@@ -185,16 +183,15 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
         report: None,
         local_addr,
         notes,
-        stream: None,
+        conn: None,
     };
-    let reader = match stream.try_clone() {
-        Ok(r) => BufReader::new(r),
+    let mut conn = match EchoConn::new(stream) {
+        Ok(c) => c,
         Err(e) => {
             session.echo = EchoStatus::NotEcho(format!("socket: {e}"));
             return Ok(session);
         }
     };
-    let mut pair = (stream, reader);
     let remaining = deadline
         .saturating_duration_since(Instant::now())
         .max(Duration::from_millis(500));
@@ -202,11 +199,11 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
         version: ECHO_VERSION,
         client: format!("mptcp-probe/{}", env!("CARGO_PKG_VERSION")),
     });
-    match exchange(&mut pair, &hello, remaining) {
+    match conn.exchange(&hello, remaining) {
         Ok(ServerMessage::Report(report)) => {
             session.echo = EchoStatus::Report;
             session.report = Some(*report);
-            session.stream = Some(pair);
+            session.conn = Some(conn);
         }
         Ok(ServerMessage::Error(e)) => {
             session.echo = EchoStatus::ServerError {
@@ -222,62 +219,20 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
     Ok(session)
 }
 
-/// Sends one line and reads one server message, with a time limit.
-fn exchange(
-    (stream, reader): &mut (TcpStream, BufReader<TcpStream>),
-    message: &ClientMessage,
-    timeout: Duration,
-) -> Result<ServerMessage, String> {
-    let mut line = serde_json::to_string(message).map_err(|e| e.to_string())?;
-    line.push('\n');
-    stream
-        .set_write_timeout(Some(timeout))
-        .and_then(|()| stream.write_all(line.as_bytes()))
-        .map_err(|e| format!("sending the hello failed: {e}"))?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    let mut answer = Vec::new();
-    let read = reader
-        .by_ref()
-        .take(MAX_SERVER_LINE)
-        .read_until(b'\n', &mut answer);
-    match read {
-        Ok(0) => return Err("it closed the connection without answering".into()),
-        Ok(_) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            return Err(format!(
-                "no answer within {:.1} s (not an echo server?)",
-                timeout.as_secs_f64()
-            ))
-        }
-        Err(e) => return Err(format!("reading its answer failed: {e}")),
-    }
-    serde_json::from_slice::<ServerMessage>(&answer).map_err(|e| {
-        let shown: String = String::from_utf8_lossy(&answer).chars().take(60).collect();
-        format!("its answer is not an echo report ({e}): {shown:?}")
-    })
-}
-
 impl KernelSession {
     /// Asks the echo server for its observations of the crafted SYNs with
     /// these sequence numbers, on the same connection (the server only
     /// shows SYNs from the asking connection's source address).
     pub fn query(&mut self, seqs: &[u32], timeout: Duration) -> Result<EchoAnswer, String> {
-        let pair = self
-            .stream
+        let conn = self
+            .conn
             .as_mut()
             .ok_or_else(|| "no echo session".to_string())?;
         let q = ClientMessage::Query(ProbeQuery {
             version: ECHO_VERSION,
             seqs: seqs.to_vec(),
         });
-        match exchange(pair, &q, timeout)? {
+        match conn.exchange(&q, timeout)? {
             ServerMessage::Answer(a) => Ok(a),
             ServerMessage::Error(e) => Err(format!("server error {}: {}", e.code, e.message)),
             ServerMessage::Report(_) => Err("the server sent a report, not an answer".into()),
@@ -288,6 +243,7 @@ impl KernelSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
     use std::net::TcpListener;
 
     fn spec(dest: SocketAddr) -> ConnectSpec {

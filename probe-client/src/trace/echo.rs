@@ -5,6 +5,7 @@
 //! so it costs no time of its own: connect, hello and report overlap the
 //! probes; the query goes out once the destination has answered (its
 //! capture has then seen the SYN) or when the trace's deadline passes.
+use crate::echo_client::EchoConn;
 use crate::net::raw::Deadline;
 use packet::echo::{
     ClientMessage, EchoReport, Hello, ProbeObservation, ProbeQuery, ServerMessage, ECHO_VERSION,
@@ -13,14 +14,10 @@ use packet::echo::{
 use packet::ip::parse_ip_tcp;
 use packet::verdict::{OptionArea, ServerProbeSeen, ServerReport};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-/// Longest server line we accept (a report with many endpoints is a few
-/// kilobytes).
-const MAX_SERVER_LINE: u64 = 1 << 20;
 /// Time the query may take after the trace's own deadline.
 pub const QUERY_GRACE: Duration = Duration::from_millis(1000);
 
@@ -52,44 +49,15 @@ pub fn echo_socket(source: IpAddr, interface: Option<&str>) -> std::io::Result<S
     Ok(socket)
 }
 
-struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Conn {
-    fn send(&mut self, msg: &ClientMessage) -> Result<(), String> {
-        let mut line = serde_json::to_string(msg).map_err(|e| e.to_string())?;
-        line.push('\n');
-        self.writer
-            .write_all(line.as_bytes())
-            .map_err(|e| format!("sending to the echo server: {e}"))
-    }
-
-    fn receive(&mut self, deadline: Duration) -> Result<ServerMessage, String> {
-        self.writer
-            .set_read_timeout(Some(deadline.max(Duration::from_millis(1))))
-            .map_err(|e| e.to_string())?;
-        let mut line = String::new();
-        let n = (&mut self.reader)
-            .take(MAX_SERVER_LINE)
-            .read_line(&mut line)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                    "no echo protocol answer in time (not an echo server?)".to_string()
-                }
-                _ => format!("reading from the echo server: {e}"),
-            })?;
-        if n == 0 {
-            return Err("the echo server closed the connection".into());
-        }
-        match serde_json::from_str::<ServerMessage>(&line) {
-            Ok(ServerMessage::Error(e)) => {
-                Err(format!("echo server error {}: {}", e.code, e.message))
-            }
-            Ok(m) => Ok(m),
-            Err(e) => Err(format!("not an echo server answer ({e})")),
-        }
+/// One exchange with the server; its `Error` message is an error here.
+fn ask(
+    conn: &mut EchoConn,
+    msg: &ClientMessage,
+    timeout: Duration,
+) -> Result<ServerMessage, String> {
+    match conn.exchange(msg, timeout)? {
+        ServerMessage::Error(e) => Err(format!("echo server error {}: {}", e.code, e.message)),
+        m => Ok(m),
     }
 }
 
@@ -111,27 +79,19 @@ pub fn run(
         out.error = Some(format!("no echo server at {server}: {e}"));
         return out;
     }
-    let stream: TcpStream = socket.into();
-    let writer = match stream.try_clone() {
-        Ok(w) => w,
+    let mut conn = match EchoConn::new(socket.into()) {
+        Ok(c) => c,
         Err(e) => {
             out.error = Some(e.to_string());
             return out;
         }
-    };
-    let _ = writer.set_write_timeout(Some(limit()));
-    let mut conn = Conn {
-        reader: BufReader::new(stream),
-        writer,
     };
     let hello = ClientMessage::Hello(Hello {
         version: ECHO_VERSION,
         client: format!("mptcp-probe/{} trace", env!("CARGO_PKG_VERSION")),
     });
     // The report must come within the trace's own time.
-    let report = conn
-        .send(&hello)
-        .and_then(|_| conn.receive(deadline.remaining()));
+    let report = ask(&mut conn, &hello, deadline.remaining());
     match report {
         Ok(ServerMessage::Report(r)) => out.report = Some(*r),
         Ok(_) => {
@@ -148,38 +108,19 @@ pub fn run(
         Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => return out,
     };
     let wanted: Vec<u32> = wanted.into_iter().take(MAX_QUERY_SEQS).collect();
-    // The server's capture thread may lag the SYN/ACK its kernel sent by a
-    // moment: ask again once if the first probe asked about is missing.
-    for attempt in 0..2 {
-        let query = ClientMessage::Query(ProbeQuery {
-            version: ECHO_VERSION,
-            seqs: wanted.clone(),
-        });
-        let wait = deadline.remaining().max(QUERY_GRACE / 2);
-        match conn.send(&query).and_then(|_| conn.receive(wait)) {
-            Ok(ServerMessage::Answer(a)) => {
-                out.queried = true;
-                out.observations = a.observations;
-            }
-            Ok(_) => {
-                out.error = Some("unexpected echo server message".into());
-                return out;
-            }
-            Err(e) => {
-                out.error = Some(e);
-                return out;
-            }
+    // One query: the server reads its capture up to the query before it
+    // answers, so probes answered before now are in its account.
+    let query = ClientMessage::Query(ProbeQuery {
+        version: ECHO_VERSION,
+        seqs: wanted,
+    });
+    match ask(&mut conn, &query, deadline.remaining().max(QUERY_GRACE / 2)) {
+        Ok(ServerMessage::Answer(a)) => {
+            out.queried = true;
+            out.observations = a.observations;
         }
-        let first_seen = wanted
-            .first()
-            .is_some_and(|s| out.observations.iter().any(|o| o.syn.seq == *s));
-        if first_seen
-            || attempt == 1
-            || deadline.remaining() + QUERY_GRACE < Duration::from_millis(300)
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(150));
+        Ok(_) => out.error = Some("unexpected echo server message".into()),
+        Err(e) => out.error = Some(e),
     }
     out
 }
