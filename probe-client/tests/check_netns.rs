@@ -1,13 +1,13 @@
 //! `mptcp-probe check` end to end: the real binary in a client namespace,
 //! the echo server in-process in a server namespace (as in
-//! tests/tests/server_netns.rs), real kernels, real iptables middleboxes.
+//! lab/tests/server_netns.rs), real kernels, real iptables middleboxes.
 //! Root only: without it every test prints why and skips.
+use lab::echo_server::InProcessServer;
+use lab::netns::{self, Lab, Netns};
 use serde_json::Value;
 use std::net::IpAddr;
 use std::process::Output;
 use std::time::Duration;
-use tests::echo_server::InProcessServer;
-use tests::netns::{self, Lab, Netns};
 
 const PORT: u16 = 6101;
 const BIN: &str = env!("CARGO_BIN_EXE_mptcp-probe");

@@ -2,11 +2,11 @@
 //! skipped with a message otherwise): defaults, MPTCP disabled, endpoints
 //! and limits, and the kernel's MPTCP blackhole detection tripped by a
 //! firewall that drops SYNs carrying option 30.
+use lab::netns::{have, skip, Lab, Netns};
 use serde_json::Value;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tests::netns::{have, skip, Lab, Netns};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mptcp-probe");
 

@@ -1,5 +1,5 @@
 //! The lab's scenarios end to end: for every row of
-//! `tests::lab::SCENARIOS`, fresh client - r1 - r2 - server namespaces with
+//! `lab::SCENARIOS`, fresh client - r1 - r2 - server namespaces with
 //! the cause switched on, the echo server in the server namespace, and the
 //! real `mptcp-probe` binary running `check --json`, `trace --json` and
 //! `trace --format tracebox` in the client namespace. Asserts the verdict
@@ -12,8 +12,8 @@
 //!
 //! Root only (namespaces, iptables): otherwise each test prints why it
 //! skipped.
-use tests::lab::middlebox::Middlebox;
-use tests::lab::{self, Binaries, RunOptions, ServerLaunch, SCENARIOS};
+use lab::middlebox::Middlebox;
+use lab::{self, Binaries, RunOptions, ServerLaunch, SCENARIOS};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mptcp-probe");
 

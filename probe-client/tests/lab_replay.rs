@@ -2,11 +2,11 @@
 //! recorded by `lab --record pcap-fixtures` during each scenario's
 //! `check`): `mptcp-probe analyze` runs the verdict engine on every
 //! handshake offline, without root, and must conclude what the scenario
-//! table (`tests::lab::SCENARIOS`) says each side can honestly conclude.
+//! table (`lab::SCENARIOS`) says each side can honestly conclude.
+use lab::SCENARIOS;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
-use tests::lab::SCENARIOS;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mptcp-probe");
 

@@ -4,11 +4,11 @@
 //! it every test prints why and skips. Each test builds fresh namespaces,
 //! so ICMP rate limits (per destination, in each router) start full and
 //! the client namespace's MPTCP blackhole state is its own.
+use lab::echo_server::InProcessServer;
+use lab::netns::{self, Chain};
 use serde_json::Value;
 use std::process::Output;
 use std::time::Duration;
-use tests::echo_server::InProcessServer;
-use tests::netns::{self, Chain};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mptcp-probe");
 const PORT: u16 = 6101;

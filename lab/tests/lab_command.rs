@@ -1,8 +1,8 @@
 //! The `lab` command's own behaviour that needs no namespaces: the list of
 //! scenarios is the table, bad arguments are errors (exit 2), and missing
 //! client/server binaries are named with the command that builds them.
+use lab::SCENARIOS;
 use std::process::Command;
-use tests::lab::SCENARIOS;
 
 const LAB: &str = env!("CARGO_BIN_EXE_lab");
 
@@ -46,7 +46,7 @@ fn missing_binaries_are_named_with_the_build_command() {
     let _ = std::fs::remove_dir_all(&empty);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    if tests::lab::unavailable().is_some() {
+    if lab::unavailable().is_some() {
         // Without root the lab stops before looking for binaries.
         assert!(err.contains("cannot run"), "{err}");
     } else {

@@ -1,5 +1,5 @@
 //! client - r1 - r2 - server, IPv4 and IPv6 on every link, forwarding on
-//! both routers (the `Chain` of tests::netns), with names unique per
+//! both routers (the `Chain` of lab::netns), with names unique per
 //! process and per lab so labs run in parallel; every namespace is deleted
 //! when the topology is dropped, also when a test panics.
 use super::scenario::Family;

@@ -4,7 +4,7 @@
 //! verdict, the hop range and the tracebox-format trace; then tears it all
 //! down (also on Ctrl-C).
 //!
-//!     sudo -E env "PATH=$PATH" cargo run --release -p tests --bin lab
+//!     sudo -E env "PATH=$PATH" cargo run --release -p lab --bin lab
 //!     lab [--list] [--record DIR] [--timeout SECS] [--bin-dir DIR] [-j N] [SCENARIO ...]
 //!
 //! Where the binaries come from: a binary of the `tests` package cannot
@@ -17,10 +17,10 @@
 //! lock before running us), so one command works from a fresh clone.
 //! Started directly (`sudo target/release/lab`), it uses what is there and
 //! says how to build it when it is missing.
+use lab::{self, interrupt, Binaries, Outcome, RunOptions, ServerLaunch, SCENARIOS};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::{Arc, Mutex};
-use tests::lab::{self, interrupt, Binaries, Outcome, RunOptions, ServerLaunch, SCENARIOS};
 
 struct Args {
     list: bool,
@@ -120,7 +120,7 @@ fn binaries(args: &Args) -> Result<Binaries, String> {
         if !b.is_file() {
             return Err(format!(
                 "{} not found; build it first: cargo build --release -p probe-client -p probe-server \
-                 (or run the lab through `cargo run --release -p tests --bin lab`, which builds it)",
+                 (or run the lab through `cargo run --release -p lab --bin lab`, which builds it)",
                 b.display()
             ));
         }
@@ -229,7 +229,7 @@ fn main() -> ExitCode {
         eprintln!("lab: cannot run: {why}; run it as root (sudo)");
         return ExitCode::from(2);
     }
-    if !tests::netns::have("tcpdump") && args.record.is_some() {
+    if !lab::netns::have("tcpdump") && args.record.is_some() {
         eprintln!("lab: --record needs tcpdump");
         return ExitCode::from(2);
     }

@@ -8,6 +8,8 @@
 //! need a nested `cargo build` that blocks on the outer `cargo test`'s build
 //! lock. Clients run on threads inside the client namespace, or as `curl`
 //! through `ip netns exec`. Without root every test prints why and skips.
+use lab::echo_server::InProcessServer;
+use lab::netns::{self, Lab, Netns};
 use packet::echo::{EchoReport, ProbeAnswer, ServerMessage};
 use probe_server::server::Config;
 use probe_server::store::StoreLimits;
@@ -15,8 +17,6 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::time::Duration;
-use tests::echo_server::InProcessServer;
-use tests::netns::{self, Lab, Netns};
 
 const PORT: u16 = 6101;
 const WATCHED: u16 = 6200;

@@ -1,13 +1,15 @@
-//! The lab: a small internet in network namespaces (client - r1 - r2 -
-//! server) where every cause of a failed MPTCP check can be switched on,
-//! and a runner that starts the real echo server, runs the real client
-//! (`check` and `trace`) and reads back what they said.
+//! The network-namespace lab: a small internet in namespaces (client - r1 -
+//! r2 - server) where every cause of a failed MPTCP check can be switched
+//! on, the `lab` command that runs it, and the helpers the end-to-end tests
+//! share (namespaces, the in-process echo server).
 //!
 //! One table ([`scenario::SCENARIOS`]) drives the `lab` command, the
 //! end-to-end tests (probe-client/tests/lab_e2e.rs), the fixture recorder
 //! (`lab --record DIR`) and the replay tests (probe-client/tests/lab_replay.rs).
+pub mod echo_server;
 pub mod interrupt;
 pub mod middlebox;
+pub mod netns;
 pub mod reflector;
 pub mod run;
 pub mod scenario;

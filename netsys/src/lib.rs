@@ -1,0 +1,3 @@
+//! The system layer under the client, the server and the lab: every system
+//! call that needs `unsafe` lives here, each block with a SAFETY comment,
+//! so the crates above can `#![forbid(unsafe_code)]`.
