@@ -1,3 +1,8 @@
 //! The system layer under the client, the server and the lab: every system
 //! call that needs `unsafe` lives here, each block with a SAFETY comment,
 //! so the crates above can `#![forbid(unsafe_code)]`.
+pub mod netlink;
+pub mod netns;
+pub mod process;
+pub mod random;
+pub mod sockopt;
