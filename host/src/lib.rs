@@ -4,6 +4,7 @@
 //! Pure parsers ([`sysctl`], [`netstat`], [`netlink`] attribute decoding) take
 //! text or bytes; the I/O that feeds them is a thin edge ([`read_readiness`],
 //! [`netlink::PmSocket`]).
+#![forbid(unsafe_code)]
 pub mod kconfig;
 pub mod netlink;
 pub mod netstat;

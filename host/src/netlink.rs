@@ -2,7 +2,9 @@
 //! endpoints, as `ip mptcp limits show` / `ip mptcp endpoint show` print them.
 //!
 //! Message building and parsing are pure functions over bytes (unit-tested
-//! with fixtures); [`PmSocket`] is the thin socket edge.
+//! with fixtures); [`PmSocket`] is the thin socket edge, on
+//! [`netsys::netlink`].
+use netsys::netlink::{NetlinkSocket, NETLINK_GENERIC};
 use packet::echo::{PmEndpoint, PmLimits};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use thiserror::Error;
@@ -16,6 +18,8 @@ const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 const NLM_F_DUMP: u16 = 0x300;
 const NLA_TYPE_MASK: u16 = 0x3fff;
+/// How long one answer may take before the exchange fails.
+const RECV_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 const GENL_ID_CTRL: u16 = 0x10;
 const CTRL_CMD_GETFAMILY: u8 = 3;
@@ -296,7 +300,7 @@ pub fn flag_names(bits: u32) -> Vec<String> {
 /// A generic netlink socket talking to the `mptcp_pm` family of the calling
 /// thread's network namespace (the namespace is fixed at open).
 pub struct PmSocket {
-    fd: std::os::fd::OwnedFd,
+    socket: NetlinkSocket,
     family: u16,
     seq: u32,
 }
@@ -305,36 +309,10 @@ impl PmSocket {
     /// Opens the socket and resolves the family id. Reading needs no
     /// privilege (only changes do).
     pub fn open() -> Result<Self, NetlinkError> {
-        use std::os::fd::FromRawFd;
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_GENERIC,
-            )
-        };
-        if raw < 0 {
-            return Err(io_error("socket(AF_NETLINK)"));
-        }
-        // SAFETY: raw is a fresh descriptor owned by nobody else.
-        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
-        let tv = libc::timeval {
-            tv_sec: 2,
-            tv_usec: 0,
-        };
-        // SAFETY: fd is valid; tv lives for the call and its size is passed.
-        unsafe {
-            libc::setsockopt(
-                raw,
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            );
-        }
+        let socket = NetlinkSocket::open(NETLINK_GENERIC, Some(RECV_TIMEOUT))
+            .map_err(|e| io_error("socket(AF_NETLINK)", e))?;
         let mut sock = PmSocket {
-            fd,
+            socket,
             family: GENL_ID_CTRL,
             seq: 0,
         };
@@ -400,38 +378,21 @@ impl PmSocket {
         version: u8,
         attrs: &[(u16, &[u8])],
     ) -> Result<Vec<Vec<u8>>, NetlinkError> {
-        use std::os::fd::AsRawFd;
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let req = build_request(family, flags | NLM_F_ACK, seq, cmd, version, attrs);
-        let fd = self.fd.as_raw_fd();
-        // SAFETY: fd is valid; req outlives the call. A zeroed sockaddr_nl
-        // addresses the kernel.
-        let sent = unsafe {
-            let mut addr: libc::sockaddr_nl = std::mem::zeroed();
-            addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-            libc::sendto(
-                fd,
-                req.as_ptr().cast(),
-                req.len(),
-                0,
-                (&addr as *const libc::sockaddr_nl).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if sent < 0 {
-            return Err(io_error("sendto(netlink)"));
-        }
+        self.socket
+            .send(&req)
+            .map_err(|e| io_error("send(netlink)", e))?;
         let mut out = Vec::new();
         let mut buf = vec![0u8; 32 * 1024];
         // Bounded: a dump of endpoints is small; stop after many datagrams.
         for _ in 0..1024 {
-            // SAFETY: buf is writable for its length.
-            let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                return Err(io_error("recv(netlink)"));
-            }
-            for m in parse_messages(&buf[..n as usize])? {
+            let n = self
+                .socket
+                .recv(&mut buf)
+                .map_err(|e| io_error("recv(netlink)", e))?;
+            for m in parse_messages(&buf[..n])? {
                 if m.seq != seq {
                     continue;
                 }
@@ -455,8 +416,8 @@ impl PmSocket {
     }
 }
 
-fn io_error(what: &str) -> NetlinkError {
-    NetlinkError::Io(format!("{what}: {}", std::io::Error::last_os_error()))
+fn io_error(what: &str, e: std::io::Error) -> NetlinkError {
+    NetlinkError::Io(format!("{what}: {e}"))
 }
 
 #[cfg(test)]
