@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -455,7 +454,7 @@ async fn build_report(
             "the capture socket was overloaded ({drops} packets dropped since start): this SYN may be among them"
         ));
     }
-    let state = sockopt::mptcp_state(stream.as_raw_fd());
+    let state = sockopt::mptcp_state(&stream);
     let readiness = ctx.readiness();
     report::build(
         peer,

@@ -1,13 +1,7 @@
-//! What the kernel says about an accepted socket: MPTCP or not.
-use std::os::fd::RawFd;
-
-const SOL_TCP: libc::c_int = 6;
-const TCP_IS_MPTCP: libc::c_int = 43;
-const SOL_MPTCP: libc::c_int = 284;
-const MPTCP_INFO: libc::c_int = 1;
-/// Offset of `mptcpi_flags` in `struct mptcp_info` (six u8 counters, then
-/// the u32 flags, aligned).
-const MPTCP_INFO_FLAGS_OFFSET: usize = 8;
+//! What the kernel says about an accepted socket: MPTCP or not, read with
+//! [`netsys::sockopt`].
+use netsys::sockopt;
+use std::os::fd::AsFd;
 
 /// The kernel's view of one accepted connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,30 +12,51 @@ pub struct MptcpState {
     pub info_flags: Option<u32>,
 }
 
-fn getsockopt(fd: RawFd, level: libc::c_int, name: libc::c_int, buf: &mut [u8]) -> Option<usize> {
-    let mut len = libc::socklen_t::try_from(buf.len()).ok()?;
-    // SAFETY: buf is writable for len bytes; the kernel writes at most len.
-    let rc = unsafe { libc::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut len) };
-    (rc == 0).then_some(len as usize)
+/// Reads `TCP_IS_MPTCP` and `MPTCP_INFO` of a connected socket. A kernel
+/// without `TCP_IS_MPTCP` (before 5.16) reads as not MPTCP.
+pub fn mptcp_state(sock: impl AsFd) -> MptcpState {
+    let fd = sock.as_fd();
+    MptcpState {
+        mptcp: sockopt::tcp_is_mptcp(fd).unwrap_or(false),
+        info_flags: sockopt::mptcp_info(fd).ok().and_then(|i| i.flags),
+    }
 }
 
-/// Reads `TCP_IS_MPTCP` and `MPTCP_INFO` of a connected socket.
-pub fn mptcp_state(fd: RawFd) -> MptcpState {
-    let mut v = [0u8; 4];
-    let mptcp = getsockopt(fd, SOL_TCP, TCP_IS_MPTCP, &mut v)
-        .filter(|&n| n >= 4)
-        .map(|_| i32::from_ne_bytes(v) != 0)
-        .unwrap_or(false);
-    let mut info = [0u8; 256];
-    let info_flags = getsockopt(fd, SOL_MPTCP, MPTCP_INFO, &mut info)
-        .filter(|&n| n >= MPTCP_INFO_FLAGS_OFFSET + 4)
-        .map(|_| {
-            u32::from_ne_bytes([
-                info[MPTCP_INFO_FLAGS_OFFSET],
-                info[MPTCP_INFO_FLAGS_OFFSET + 1],
-                info[MPTCP_INFO_FLAGS_OFFSET + 2],
-                info[MPTCP_INFO_FLAGS_OFFSET + 3],
-            ])
-        });
-    MptcpState { mptcp, info_flags }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+
+    #[test]
+    fn a_plain_tcp_connection_is_not_mptcp_and_has_no_info() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        assert_eq!(
+            mptcp_state(&accepted),
+            MptcpState {
+                mptcp: false,
+                info_flags: None
+            }
+        );
+    }
+
+    #[test]
+    fn an_accepted_mptcp_connection_is_mptcp_with_flags() {
+        let Ok(listener) = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::MPTCP)) else {
+            println!("skipped: this kernel refuses MPTCP sockets");
+            return;
+        };
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        listener.bind(&any.into()).unwrap();
+        listener.listen(1).unwrap();
+        let client = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::MPTCP)).unwrap();
+        client.connect(&listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        let state = mptcp_state(&accepted);
+        assert!(state.mptcp);
+        // Not fallen back (bit 0 clear).
+        assert_eq!(state.info_flags.map(|f| f & 1), Some(0), "{state:?}");
+    }
 }

@@ -3,7 +3,7 @@
 //! MPTCP), the echo server's report on it, and what the local socket says
 //! (`TCP_IS_MPTCP`, SYN retransmissions). Needs no capability.
 use super::adapt::{CounterDelta, KernelFacts};
-use super::sockinfo;
+use netsys::sockopt;
 use crate::echo_client::EchoConn;
 use packet::echo::{
     ClientMessage, EchoReport, Hello, ProbeAnswer as EchoAnswer, ProbeQuery, ServerMessage,
@@ -166,9 +166,11 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
     }
     let stream: TcpStream = socket.into();
     // Right after connect, every retransmission counted is a SYN's.
-    let syn_retransmissions =
-        sockinfo::tcp_info_bytes(&stream).and_then(|b| sockinfo::total_retrans(&b));
-    let is_mptcp = sockinfo::is_mptcp(&stream);
+    let syn_retransmissions = sockopt::tcp_info(&stream)
+        .ok()
+        .and_then(|i| i.total_retrans);
+    // An error: a kernel without TCP_IS_MPTCP (before 5.16, out-of-tree).
+    let is_mptcp = sockopt::tcp_is_mptcp(&stream).ok();
     let local_addr = stream.local_addr().ok();
     let mut session = KernelSession {
         facts: KernelFacts {

@@ -66,7 +66,6 @@ pub mod adapt;
 pub mod kernel;
 pub mod probes;
 pub mod render;
-pub mod sockinfo;
 
 use crate::cli::{GlobalArgs, NetArgs};
 use crate::net::error::NetError;

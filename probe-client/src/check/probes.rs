@@ -42,26 +42,7 @@ pub struct Nonces {
 impl Nonces {
     /// From the kernel's random source (getrandom(2)).
     pub fn random() -> Result<Self, NetError> {
-        let mut b = [0u8; 32];
-        let mut filled = 0;
-        while filled < b.len() {
-            // SAFETY: the pointer and length describe the unfilled tail of `b`.
-            let n = unsafe {
-                libc::getrandom(
-                    b[filled..].as_mut_ptr().cast(),
-                    b.len() - filled,
-                    0 as libc::c_uint,
-                )
-            };
-            if n < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(NetError::io("getrandom", e));
-            }
-            filled += n as usize;
-        }
+        let b: [u8; 32] = netsys::random::array().map_err(|e| NetError::io("getrandom", e))?;
         let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let u16_at = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
         Ok(Nonces {

@@ -40,6 +40,7 @@
 //! (no CAP_NET_RAW, bad interface, unresolvable host).
 pub mod echo;
 pub mod hops;
+pub mod local;
 pub mod probes;
 pub mod render;
 
@@ -54,7 +55,7 @@ use hops::{with_ttl, TraceState};
 use packet::diff::diff;
 use packet::ip::parse_ip_tcp;
 use packet::tcp_opt::OptionList;
-use packet::verdict::{evaluate, find_capable, LocalHost, Verdict, VerdictInput, VersionSource};
+use packet::verdict::{evaluate, find_capable, Verdict, VerdictInput};
 use probes::ProbePlan;
 use serde_json::json;
 use std::fs::File;
@@ -128,57 +129,6 @@ struct Setup {
     raw: RawSockets,
     /// The echo connection's socket, or why it could not be made.
     echo: Result<socket2::Socket, String>,
-}
-
-/// This host's MPTCP state from its sysctls: upstream kernels have
-/// `net.mptcp.enabled` (and speak v1), out-of-tree ones
-/// `net.mptcp.mptcp_enabled` and `mptcp_version`.
-fn local_host(user_version: Option<u8>) -> LocalHost {
-    let read = |name: &str| {
-        std::fs::read_to_string(format!("/proc/sys/net/mptcp/{name}"))
-            .ok()
-            .and_then(|s| s.trim().parse::<u8>().ok())
-    };
-    let (enabled, kernel_version) = match read("enabled") {
-        Some(e) => (Some(e != 0), Some(1)),
-        None => (read("mptcp_enabled").map(|e| e != 0), read("mptcp_version")),
-    };
-    match user_version {
-        Some(v) => LocalHost {
-            mptcp_enabled: enabled,
-            mptcp_version: Some(v),
-            version_source: VersionSource::User,
-        },
-        None => LocalHost {
-            mptcp_enabled: enabled,
-            mptcp_version: kernel_version,
-            version_source: if kernel_version.is_some() {
-                VersionSource::Kernel
-            } else {
-                VersionSource::Unknown
-            },
-        },
-    }
-}
-
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    // The kernel's CSPRNG; a failure (no /dev/urandom in a chroot) leaves
-    // the clock's nanoseconds, which only need to differ between runs.
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
-        .is_err()
-    {
-        let ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-            .to_le_bytes();
-        for (i, x) in b.iter_mut().enumerate() {
-            *x = ns[i % ns.len()];
-        }
-    }
-    b
 }
 
 fn run_all(args: &TraceArgs, global: &GlobalArgs) -> Result<ExitCode, NetError> {
@@ -263,13 +213,14 @@ fn trace_one(
     setup: Setup,
     mut recorder: Option<&mut PcapRecorder<BufWriter<File>>>,
 ) -> Result<Verdict, NetError> {
-    let local = local_host(args.mptcp_version);
+    let local = local::local_host(args.mptcp_version);
     let version = args
         .mptcp_version
         .or(local.mptcp_version)
         .unwrap_or(1)
         .min(1);
-    let [s0, s1, s2, s3, i0, i1, f0, f1, f2, k0, k1, k2, k3, k4, k5, k6, k7] = random_bytes::<17>();
+    let [s0, s1, s2, s3, i0, i1, f0, f1, f2, k0, k1, k2, k3, k4, k5, k6, k7] =
+        netsys::random::array::<17>().map_err(|e| NetError::io("getrandom", e))?;
     let plan = ProbePlan {
         src: setup.source,
         dst: destination,
