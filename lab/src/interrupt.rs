@@ -5,30 +5,26 @@
 //! the runner checks it after each step. Children in the same process
 //! group (client, server, tcpdump started by `ip netns exec`) get the
 //! terminal's SIGINT too and end on their own, so no step blocks for long.
+use netsys::process::{set_flag_on, Signal};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
+/// The outcome of the one registration (a second would add a second
+/// action setting the same flag).
+static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
 
 /// Installs the handler for SIGINT and SIGTERM (idempotent).
 pub fn install() -> std::io::Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: a zeroed sigaction is valid (empty mask, no flags); the
-        // handler is an extern "C" fn that only stores to an atomic.
-        let rc = unsafe {
-            let mut act: libc::sigaction = std::mem::zeroed();
-            act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            libc::sigemptyset(&mut act.sa_mask);
-            libc::sigaction(sig, &act, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
+    INSTALLED
+        .get_or_init(|| {
+            [Signal::SIGINT, Signal::SIGTERM]
+                .into_iter()
+                .try_for_each(|sig| set_flag_on(sig, &INTERRUPTED))
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(std::io::Error::other)
 }
 
 /// Whether SIGINT or SIGTERM arrived.

@@ -8,7 +8,6 @@
 //! move.
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -16,8 +15,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Why namespace tests cannot run here, or `None` when they can.
 pub fn unavailable() -> Option<String> {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if !netsys::process::is_root() {
         return Some("not root (network namespaces need CAP_SYS_ADMIN)".into());
     }
     match Command::new("ip").arg("-V").output() {
@@ -163,14 +161,7 @@ impl Netns {
     /// Enters this namespace on the calling thread. Only for threads made
     /// for it ([`Netns::run`], [`Netns::spawn_thread`]).
     fn enter(&self) -> io::Result<()> {
-        // SAFETY: setns on a valid namespace descriptor; affects only the
-        // calling thread.
-        let rc = unsafe { libc::setns(self.file.as_raw_fd(), libc::CLONE_NEWNET) };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        netsys::netns::enter_net(&self.file)
     }
 
     /// Runs `f` on a new thread inside the namespace and returns its result.
@@ -197,11 +188,7 @@ impl Netns {
     {
         let file = self.file.try_clone()?;
         Ok(std::thread::spawn(move || {
-            // SAFETY: as in `enter`.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            if rc != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            netsys::netns::enter_net(&file)?;
             Ok(f())
         }))
     }

@@ -14,6 +14,7 @@ use super::scenario::{Family, HopRange, Scenario};
 use super::topology::{Topology, PORT};
 use crate::echo_server::InProcessServer;
 use crate::netns::Netns;
+use netsys::process::Signal;
 use serde_json::Value;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -218,7 +219,7 @@ fn start_binary(ns: &Netns, bin: &Path) -> io::Result<ServerGuard> {
 impl Drop for ServerGuard {
     fn drop(&mut self) {
         match self {
-            ServerGuard::Binary(child) => stop_child(child, libc::SIGTERM),
+            ServerGuard::Binary(child) => stop_child(child, Signal::SIGTERM),
             // Stops itself when dropped.
             ServerGuard::InProcess { .. } => {}
         }
@@ -227,13 +228,9 @@ impl Drop for ServerGuard {
 
 /// Sends `sig` to a child we started (by its pid: `ip netns exec` execs
 /// the program, so the pid is the program's) and reaps it.
-fn stop_child(child: &mut Child, sig: libc::c_int) {
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill(2) on the pid of our own unreaped child.
-        unsafe {
-            libc::kill(pid, sig);
-        }
-    }
+fn stop_child(child: &mut Child, sig: Signal) {
+    // Unreaped, so the pid is still our child's; an error means it ended.
+    let _ = netsys::process::signal(child.id(), sig);
     for _ in 0..50 {
         if let Ok(Some(_)) = child.try_wait() {
             return;
@@ -289,7 +286,7 @@ impl Capture {
 
 impl Drop for Capture {
     fn drop(&mut self) {
-        stop_child(&mut self.child, libc::SIGINT);
+        stop_child(&mut self.child, Signal::SIGINT);
     }
 }
 

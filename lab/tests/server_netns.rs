@@ -8,6 +8,7 @@
 //! need a nested `cargo build` that blocks on the outer `cargo test`'s build
 //! lock. Clients run on threads inside the client namespace, or as `curl`
 //! through `ip netns exec`. Without root every test prints why and skips.
+#![forbid(unsafe_code)]
 use lab::echo_server::InProcessServer;
 use lab::netns::{self, Lab, Netns};
 use packet::echo::{EchoReport, ProbeAnswer, ServerMessage};
@@ -80,20 +81,7 @@ fn check(server: Ipv4Addr, mptcp: bool) -> EchoReport {
 
 /// TCP_IS_MPTCP on the client side.
 fn is_mptcp(s: &TcpStream) -> bool {
-    use std::os::fd::AsRawFd;
-    let mut v: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: v and len are valid for getsockopt to write.
-    let rc = unsafe {
-        libc::getsockopt(
-            s.as_raw_fd(),
-            libc::SOL_TCP,
-            43,
-            (&mut v as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    rc == 0 && v == 1
+    netsys::sockopt::tcp_is_mptcp(s).unwrap_or(false)
 }
 
 fn skip(name: &str) -> bool {

@@ -1,4 +1,5 @@
 //! Socket options read from real loopback connections of this kernel.
+#![forbid(unsafe_code)]
 use netsys::sockopt::{mptcp_info, tcp_info, tcp_is_mptcp, MPTCP_INFO_FLAG_FALLBACK};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -454,7 +454,7 @@ async fn build_report(
             "the capture socket was overloaded ({drops} packets dropped since start): this SYN may be among them"
         ));
     }
-    let state = sockopt::mptcp_state(&stream);
+    let state = sockopt::mptcp_state(stream);
     let readiness = ctx.readiness();
     report::build(
         peer,

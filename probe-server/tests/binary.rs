@@ -2,6 +2,7 @@
 //! namespace: it must drop to `--user` with no capability left, and still
 //! capture and report (the capture socket was opened before the drop).
 //! Skips, saying why, without root, `ip` or `curl`.
+#![forbid(unsafe_code)]
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,8 +31,7 @@ fn ok(cmd: &mut Command) -> bool {
 }
 
 fn skip_reason() -> Option<&'static str> {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if !netsys::process::is_root() {
         return Some("not root");
     }
     if !ok(Command::new("ip").arg("-V")) {
@@ -99,15 +99,10 @@ fn start(tag: &str, extra: &[&str]) -> (Namespace, Server, String) {
 
 /// Runs `f` on a thread inside the namespace.
 fn in_namespace<R: Send>(ns: &Namespace, f: impl FnOnce() -> R + Send) -> R {
-    use std::os::fd::AsRawFd;
     let file = std::fs::File::open(format!("/run/netns/{}", ns.0)).unwrap();
     std::thread::scope(|s| {
         s.spawn(|| {
-            // SAFETY: setns on a valid namespace descriptor, this thread only.
-            assert_eq!(
-                unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
-                0
-            );
+            netsys::netns::enter_net(&file).unwrap();
             f()
         })
         .join()

@@ -17,6 +17,7 @@
 //! lock before running us), so one command works from a fresh clone.
 //! Started directly (`sudo target/release/lab`), it uses what is there and
 //! says how to build it when it is missing.
+#![forbid(unsafe_code)]
 use lab::{self, interrupt, Binaries, Outcome, RunOptions, ServerLaunch, SCENARIOS};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -153,12 +154,10 @@ fn sweep_stale_namespaces() {
         ) else {
             continue;
         };
-        let Ok(pid) = pid.parse::<libc::pid_t>() else {
+        let Ok(pid) = pid.parse::<u32>() else {
             continue;
         };
-        // SAFETY: kill with signal 0 only checks whether the process exists.
-        let alive = unsafe { libc::kill(pid, 0) } == 0
-            || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
+        let alive = netsys::process::process_alive(pid);
         if tag.starts_with("lab") && !alive {
             eprintln!("lab: removing namespace {name} left by an earlier run");
             let _ = Command::new("ip").args(["netns", "del", name]).status();

@@ -3,8 +3,8 @@
 //! MPTCP), the echo server's report on it, and what the local socket says
 //! (`TCP_IS_MPTCP`, SYN retransmissions). Needs no capability.
 use super::adapt::{CounterDelta, KernelFacts};
-use netsys::sockopt;
 use crate::echo_client::EchoConn;
+use netsys::sockopt;
 use packet::echo::{
     ClientMessage, EchoReport, Hello, ProbeAnswer as EchoAnswer, ProbeQuery, ServerMessage,
     ECHO_VERSION,
