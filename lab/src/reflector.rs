@@ -8,17 +8,20 @@
 //! and a thread is stopped and joined by a guard, with no process to reap.
 //!
 //! On the wire: an AF_PACKET socket on the router's client-facing
-//! interface sees every IPv4 SYN to the server's port (AF_PACKET taps the
-//! frame before the FORWARD chain, where the scenario's iptables rule drops
-//! the SYN so it never reaches the server); a raw IPPROTO_RAW socket sends
-//! the SYN/ACK, from the server's address to the client. IPv4 only.
+//! interface sees every IPv4 TCP packet (AF_PACKET taps the frame before
+//! the FORWARD chain, where the scenario's iptables rule drops the SYN so
+//! it never reaches the server); a raw IPPROTO_RAW socket sends the
+//! SYN/ACK, from the server's address to the client. IPv4 only. Both are
+//! netsys's.
 use crate::netns::Netns;
+use netsys::bpf::{Insn, Program, Target, ALU_RSH_K, LD_B_ABS};
+use netsys::packet_socket::{PacketSocket, PacketSocketOptions, PacketType};
+use netsys::raw_send::{RawSender, SenderOptions};
 use packet::build::ProbeBuilder;
 use packet::ip::parse_ip_tcp;
 use packet::{OptionList, TcpFlags};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -85,115 +88,63 @@ impl Drop for Reflector {
 }
 
 struct Sockets {
-    tap: OwnedFd,
-    raw: OwnedFd,
+    tap: PacketSocket,
+    raw: RawSender,
 }
 
-fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(rc)
-    }
+/// IPv4 TCP packets only, whole; [`reflection`] picks the SYNs to the port.
+fn ipv4_tcp() -> io::Result<Vec<Insn>> {
+    let mut p = Program::new();
+    let drop = p.label();
+    p.op(LD_B_ABS, 0)
+        .op(ALU_RSH_K, 4)
+        .jeq(4, Target::Next, drop)
+        .op(LD_B_ABS, 9)
+        .jeq(6, Target::Next, drop)
+        .ret(65535)
+        .place(drop)
+        .ret(0);
+    p.build().map_err(io::Error::other)
 }
 
 impl Sockets {
-    /// Opens the tap (AF_PACKET, IPv4 frames without link header, bound to
-    /// the client-facing interface, with a receive timeout so the stop flag
-    /// is seen) and the raw sending socket, in the calling thread's
-    /// namespace.
+    /// Opens the tap (bound to the client-facing interface, with a receive
+    /// timeout so the stop flag is seen) and the raw sending socket, in
+    /// the calling thread's namespace.
     fn open() -> io::Result<Self> {
-        let proto = (libc::ETH_P_IP as u16).to_be();
-        let name = std::ffi::CString::new(CLIENT_SIDE).map_err(io::Error::other)?;
-        // SAFETY: plain socket calls on descriptors we own; every pointer
-        // passed points to a live, correctly sized local.
-        unsafe {
-            let ifindex = libc::if_nametoindex(name.as_ptr());
-            if ifindex == 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let tap = OwnedFd::from_raw_fd(check(libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                libc::c_int::from(proto),
-            ))?);
-            let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-            sll.sll_family = libc::AF_PACKET as u16;
-            sll.sll_protocol = proto;
-            sll.sll_ifindex = ifindex as libc::c_int;
-            check(libc::bind(
-                tap.as_raw_fd(),
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            ))?;
-            let tv = libc::timeval {
-                tv_sec: 0,
-                tv_usec: POLL.as_micros() as libc::suseconds_t,
-            };
-            check(libc::setsockopt(
-                tap.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            ))?;
-            // IPPROTO_RAW implies IP_HDRINCL: the header we build (with the
-            // server's address as source, which is not ours) goes out as is.
-            let raw = OwnedFd::from_raw_fd(check(libc::socket(
-                libc::AF_INET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::IPPROTO_RAW,
-            ))?);
-            Ok(Sockets { tap, raw })
-        }
+        let filter = ipv4_tcp()?;
+        let tap = PacketSocket::open(&PacketSocketOptions {
+            filter: &filter,
+            ifindex: Some(netsys::iface::index_of(CLIENT_SIDE)?),
+            // Our own SYN/ACKs leave through the same interface.
+            ignore_outgoing: true,
+            recv_buffer: None,
+            read_timeout: Some(POLL),
+        })?;
+        // Not bound to a source: the SYN/ACK carries the server's address,
+        // which is not this router's.
+        let raw = RawSender::open(&SenderOptions {
+            ipv4: true,
+            ..SenderOptions::default()
+        })?;
+        Ok(Sockets { tap, raw })
     }
 
     fn serve(&self, port: u16, stop: &AtomicBool, count: &AtomicUsize) -> io::Result<()> {
         let mut buf = vec![0u8; 65536];
         while !stop.load(Ordering::Relaxed) {
-            let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut from_len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-            // SAFETY: buf and from are live locals of the lengths given.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.tap.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    0,
-                    (&mut from as *mut libc::sockaddr_ll).cast(),
-                    &mut from_len,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.kind() {
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => continue,
-                    _ => return Err(e),
-                }
-            }
-            // Only frames arriving from the client's side: our own
-            // SYN/ACKs leave through the same interface.
-            if from.sll_pkttype == libc::PACKET_OUTGOING {
-                continue;
-            }
-            let Some((reply, client)) = reflection(&buf[..n as usize], port) else {
+            let Some(d) = self.tap.recv_wait(&mut buf)? else {
                 continue;
             };
-            let mut to: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-            to.sin_family = libc::AF_INET as libc::sa_family_t;
-            to.sin_addr.s_addr = u32::from(client).to_be();
-            // SAFETY: reply and to are live locals of the lengths given.
-            let sent = unsafe {
-                libc::sendto(
-                    self.raw.as_raw_fd(),
-                    reply.as_ptr().cast(),
-                    reply.len(),
-                    0,
-                    (&to as *const libc::sockaddr_in).cast(),
-                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                )
+            // Only frames arriving from the client's side (checked again
+            // for kernels without PACKET_IGNORE_OUTGOING).
+            if d.packet_type == PacketType::Outgoing {
+                continue;
+            }
+            let Some((reply, _client)) = reflection(&buf[..d.len], port) else {
+                continue;
             };
-            if sent >= 0 {
+            if self.raw.send(&reply).is_ok() {
                 count.fetch_add(1, Ordering::Relaxed);
             }
         }

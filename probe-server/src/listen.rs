@@ -117,9 +117,9 @@ pub fn open(config: &Config) -> io::Result<Opened> {
     ports.sort_unstable();
     ports.dedup();
     let capture = match &config.interface {
-        Some(name) => {
-            crate::capture::interface_index(name).and_then(|i| Capture::open(&ports, Some(i)))
-        }
+        Some(name) => netsys::iface::index_of(name)
+            .map_err(|e| io::Error::new(e.kind(), format!("no interface {name:?}: {e}")))
+            .and_then(|i| Capture::open(&ports, Some(i))),
         None => Capture::open(&ports, None),
     }
     .map_err(|e| e.to_string());

@@ -563,6 +563,11 @@ async fn http(
 /// Opens everything, drops privileges to `user` (when given), and serves on
 /// a current-thread runtime in the calling thread until `shutdown`.
 /// `on_ready` gets the shared state once the server accepts connections.
+///
+/// Capabilities are per thread, so the drop comes before any thread
+/// starts: the runtime and the capture thread are created after it (and
+/// inherit the dropped state). The caller must not have started threads
+/// of its own either.
 pub fn run<F, S>(config: Config, user: Option<&str>, shutdown: S, on_ready: F) -> io::Result<()>
 where
     F: FnOnce(Arc<Shared>),
@@ -570,8 +575,15 @@ where
 {
     let opened = open(&config)?;
     if let Some(user) = user {
-        let uid = crate::privdrop::drop_privileges(Some(user))?;
-        tracing::info!(check = "privileges", uid, cap_eff = ?crate::privdrop::effective_caps(), "dropped privileges");
+        let dropped = crate::privdrop::drop_privileges(user).map_err(io::Error::other)?;
+        tracing::info!(
+            check = "privileges",
+            uid = dropped.uid,
+            gid = dropped.gid,
+            switched_user = dropped.switched_user,
+            bounding_cleared = dropped.bounding_cleared,
+            "dropped every capability (verified)"
+        );
     }
     let shared = Arc::new(Shared {
         store: Arc::new(Mutex::new(Store::new(config.store))),

@@ -246,3 +246,55 @@ fn drops_privileges_and_still_reports() {
     assert!(text.contains("limits: subflows"), "{text}");
     assert!(text.contains("kernel: "), "{text}");
 }
+
+/// The numeric id `id FLAG nobody` prints (`-u` or `-g`).
+fn id_of_nobody(flag: &str) -> String {
+    let out = Command::new("id").args([flag, "nobody"]).output().unwrap();
+    assert!(out.status.success(), "no user nobody");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The fields of one /proc status file, whitespace normalised.
+fn status_fields(path: &std::path::Path) -> std::collections::HashMap<String, String> {
+    let status = std::fs::read_to_string(path).unwrap();
+    status
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                v.split_whitespace().collect::<Vec<_>>().join(" "),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_thread_is_the_target_user_without_any_capability() {
+    if let Some(why) = skip_reason() {
+        println!("skipped every_thread_is_the_target_user_without_any_capability: {why}");
+        return;
+    }
+    let (uid, gid) = (id_of_nobody("-u"), id_of_nobody("-g"));
+    let (_ns, server, _) = start("caps", &[]);
+    let pid = server.0.id();
+    // Capabilities, ids and no_new_privs are per thread: the process's
+    // status is its main thread's; the capture thread has its own.
+    let mut files = vec![std::path::PathBuf::from(format!("/proc/{pid}/status"))];
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        files.push(task.unwrap().path().join("status"));
+    }
+    assert!(files.len() >= 3, "main and capture threads: {files:?}");
+    for file in &files {
+        let f = status_fields(file);
+        let field = |name: &str| f.get(name).cloned().unwrap_or_default();
+        let ids = |id: &str| format!("{id} {id} {id} {id}");
+        assert_eq!(field("Uid"), ids(&uid), "{file:?}");
+        assert_eq!(field("Gid"), ids(&gid), "{file:?}");
+        assert_eq!(field("Groups"), "", "{file:?}");
+        for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            assert_eq!(field(set), "0000000000000000", "{set} of {file:?}");
+        }
+        assert_eq!(field("NoNewPrivs"), "1", "{file:?}");
+    }
+}

@@ -200,6 +200,7 @@ impl RawPath {
             interface: interface.map(str::to_string),
             ipv4: dest.is_ipv4(),
             ipv6: dest.is_ipv6(),
+            source: Some(source),
             ports: ports.iter().map(|p| p.port).collect(),
         })?;
         Ok(RawPath {

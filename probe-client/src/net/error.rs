@@ -3,10 +3,10 @@
 use std::io;
 use thiserror::Error;
 
+use netsys::privileges::PrivilegeError;
 /// The fix printed whenever raw sockets cannot be opened for lack of
-/// privilege.
-pub const PRIVILEGE_FIX: &str =
-    "run `sudo setcap cap_net_raw+ep $(command -v mptcp-probe)` once, or run it with sudo";
+/// privilege (one text for every privilege error of the project).
+pub use netsys::privileges::PRIVILEGE_FIX;
 
 #[derive(Debug, Error)]
 pub enum NetError {
@@ -33,6 +33,19 @@ pub enum NetError {
         source_addr: std::net::IpAddr,
         destination: std::net::IpAddr,
     },
+    /// Lowering, raising or dropping capabilities, or the user switch.
+    #[error("{0}")]
+    Privilege(PrivilegeError),
+}
+
+impl From<PrivilegeError> for NetError {
+    fn from(e: PrivilegeError) -> Self {
+        match e {
+            PrivilegeError::NoNetRaw { detail } => NetError::NoPrivilege { detail },
+            PrivilegeError::Open(source) => NetError::io("opening raw sockets", source),
+            other => NetError::Privilege(other),
+        }
+    }
 }
 
 impl NetError {

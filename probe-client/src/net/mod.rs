@@ -13,6 +13,7 @@
 //!    [`matching::match_packet`] each received packet to the probes sent;
 //! 4. record both with [`pcap::PcapRecorder`] when `--write` is given.
 pub mod error;
+pub mod filter;
 pub mod matching;
 pub mod pcap;
 pub mod privileges;

@@ -149,6 +149,7 @@ fn run_all(args: &TraceArgs, global: &GlobalArgs) -> Result<ExitCode, NetError> 
             interface: interface.clone(),
             ipv4: destination.is_ipv4(),
             ipv6: destination.is_ipv6(),
+            source: Some(source),
             ports: vec![port.port],
         })?;
         // Without an echo socket the trace still runs (no final hop).
