@@ -1,3 +1,29 @@
 //! The engines of mptcp-probe, free of I/O: bytes and timestamps in,
 //! decisions out, so a recorded run replays without root.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//! packet        wire formats, option codecs, diff, verdict rules
+//!   ^
+//! engine        matching, check's adapter, trace plan/state/timing, analyze pipeline
+//!   ^
+//! probe-client  sockets, clocks, CLI, rendering   (netsys below it: the unsafe system calls)
+//! ```
+//!
+//! Nothing here opens a socket or reads a clock: callers pass the packets
+//! they received, with their timestamps, and the time it is now.
+//!
+//! - [`matching`]: which probe a received packet answers;
+//! - [`check`]: `check`'s observations turned into the verdict engine's input;
+//! - [`trace`]: the probes of a trace, the hops assembled from the answers,
+//!   and when to retry and give up ([`trace::driver`]);
+//! - [`analyze`]: a pcap/pcapng capture decoded into handshakes and verdicts.
 #![forbid(unsafe_code)]
+
+pub mod analyze;
+pub mod check;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
+pub mod matching;
+pub mod trace;

@@ -55,22 +55,18 @@
 //! and every handshake that tried MPTCP has the verdict `mptcp_ok`, or none
 //! tried it; 1: at least one such handshake has another verdict; 2: the
 //! file cannot be read or is not a capture, or output failed.
-pub mod flows;
-pub mod reader;
 pub mod render;
-pub mod status;
-pub mod verdict;
+// The pipeline (reading, decoding, flows, verdicts) is the engine's; the
+// verb prints it.
+pub use engine::analyze::{flows, reader, verdict};
 
-use flows::{FlowTracker, JoinFacts, PacketFacts};
-use packet::ip::{parse_ip_tcp, IpError, TcpSegment};
-use packet::link::LinkError;
-use packet::mptcp::{JoinBody, MptcpOption};
-use packet::{OptionList, TcpOption};
+use engine::analyze::decode::{facts, frame_content, option_list, FrameContent};
+use flows::FlowTracker;
+use packet::ip::TcpSegment;
 use reader::{Capture, Format, Frame, Stopped};
 use render::{DecodedOptions, RelativeSeq};
 use serde_json::json;
 use std::io::{self, BufWriter, Read, Write};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -85,8 +81,15 @@ pub struct AnalyzeArgs {
     /// `client` (the SYN as sent), `server` (the SYN as it arrived),
     /// `direct` (no router between the ends: both), or `auto` (guessed per
     /// handshake from the TTLs).
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = side_parser())]
     pub side: verdict::Side,
+}
+
+/// `--side`'s values and their help, from the engine's [`verdict::Side`].
+fn side_parser() -> impl clap::builder::TypedValueParser<Value = verdict::Side> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let values = verdict::Side::ALL.map(|s| PossibleValue::new(s.as_str()).help(s.description()));
+    PossibleValuesParser::new(values).try_map(|name| name.parse::<verdict::Side>())
 }
 
 /// What the verdicts of a capture add up to.
@@ -266,20 +269,11 @@ fn decode_frame(
     tracker: &mut FlowTracker,
     rel: &mut RelativeSeq,
 ) -> io::Result<Outcome> {
-    let ip = match packet::link::ip_payload(frame.linktype, &frame.data) {
-        Ok(ip) => ip,
-        Err(LinkError::Unsupported(linktype)) => return Ok(Outcome::UnsupportedLink(linktype)),
-        Err(_) => return Ok(Outcome::Other),
-    };
-    let seg = match parse_ip_tcp(ip) {
-        Ok(seg) => seg,
-        Err(
-            IpError::NotTcp { .. }
-            | IpError::NonFirstFragment { .. }
-            | IpError::UnknownVersion { .. }
-            | IpError::Empty,
-        ) => return Ok(Outcome::Other),
-        Err(e) => {
+    let seg = match frame_content(frame) {
+        FrameContent::Tcp(seg) => seg,
+        FrameContent::UnsupportedLink(linktype) => return Ok(Outcome::UnsupportedLink(linktype)),
+        FrameContent::Other => return Ok(Outcome::Other),
+        FrameContent::Undecodable(e) => {
             let captured = frame.data.len();
             note(
                 out,
@@ -315,7 +309,7 @@ fn decode_frame(
         );
         note(out, json_mode, frame.index, Some(frame.offset), &message)?;
     }
-    if let Some(facts) = facts(frame, &seg, opts.as_ref()) {
+    if let Some(facts) = facts(frame, &seg, opts.as_ref().map(|o| &o.list)) {
         tracker.push(&facts);
     }
     Ok(Outcome::Tcp)
@@ -323,76 +317,10 @@ fn decode_frame(
 
 /// The option area, when the header got as far as the data offset.
 fn decode_options<'a>(seg: &TcpSegment<'a>) -> Option<DecodedOptions<'a>> {
-    let data_offset = seg.data_offset?;
-    if data_offset <= 5 {
-        return None;
-    }
     Some(DecodedOptions {
-        list: OptionList::parse(seg.options, seg.flags),
+        list: option_list(seg)?,
         cut: seg.tcp_missing > 0,
     })
-}
-
-fn facts(
-    frame: &Frame<'_>,
-    seg: &TcpSegment<'_>,
-    opts: Option<&DecodedOptions<'_>>,
-) -> Option<PacketFacts> {
-    let flags = seg.flags?;
-    let mut mp_capable = None;
-    let mut mp_join = None;
-    let mut tcprst_reason = None;
-    let mut any_mptcp = false;
-    for m in opts.map(|o| o.list.mptcp()).into_iter().flatten() {
-        any_mptcp |= !matches!(m, MptcpOption::Invalid { .. });
-        match m {
-            MptcpOption::MpCapable(c) if mp_capable.is_none() => mp_capable = Some(*c),
-            MptcpOption::MpJoin(j) if mp_join.is_none() => {
-                let token = match j.body {
-                    JoinBody::Syn { token, .. } => Some(token),
-                    _ => None,
-                };
-                mp_join = Some(JoinFacts { token });
-            }
-            MptcpOption::MpTcpRst(r) if tcprst_reason.is_none() => tcprst_reason = Some(r.reason),
-            _ => {}
-        }
-    }
-    Some(PacketFacts {
-        index: frame.index,
-        ts: frame.ts.as_f64(),
-        src: SocketAddr::new(seg.src(), seg.src_port),
-        dst: SocketAddr::new(seg.dst(), seg.dst_port),
-        flags,
-        seq: seg.seq,
-        ack: seg.ack.unwrap_or(0),
-        mp_capable,
-        mp_join,
-        tcprst_reason,
-        payload_len: seg.payload_len.unwrap_or(seg.payload.len()),
-        any_mptcp,
-        nop_run: opts.map_or(0, |o| longest_nop_run(&o.list)),
-        options: if flags.syn() {
-            seg.options.to_vec()
-        } else {
-            Vec::new()
-        },
-        ttl: seg.ttl(),
-    })
-}
-
-fn longest_nop_run(list: &OptionList<'_>) -> usize {
-    let mut longest = 0;
-    let mut run = 0;
-    for o in &list.options {
-        run = if matches!(o, TcpOption::Nop) {
-            run + 1
-        } else {
-            0
-        };
-        longest = longest.max(run);
-    }
-    longest
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Shared raw network I/O of the client verbs (`check`, `trace`): privileges,
-//! raw sockets, matching answers to probes, source selection, name
-//! resolution and the `--write` pcap recorder.
+//! raw sockets, source selection, name resolution and the `--write` pcap
+//! recorder; matching answers to probes is the engine's (`engine::matching`).
 //!
 //! Typical use (see `trace` for a complete one):
 //! 0. [`privileges::lower_effective`] first of all;
@@ -14,7 +14,12 @@
 //! 4. record both with [`pcap::PcapRecorder`] when `--write` is given.
 pub mod error;
 pub mod filter;
-pub mod matching;
+/// Pure, so it lives in the engine; this path stays for the I/O modules.
+pub mod matching {
+    #[cfg(test)]
+    pub(crate) use engine::fixtures;
+    pub use engine::matching::*;
+}
 pub mod pcap;
 pub mod privileges;
 pub mod raw;

@@ -7,12 +7,9 @@
 //! capture has then seen the SYN) or when the trace's deadline passes.
 use crate::echo_client::EchoConn;
 use crate::net::raw::Deadline;
-use packet::echo::{
-    ClientMessage, EchoReport, Hello, ProbeObservation, ProbeQuery, ServerMessage, ECHO_VERSION,
-    MAX_QUERY_SEQS,
-};
-use packet::ip::parse_ip_tcp;
-use packet::verdict::{OptionArea, ServerProbeSeen, ServerReport};
+// What the exchange brings back, and how it is judged, is the engine's.
+pub use engine::trace::echo::EchoOutcome;
+use packet::echo::{ClientMessage, Hello, ProbeQuery, ServerMessage, ECHO_VERSION, MAX_QUERY_SEQS};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -20,16 +17,6 @@ use std::time::Duration;
 
 /// Time the query may take after the trace's own deadline.
 pub const QUERY_GRACE: Duration = Duration::from_millis(1000);
-
-/// What the echo server said.
-#[derive(Debug, Clone, Default)]
-pub struct EchoOutcome {
-    pub report: Option<EchoReport>,
-    pub observations: Vec<ProbeObservation>,
-    pub queried: bool,
-    /// Why there is no (complete) account: no server, refused, timeout.
-    pub error: Option<String>,
-}
 
 /// The TCP socket for the echo connection, bound to our probe source
 /// address (the server answers queries only about SYNs from the
@@ -123,45 +110,4 @@ pub fn run(
         Err(e) => out.error = Some(e),
     }
     out
-}
-
-fn option_area(hex_text: &str) -> Option<OptionArea> {
-    let bytes = hex::decode(hex_text).ok()?;
-    let s = parse_ip_tcp(&bytes).ok()?;
-    Some(OptionArea::new(s.options))
-}
-
-/// The observation of the SYN with sequence number `seq`, as raw bytes.
-pub fn observed_syn(outcome: &EchoOutcome, seq: u32) -> Option<Vec<u8>> {
-    let o = outcome.observations.iter().find(|o| o.syn.seq == seq)?;
-    hex::decode(&o.syn.hex).ok()
-}
-
-/// The verdict engine's view of the server's account. The echo
-/// connection itself is plain TCP (its job is to ask, not to test), so
-/// its SYN and MPTCP state are left out: only the crafted probes and the
-/// server host's readiness count.
-pub fn server_report(outcome: &EchoOutcome) -> Option<ServerReport> {
-    let report = outcome.report.as_ref()?;
-    let probes = outcome
-        .observations
-        .iter()
-        .filter_map(|o| {
-            Some(ServerProbeSeen {
-                seq: o.syn.seq,
-                syn: option_area(&o.syn.hex)?,
-                syn_ack_sent: o.syn_ack.as_ref().and_then(|s| option_area(&s.hex)),
-            })
-        })
-        .collect();
-    Some(ServerReport {
-        syn_seen: None,
-        syn_ack_sent: None,
-        connection_mptcp: None,
-        mptcp_enabled: report.readiness.mptcp_enabled,
-        mptcp_version: report.readiness.versions.iter().copied().max(),
-        mptcp_listener: Some(report.connection.listener_mptcp),
-        probes,
-        probes_queried: outcome.queried,
-    })
 }

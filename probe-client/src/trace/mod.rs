@@ -39,10 +39,10 @@
 //! Exit: 0 MPTCP works end to end, 1 it does not (any other verdict), 2 error
 //! (no CAP_NET_RAW, bad interface, unresolvable host).
 pub mod echo;
-pub mod hops;
 pub mod local;
-pub mod probes;
 pub mod render;
+// The trace's plan and hop state live in the engine; these names stay.
+pub use engine::trace::{plan as probes, state as hops};
 
 use crate::cli::{GlobalArgs, NetArgs};
 use crate::net::error::NetError;
@@ -51,6 +51,8 @@ use crate::net::privileges::{drop_all, lower_effective, with_net_raw};
 use crate::net::raw::{Deadline, RawOptions, RawSockets};
 use crate::net::resolve::{resolve, FamilyPreference};
 use crate::net::source::{reserve_port, select_source, ReservedPort};
+use engine::trace::driver::{TraceConfig, TraceDriver};
+use engine::trace::echo::{observed_syn, server_report};
 use hops::{with_ttl, TraceState};
 use packet::diff::diff;
 use packet::ip::parse_ip_tcp;
@@ -62,6 +64,7 @@ use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
+use std::time::Instant;
 
 /// `println!` that ignores a closed stdout (`| head`): the trace still
 /// ends with its verdict's exit code instead of a panic.
@@ -234,11 +237,11 @@ fn trace_one(
         base_ip_id: u16::from_be_bytes([i0, i1]),
         flow_label: u32::from_be_bytes([0, f0, f1, f2]) & 0xf_ffff,
     };
-    let probes = plan
-        .build()
-        .map_err(|e| NetError::io("building probes", std::io::Error::other(e)))?;
-    let mut state = TraceState::new(probes);
     let deadline = Deadline::after_secs(args.net.timeout);
+    let mut driver = TraceDriver::from_plan(&plan, TraceConfig::new(deadline.remaining()))
+        .map_err(|e| NetError::io("building probes", std::io::Error::other(e)))?;
+    // Trace time starts with the deadline the echo exchange also keeps.
+    let start = Instant::now();
     let format = (!global.json).then_some(args.format);
     let mut printer = Printer {
         lines: format.map(render::HopLines::new),
@@ -270,64 +273,36 @@ fn trace_one(
         Err(e) => Err(e),
     };
 
-    for i in 0..state.probes.len() {
-        let at = setup.raw.send(&state.probes[i].packet)?;
-        state.mark_sent(i, at);
-        if let Some(r) = recorder.as_deref_mut() {
-            r.record(at, &state.probes[i].packet)?;
-        }
-    }
-    // Sequence numbers worth asking the echo server about: the probes that
-    // could have reached it (from the destination's TTL up), the one that
-    // the destination answered in front (the echo client checks that one).
-    let seqs_from = |state: &TraceState| -> Vec<u32> {
-        let from = state.destination_ttl().unwrap_or(1);
-        let first = state.final_probe().map(|p| p.key.seq);
-        first
-            .into_iter()
-            .chain(
-                state
-                    .probes
-                    .iter()
-                    .filter(|p| p.ttl >= from && Some(p.key.seq) != first)
-                    .map(|p| p.key.seq),
-            )
-            .collect()
-    };
-    // Half the timeout: silent TTLs get their retry then, if the
-    // destination has not answered before.
-    let half_time = Deadline::after_secs(args.net.timeout / 2.0);
-    let mut second_wave = false;
+    // The driver says what to send and how long to wait; the loop does
+    // the I/O and tells it the time.
     loop {
-        let until = if second_wave { &deadline } else { &half_time };
-        let Some(r) = setup.raw.recv_until(until)? else {
-            if second_wave || deadline.passed() {
-                break;
+        for i in driver.poll_transmit(start.elapsed()) {
+            let packet = &driver.state().probes[i].packet;
+            let at = setup.raw.send(packet)?;
+            if let Some(r) = recorder.as_deref_mut() {
+                r.record(at, packet)?;
             }
-            second_wave = true;
-            retry(&plan, &setup.raw, recorder.as_deref_mut(), &mut state, true)?;
-            continue;
-        };
-        if let Some(rec) = recorder.as_deref_mut() {
-            rec.record(r.timestamp, &r.packet)?;
+            driver.on_sent(i, at);
         }
-        if state.absorb(&r.packet, r.timestamp).is_none() {
-            continue;
-        }
-        retry(
-            &plan,
-            &setup.raw,
-            recorder.as_deref_mut(),
-            &mut state,
-            second_wave,
-        )?;
-        printer.flush(&state, false);
-        if state.complete() {
+        let Some(wake) = driver.poll_timeout() else {
             break;
+        };
+        let until = Deadline::after(wake.saturating_sub(start.elapsed()));
+        if let Some(r) = setup.raw.recv_until(&until)? {
+            if let Some(rec) = recorder.as_deref_mut() {
+                rec.record(r.timestamp, &r.packet)?;
+            }
+            if driver.handle_packet(&r.packet, r.timestamp).is_some() {
+                printer.flush(driver.state(), false);
+            }
+        }
+        if until.passed() {
+            driver.handle_timeout(start.elapsed());
         }
     }
+    let state = driver.into_state();
     // Ask the echo server once the trace is over, so retries are included.
-    let _ = seq_tx.send(seqs_from(&state));
+    let _ = seq_tx.send(state.query_seqs());
     printer.flush(&state, true);
     let outcome = match echo_thread {
         Ok(t) => t.join().unwrap_or_default(),
@@ -340,7 +315,7 @@ fn trace_one(
     let final_probe = state.final_probe().cloned();
     let arrived = final_probe
         .as_ref()
-        .and_then(|p| echo::observed_syn(&outcome, p.key.seq).map(|b| (p.clone(), b)));
+        .and_then(|p| observed_syn(&outcome, p.key.seq).map(|b| (p.clone(), b)));
     if let Some(f) = format {
         if f == TraceFormat::Text {
             print_server_line(&outcome, arrived.as_ref(), server);
@@ -352,7 +327,7 @@ fn trace_one(
         local,
         kernel: None,
         probes: state.verdict_probe(version).into_iter().collect(),
-        server: echo::server_report(&outcome),
+        server: server_report(&outcome),
         trace: Some(state.verdict_trace(version)),
     };
     let verdict = evaluate(&input);
@@ -375,29 +350,6 @@ fn trace_one(
         print_verdict(&verdict);
     }
     Ok(verdict)
-}
-
-/// Sends one retry for each TTL [`TraceState::retry_candidates`] names.
-fn retry(
-    plan: &ProbePlan,
-    raw: &RawSockets,
-    recorder: Option<&mut PcapRecorder<BufWriter<File>>>,
-    state: &mut TraceState,
-    second_wave: bool,
-) -> Result<(), NetError> {
-    let mut recorder = recorder;
-    for ttl in state.retry_candidates(second_wave) {
-        let probe = plan
-            .probe(ttl, 1)
-            .map_err(|e| NetError::io("building probes", std::io::Error::other(e)))?;
-        let at = raw.send(&probe.packet)?;
-        if let Some(rec) = recorder.as_deref_mut() {
-            rec.record(at, &probe.packet)?;
-        }
-        let i = state.add_probe(probe);
-        state.mark_sent(i, at);
-    }
-    Ok(())
 }
 
 /// The echo server's account of the probe that reached it, compared with

@@ -403,11 +403,7 @@ mod tests {
 
     #[test]
     fn pcapng_reads_the_same_frames_as_pcap_and_survives_every_cut() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../pcap-fixtures/v1-clean.client.pcap"
-        );
-        let pcap = std::fs::read(path).unwrap();
+        let pcap = crate::fixtures::bytes("v1-clean.client.pcap");
         let ng = as_pcapng(&pcap);
         let a: Vec<_> = Capture::open(&pcap).unwrap().map(Result::unwrap).collect();
         let b: Vec<_> = Capture::open(&ng).unwrap().map(Result::unwrap).collect();

@@ -3,7 +3,7 @@
 //! load balancers keep every probe on one path), told apart by the
 //! sequence number (in every quote, even RFC 792's 8 bytes, and acked+1 by
 //! the destination) and, for IPv4, the IP identification.
-use crate::net::matching::SentProbe;
+use crate::matching::SentProbe;
 use packet::build::{BuildError, ProbeBuilder};
 use packet::mptcp::MpCapable;
 use packet::{MptcpOption, TcpOption};
@@ -122,7 +122,7 @@ mod tests {
     use packet::ip::parse_ip_tcp;
 
     fn hops_with_ttl(packet: &[u8]) -> Vec<u8> {
-        crate::trace::hops::with_ttl(packet, 1)
+        crate::trace::state::with_ttl(packet, 1)
     }
 
     fn plan(dst: &str, version: u8) -> ProbePlan {

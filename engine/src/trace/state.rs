@@ -12,8 +12,8 @@
 //! Linux routers quote the packet as it arrived, before their own FORWARD
 //! chain, so a router that strips the option shows it present in its own
 //! quote and the next hop shows it gone: the hop range is (N, N+1).
-use super::probes::TraceProbe;
-use crate::net::matching::{match_packet, AnswerKind, Match, SentProbe};
+use super::plan::TraceProbe;
+use crate::matching::{match_packet, AnswerKind, Match, SentProbe};
 use packet::diff::{diff, Change, HeaderDiff};
 use packet::icmp::{parse_icmp_packet, QuoteKind};
 use packet::ip::parse_ip_tcp;
@@ -243,6 +243,24 @@ impl TraceState {
         self.index_of(self.last_ttl()).map(|i| &self.probes[i])
     }
 
+    /// Sequence numbers worth asking the echo server about: the probe the
+    /// destination answered first (the echo client checks that one), then
+    /// every other probe that could have reached it (from the
+    /// destination's TTL up; every probe while no destination answered).
+    pub fn query_seqs(&self) -> Vec<u32> {
+        let from = self.destination_ttl().unwrap_or(1);
+        let first = self.final_probe().map(|p| p.key.seq);
+        first
+            .into_iter()
+            .chain(
+                self.probes
+                    .iter()
+                    .filter(|p| p.ttl >= from && Some(p.key.seq) != first)
+                    .map(|p| p.key.seq),
+            )
+            .collect()
+    }
+
     /// The hop at `ttl`, assembled.
     pub fn hop(&self, ttl: u8) -> Hop {
         let silent = Hop {
@@ -457,16 +475,16 @@ fn destination_detail(probe: &TraceProbe, packet: &[u8], kind: AnswerKind) -> Op
     })
 }
 
-#[cfg(test)]
-pub(crate) mod test_support {
+#[cfg(any(test, feature = "fixtures"))]
+pub mod test_support {
     //! Traces replayed from the lab captures in `pcap-fixtures/`.
     use super::*;
-    use crate::net::matching::fixtures::frames;
+    use crate::fixtures::frames;
 
     /// A trace replayed from a lab capture: the capture's SYNs (TTL 1, 2
     /// and the kernel's TTL 64 connection) stand in for our probes, each
     /// "expected at hop" rebuilt by setting TTL 1 and fixing the checksum.
-    pub(crate) fn replay(name: &str) -> TraceState {
+    pub fn replay(name: &str) -> TraceState {
         let f = frames(name);
         let mut probes = Vec::new();
         let mut sent_at = Vec::new();
@@ -503,7 +521,7 @@ pub(crate) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::matching::fixtures::frames;
+    use crate::fixtures::frames;
 
     use super::test_support::replay;
 
@@ -676,6 +694,22 @@ mod tests {
         assert_eq!(hop.responder, Some("10.5.0.2".parse().unwrap()));
         assert!(hop.rtt.is_some(), "RTT from the retry's own send time");
         assert_eq!(state.final_probe().unwrap().ttl, 3);
+    }
+
+    #[test]
+    fn the_echo_server_is_asked_about_probes_that_could_reach_it() {
+        let s = replay("ttl-stripped.client.pcap");
+        let seq = |i: usize| s.probes[i].key.seq;
+        assert_eq!(s.query_seqs(), vec![seq(2)], "only the destination's");
+        let mut silent = TraceState::new(s.probes.clone());
+        assert_eq!(
+            silent.query_seqs(),
+            vec![seq(2), seq(0), seq(1)],
+            "no destination: the highest TTL first, then all"
+        );
+        let f = frames("ttl-stripped.client.pcap");
+        silent.absorb(&f[3].1, std::time::UNIX_EPOCH + f[3].0);
+        assert_eq!(silent.query_seqs(), vec![seq(2), seq(0), seq(1)]);
     }
 
     #[test]

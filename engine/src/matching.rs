@@ -186,31 +186,9 @@ fn match_icmp<'a>(probes: &[SentProbe], packet: &'a [u8]) -> Option<Match<'a>> {
 }
 
 #[cfg(test)]
-pub(crate) mod fixtures {
-    //! Real packets from `pcap-fixtures/` (recorded in the namespace lab).
-    use pcap_file::pcap::PcapReader;
-    use std::time::Duration;
-
-    /// Every frame of a fixture as (timestamp, IP packet).
-    pub fn frames(name: &str) -> Vec<(Duration, Vec<u8>)> {
-        let path = format!("{}/../pcap-fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let mut reader = PcapReader::new(&data[..]).unwrap();
-        let linktype: u32 = reader.header().datalink.into();
-        let mut out = Vec::new();
-        while let Some(pkt) = reader.next_packet() {
-            let pkt = pkt.unwrap();
-            let ip = packet::link::ip_payload(linktype, &pkt.data).unwrap();
-            out.push((pkt.timestamp, ip.to_vec()));
-        }
-        out
-    }
-}
-
-#[cfg(test)]
 mod tests {
-    use super::fixtures::frames;
     use super::*;
+    use crate::fixtures::frames;
 
     /// (index of frame, probe) for every SYN of a fixture.
     fn syns(frames: &[(std::time::Duration, Vec<u8>)]) -> Vec<(usize, SentProbe)> {

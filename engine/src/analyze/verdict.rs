@@ -33,7 +33,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 /// Where the capture was made, relative to one handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
     /// On the host that sent the SYN.
     Client,
@@ -47,6 +47,8 @@ pub enum Side {
 }
 
 impl Side {
+    pub const ALL: [Side; 4] = [Side::Client, Side::Server, Side::Direct, Side::Auto];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Side::Client => "client",
@@ -54,6 +56,35 @@ impl Side {
             Side::Direct => "direct",
             Side::Auto => "auto",
         }
+    }
+
+    /// What the side means, in one line (the command line's help).
+    pub fn description(self) -> &'static str {
+        match self {
+            Side::Client => "On the host that sent the SYN",
+            Side::Server => "On the host that answered it",
+            Side::Direct => {
+                "Both ends see the same packets (no router between them): SYN and SYN/ACK \
+                 both carry an initial TTL"
+            }
+            Side::Auto => "Guess per handshake from the TTLs (the default)",
+        }
+    }
+}
+
+/// A side name that is none of [`Side::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown capture side {0:?} (client, server, direct or auto)")]
+pub struct UnknownSide(pub String);
+
+impl std::str::FromStr for Side {
+    type Err = UnknownSide;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Side::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| UnknownSide(name.to_string()))
     }
 }
 
@@ -308,6 +339,15 @@ mod tests {
             t.push(&packet(2, false, SYN_ACK, ttl, 0));
         }
         t.finish().remove(0)
+    }
+
+    #[test]
+    fn sides_parse_from_their_names() {
+        for side in Side::ALL {
+            assert_eq!(side.as_str().parse::<Side>(), Ok(side));
+            assert!(!side.description().is_empty());
+        }
+        assert_eq!("middle".parse::<Side>(), Err(UnknownSide("middle".into())));
     }
 
     #[test]
