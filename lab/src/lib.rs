@@ -6,6 +6,7 @@
 //! One table ([`scenario::SCENARIOS`]) drives the `lab` command, the
 //! end-to-end tests (probe-client/tests/lab_e2e.rs), the fixture recorder
 //! (`lab --record DIR`) and the replay tests (probe-client/tests/lab_replay.rs).
+#![forbid(unsafe_code)]
 pub mod echo_server;
 pub mod interrupt;
 pub mod middlebox;

@@ -3,6 +3,7 @@
 //! Exit codes (every verb): 0 success / MPTCP works, 1 MPTCP does not work
 //! (`analyze`: a handshake's verdict is not `mptcp_ok`; `doctor`: a problem
 //! stops MPTCP on this host), 2 error.
+#![forbid(unsafe_code)]
 mod analyze;
 mod check;
 mod cli;

@@ -2,6 +2,7 @@
 //! segment slicing, bounded store, protocol state machine, report) and the
 //! socket edge ([`server`]). The binary is a thin command line over
 //! [`server::run`]; the namespace tests run the same code in-process.
+#![forbid(unsafe_code)]
 pub mod bpf;
 pub mod capture;
 pub mod listen;

@@ -1,4 +1,5 @@
 //! mptcp-probe-server: the echo server. See probe-server/README.md.
+#![forbid(unsafe_code)]
 use clap::Parser;
 use probe_server::server::{self, Config};
 use probe_server::store::StoreLimits;

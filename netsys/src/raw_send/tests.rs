@@ -218,13 +218,8 @@ fn bound_source_selects_the_policy_routing_table() {
     let file = std::fs::File::open(format!("/run/netns/{n}")).unwrap();
     std::thread::scope(|s| {
         s.spawn(|| {
-            use std::os::fd::AsRawFd;
-            // SAFETY: setns on a namespace descriptor that stays open for
-            // the call; it moves only this test thread.
-            assert_eq!(
-                unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
-                0
-            );
+            // Moves only this test thread into the namespace.
+            crate::netns::enter_net(&file).unwrap();
             let packet = udp4(
                 Ipv4Addr::new(10, 77, 0, 1),
                 Ipv4Addr::new(10, 99, 0, 2),
