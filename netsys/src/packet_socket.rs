@@ -250,30 +250,25 @@ impl PacketSocket {
 
     /// The kernel's counters since the previous call.
     pub fn statistics(&self) -> io::Result<Statistics> {
-        let mut stats = libc::tpacket_stats {
-            tp_packets: 0,
-            tp_drops: 0,
-        };
-        let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::tpacket_stats>())
-            .map_err(io::Error::other)?;
-        // SAFETY: `stats` is a live tpacket_stats and `len` its size; the
-        // kernel writes at most `len` bytes to it and updates `len`.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.socket.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_STATISTICS,
-                (&mut stats as *mut libc::tpacket_stats).cast(),
-                &mut len,
-            )
-        };
-        if rc < 0 {
-            return Err(context("PACKET_STATISTICS")(io::Error::last_os_error()));
+        // struct tpacket_stats: two native-endian u32, packets then drops.
+        let mut raw = [0u8; 8];
+        let n = crate::sockopt::getsockopt_bytes(
+            &self.socket,
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            &mut raw,
+        )
+        .map_err(context("PACKET_STATISTICS"))?;
+        let word = |at: usize| raw.get(at..at + 4).and_then(|b| b.try_into().ok());
+        match (n, word(0), word(4)) {
+            (8, Some(packets), Some(drops)) => Ok(Statistics {
+                packets: u32::from_ne_bytes(packets),
+                drops: u32::from_ne_bytes(drops),
+            }),
+            _ => Err(context("PACKET_STATISTICS")(io::Error::other(format!(
+                "the kernel returned {n} bytes, expected 8"
+            )))),
         }
-        Ok(Statistics {
-            packets: stats.tp_packets,
-            drops: stats.tp_drops,
-        })
     }
 
     /// The name of interface `ifindex` (in the calling thread's namespace,
