@@ -55,7 +55,9 @@ pub enum NetlinkError {
     /// end of the bytes received.
     #[error(transparent)]
     Truncated(#[from] LenError),
-    #[error("netlink message at offset {offset} has invalid length {len} (below the 16-byte header)")]
+    #[error(
+        "netlink message at offset {offset} has invalid length {len} (below the 16-byte header)"
+    )]
     BadMessageLength { offset: usize, len: usize },
     #[error("attribute at offset {offset} has invalid length {len} (below the 4-byte header)")]
     BadAttrLength { offset: usize, len: usize },
@@ -587,7 +589,11 @@ mod tests {
         );
         assert!(matches!(
             parse_attrs(&[8, 0]),
-            Err(NetlinkError::Truncated(LenError { need: 4, have: 2, .. }))
+            Err(NetlinkError::Truncated(LenError {
+                need: 4,
+                have: 2,
+                ..
+            }))
         ));
         let mut short_id = attr(MPTCP_PM_ADDR_ATTR_ADDR4, &[10, 0]);
         short_id = genl(3, &attr(MPTCP_PM_ATTR_ADDR, &short_id));

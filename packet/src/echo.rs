@@ -143,6 +143,9 @@ pub struct ObservedSegment {
 
 /// One option of an [`ObservedSegment`], in either [`OptionForm`]. Reading
 /// tells the forms apart: only the summary has `text`.
+// A segment's options are all of one form; boxing the larger one would
+// cost an allocation per option for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum EchoOption {
@@ -510,8 +513,7 @@ mod tests {
         assert!(line.contains(r#""option_form":"json""#), "{line}");
         let old: Hello = serde_json::from_str(r#"{"version":1}"#).unwrap();
         assert_eq!(old.option_form, OptionForm::Summary);
-        let future: Hello =
-            serde_json::from_str(r#"{"version":1,"option_form":"cbor"}"#).unwrap();
+        let future: Hello = serde_json::from_str(r#"{"version":1,"option_form":"cbor"}"#).unwrap();
         assert_eq!(future.option_form, OptionForm::Summary);
     }
 

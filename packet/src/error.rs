@@ -145,7 +145,12 @@ mod tests {
             })
         );
         // An offset past the end has nothing, not an underflow.
-        assert_eq!(LenError::check(&b, "x", Layer::Tcp, 12, 1).unwrap_err().have, 0);
+        assert_eq!(
+            LenError::check(&b, "x", Layer::Tcp, 12, 1)
+                .unwrap_err()
+                .have,
+            0
+        );
     }
 
     #[test]

@@ -82,8 +82,9 @@ pub struct OptionJson {
     pub digest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookie: Option<String>,
+    /// Boxed: most options are not MPTCP, and the object is large.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mptcp: Option<MptcpJson>,
+    pub mptcp: Option<Box<MptcpJson>>,
     /// Why the option did not decode (a length that does not fit its
     /// kind, an MPTCP option Linux would reject).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -189,6 +190,9 @@ pub struct UnframedJson {
 /// One element of an option list: an option, or (last) the bytes that
 /// could not be framed. Untagged: an element with `len` and `name` is an
 /// option.
+// Nearly every entry is an option: boxing it would cost an allocation per
+// option to save space only on the rare unframed rest.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum OptionEntry {
@@ -291,7 +295,7 @@ pub fn option_json(opt: &TcpOption<'_>) -> OptionJson {
             "unknown"
         }
         TcpOption::Mptcp(m) => {
-            o.mptcp = Some(mptcp_json(m, &mut o));
+            o.mptcp = Some(Box::new(mptcp_json(m, &mut o)));
             "mptcp"
         }
     };
@@ -437,7 +441,10 @@ mod tests {
         // mss, sackOK, TS, nop, wscale, v1 MP_CAPABLE, an unknown kind.
         let items = list("020405b40402080a0000000100000000010303071e040101fe03aa");
         let v = serde_json::to_value(&items).unwrap();
-        assert_eq!(v[0], json!({"kind": 2, "len": 4, "name": "mss", "value": 1460}));
+        assert_eq!(
+            v[0],
+            json!({"kind": 2, "len": 4, "name": "mss", "value": 1460})
+        );
         assert_eq!(keys(&v[1]), ["kind", "len", "name"]);
         assert_eq!(v[1]["name"], "sack_permitted");
         assert_eq!(keys(&v[2]), ["kind", "len", "name", "tsecr", "tsval"]);
@@ -446,20 +453,29 @@ mod tests {
             serde_json::to_string(&items[2]).unwrap(),
             r#"{"kind":8,"len":10,"name":"timestamps","tsval":1,"tsecr":0}"#
         );
-        assert_eq!(v[4], json!({"kind": 3, "len": 3, "name": "window_scale", "shift": 7}));
+        assert_eq!(
+            v[4],
+            json!({"kind": 3, "len": 3, "name": "window_scale", "shift": 7})
+        );
         assert_eq!(
             v[5],
             json!({"kind": 30, "len": 4, "name": "mptcp",
                    "mptcp": {"subtype": "mp_capable", "version": 1, "flags": 1}})
         );
-        assert_eq!(v[6], json!({"kind": 254, "len": 3, "name": "unknown", "hex": "aa"}));
+        assert_eq!(
+            v[6],
+            json!({"kind": 254, "len": 3, "name": "unknown", "hex": "aa"})
+        );
     }
 
     #[test]
     fn eol_padding_and_unframed_rest() {
         let v = serde_json::to_value(list("0000aa")).unwrap();
         assert_eq!(v[0], json!({"kind": 0, "len": 1, "name": "eol"}));
-        assert_eq!(v[1], json!({"kind": null, "len": 2, "name": "padding", "hex": "00aa"}));
+        assert_eq!(
+            v[1],
+            json!({"kind": null, "len": 2, "name": "padding", "hex": "00aa"})
+        );
         let v = serde_json::to_value(list("01021e0c01")).unwrap();
         assert_eq!(v[0]["name"], "nop");
         assert_eq!(keys(&v[1]), ["error", "hex", "kind", "offset"]);

@@ -4,7 +4,9 @@
 //! reorders anything and never stops at a kind it does not know: a middlebox
 //! that rewrote one byte must show up in a diff, so every byte of the area is
 //! kept and [`OptionList::emit`] re-creates the area byte for byte.
-use crate::error::{Layer, LenError, OptionError, OptionErrorKind, OPTION_BODY, OPTION_LENGTH_BYTE};
+use crate::error::{
+    Layer, LenError, OptionError, OptionErrorKind, OPTION_BODY, OPTION_LENGTH_BYTE,
+};
 use crate::flags::TcpFlags;
 use crate::mptcp::MptcpOption;
 use std::fmt;

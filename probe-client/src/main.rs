@@ -10,6 +10,7 @@ mod doctor;
 mod echo_client;
 mod generate;
 mod net;
+mod output;
 mod trace;
 
 use clap::Parser;

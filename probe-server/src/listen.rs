@@ -34,8 +34,9 @@ pub struct CaptureError {
 impl CaptureError {
     /// What to do about it, when the cause is known.
     pub fn fix(&self) -> Option<&'static str> {
-        (self.source.kind() == io::ErrorKind::PermissionDenied)
-            .then_some("start the server as root or with CAP_NET_RAW; it drops both once its sockets are open")
+        (self.source.kind() == io::ErrorKind::PermissionDenied).then_some(
+            "start the server as root or with CAP_NET_RAW; it drops both once its sockets are open",
+        )
     }
 }
 

@@ -227,9 +227,11 @@ mod tests {
     }
 
     fn seg(opts: &[u8], flags: u8) -> ObservedSegment {
-        parse(&v4(1, 6101, flags, opts))
-            .unwrap()
-            .summary("veth0", 1.0, packet::echo::OptionForm::Json)
+        parse(&v4(1, 6101, flags, opts)).unwrap().summary(
+            "veth0",
+            1.0,
+            packet::echo::OptionForm::Json,
+        )
     }
 
     #[test]

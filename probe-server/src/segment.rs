@@ -1,8 +1,8 @@
 //! A captured IPv4/IPv6 + TCP header: tolerant slicing into the fields the
 //! store and the report need, and the report's per-segment summary.
 use packet::echo::{EchoOption, MpCapableSummary, ObservedSegment, OptionForm, OptionSummary};
-use packet::json::option_list_json;
 use packet::ip::{parse_ip_tcp, IpError};
+use packet::json::option_list_json;
 use packet::tcp_opt::{OptionList, OptionsIter, TcpOption};
 use packet::{MptcpOption, TcpFlags};
 use std::net::IpAddr;
@@ -242,7 +242,14 @@ mod tests {
         let names: Vec<&str> = j.options.iter().filter_map(EchoOption::name).collect();
         assert_eq!(
             names,
-            ["mss", "sack_permitted", "timestamps", "nop", "window_scale", "mptcp"]
+            [
+                "mss",
+                "sack_permitted",
+                "timestamps",
+                "nop",
+                "window_scale",
+                "mptcp"
+            ]
         );
         assert!(j.options.iter().all(|x| matches!(x, EchoOption::Json(_))));
         assert_eq!(j.mp_capable, o.mp_capable);
