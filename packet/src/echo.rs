@@ -15,6 +15,12 @@
 //! optional fields default), so `version` changes only when a field changes
 //! meaning. These types are the wire contract: the client reads them without
 //! depending on the server or the host crate.
+//!
+//! A segment's `options` come in one of two forms ([`OptionForm`]): the
+//! JSON form of `analyze` for a hello with `"option_form":"json"`, else the
+//! older summary form, which is all older clients read. A server that
+//! predates `option_form` ignores it and sends the summary form; this
+//! crate's readers take either ([`EchoOption`]).
 use crate::json::OptionEntry;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -48,7 +48,12 @@
 //! - last, `{"capture": {"file", "format", "frames", "tcp_packets", "stopped",
 //!   "judged", "not_ok"}}` with `stopped` null or `{"frame","offset","reason"}`,
 //!   `judged` the number of handshakes with a verdict and `not_ok` those
-//!   whose verdict is not `mptcp_ok`.
+//!   whose verdict is not `mptcp_ok`;
+//! - instead of all that, when the file cannot be read or is not a capture
+//!   (exit 2): every verb's error object,
+//!   `{"type":"error","error":"...","fix":"..."|null}`.
+//!
+//! Keys come in the order listed here (the lines are structs).
 //!
 //! # Exit codes
 //! 0: the capture was read (even if cut short: what was there is decoded)

@@ -583,6 +583,40 @@ mod tests {
     }
 
     #[test]
+    fn note_and_capture_lines_have_the_documented_shape() {
+        let note = NoteLine {
+            note: NoteJson {
+                frame: 7,
+                offset: None,
+                message: "cut",
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&note).unwrap(),
+            r#"{"note":{"frame":7,"offset":null,"message":"cut"}}"#
+        );
+        let capture = CaptureLine {
+            capture: CaptureJson {
+                file: "f.pcap",
+                format: "pcap",
+                frames: 3,
+                tcp_packets: 2,
+                stopped: Some(StoppedJson {
+                    frame: 4,
+                    offset: 100,
+                    reason: "cut",
+                }),
+                judged: 1,
+                not_ok: 0,
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&capture).unwrap(),
+            r#"{"capture":{"file":"f.pcap","format":"pcap","frames":3,"tcp_packets":2,"stopped":{"frame":4,"offset":100,"reason":"cut"},"judged":1,"not_ok":0}}"#
+        );
+    }
+
+    #[test]
     fn relative_sequence_numbers() {
         let c: SocketAddr = "10.0.0.1:1000".parse().unwrap();
         let s: SocketAddr = "10.0.0.2:80".parse().unwrap();

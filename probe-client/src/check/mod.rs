@@ -30,8 +30,7 @@
 //!   `stripped_downstream`, `option_modified`, `syn_dropped`,
 //!   `echoing_middlebox`, `version_mismatch`, `server_mptcp_disabled`,
 //!   `local_mptcp_disabled`, `unreachable`, `inconclusive`), or `error`
-//!   when the check could not run (then `error` holds the message and the
-//!   verdict fields below are absent);
+//!   when the check could not run on that path (see below);
 //! - `summary` (one line), `evidence` (list of lines), `hop_range`
 //!   (`{"last_with":{"ttl","addr"}|null,"first_without":{...}|null}`, only
 //!   when located), `fix` (only when there is one), `missing` (list, only
@@ -55,8 +54,17 @@
 //!   as hex), so a run can be replayed through the engine;
 //! - `report`: the echo server's report as received (the fields of the
 //!   echo protocol's `report` message, `packet::echo::EchoReport`, without
-//!   its `type`), or null; `answer`: its answer about the crafted probes
+//!   its `type`; each segment's `options` in the JSON form of `analyze`, or
+//!   in the older `{"kind","len","name","text","hex"}` form when the server
+//!   predates it), or null; `answer`: its answer about the crafted probes
 //!   (`observations`), or null.
+//!
+//! A path the check could not run on (name not resolved, interface or
+//! source address unusable) still gets its line: every verb's error object
+//! `{"type":"error","error":"...","fix":"..."|null}` with, for this path,
+//! `"verdict":"error"`, `"exit_code":2`, `target` and `interface` (the other
+//! paths' lines follow as usual). An error that ends the whole verb (the
+//! `--write` file) prints the error object alone.
 //!
 //! # Exit codes
 //! 0 MPTCP works end to end (every interface), 1 it does not (on at least

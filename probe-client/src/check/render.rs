@@ -300,3 +300,90 @@ mod tests {
         assert!(options_text(&area[..area.len() - 1], SYN).contains("bad options"));
     }
 }
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+    use crate::net::error::NetError;
+    use packet::verdict::{evaluate, VerdictCode};
+
+    /// The sorted keys of a serialized line.
+    fn keys(line: &impl Serialize) -> Vec<String> {
+        let v = serde_json::to_value(line).unwrap();
+        v.as_object().unwrap().keys().cloned().collect()
+    }
+
+    #[test]
+    fn check_line_has_the_documented_keys() {
+        let input = VerdictInput::default();
+        let verdict = evaluate(&input);
+        let notes = vec!["a note".to_string()];
+        let line = CheckLine {
+            verdict: &verdict,
+            exit_code: verdict.exit_code(),
+            target: "h:6101",
+            address: "10.2.0.2".parse().unwrap(),
+            port: 6101,
+            interface: Some("wan0"),
+            source: Some("10.1.0.1:40000".parse().unwrap()),
+            privileged: false,
+            privilege_error: Some("no CAP_NET_RAW".into()),
+            echo: EchoState::NotEcho,
+            echo_detail: Some("nothing answered".into()),
+            notes: &notes,
+            input: &input,
+            report: None,
+            answer: None,
+        };
+        let mut want = vec![
+            "verdict",
+            "summary",
+            "evidence",
+            "rule",
+            "exit_code",
+            "target",
+            "address",
+            "port",
+            "interface",
+            "source",
+            "privileged",
+            "privilege_error",
+            "echo",
+            "echo_detail",
+            "notes",
+            "input",
+            "report",
+            "answer",
+        ];
+        // Present only when there is one.
+        if verdict.fix.is_some() {
+            want.push("fix");
+        }
+        if !verdict.missing.is_empty() {
+            want.push("missing");
+        }
+        want.sort_unstable();
+        assert_eq!(keys(&line), want);
+        let v = serde_json::to_value(&line).unwrap();
+        assert_eq!(v["verdict"], VerdictCode::Inconclusive.as_str());
+        assert_eq!(v["echo"], "not_echo");
+        assert_eq!(v["address"], "10.2.0.2");
+        assert_eq!(v["source"], "10.1.0.1:40000");
+        assert!(serde_json::to_string(&line)
+            .unwrap()
+            .starts_with(r#"{"verdict":"#));
+    }
+
+    #[test]
+    fn error_line_is_the_common_error_with_the_path() {
+        let e = CheckError::from(NetError::Resolve {
+            host: "h".into(),
+            reason: "no IPv6 address (-6)".into(),
+        });
+        let line = CheckErrorLine::new("h:6101", None, &e);
+        assert_eq!(
+            serde_json::to_string(&line).unwrap(),
+            r#"{"type":"error","error":"cannot resolve h: no IPv6 address (-6)","fix":null,"verdict":"error","exit_code":2,"target":"h:6101","interface":null}"#
+        );
+    }
+}

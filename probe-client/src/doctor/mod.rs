@@ -34,7 +34,9 @@
 //! # Exit codes
 //! 0: MPTCP is usable here (warnings may limit it: one path only, fallbacks
 //! seen); 1: a problem stops it (disabled, no MPTCP in the kernel, sockets
-//! refused); 2: error (output could not be written).
+//! refused); 2: error (output could not be written; with `--json` the error
+//! object `{"type":"error","error","fix"}` is tried on stdout, as for every
+//! verb).
 pub mod checks;
 pub mod counters;
 pub mod facts;

@@ -404,3 +404,31 @@ fn out_of_tree_path_managers() {
         .unwrap()
         .starts_with("sysctl -w net.mptcp.mptcp_path_manager=fullmesh"));
 }
+
+#[test]
+fn json_kernel_sockets_and_read_errors() {
+    use super::facts::ReadError;
+    let mut facts = healthy();
+    facts.socket_v6 = SocketTry::NotTried;
+    facts.kconfig = Err(ReadError {
+        what: "kernel config",
+        reason: "Permission denied (os error 13)".into(),
+    });
+    let f = evaluate(&facts);
+    let v = serde_json::to_value(to_json(&facts, &f)).unwrap();
+    let kernel: Vec<&String> = v["kernel"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        kernel,
+        ["config", "flavor", "mptcp_enabled", "release", "versions"]
+    );
+    assert_eq!(v["kernel"]["flavor"], "upstream");
+    assert_eq!(v["kernel"]["config"], serde_json::Value::Null);
+    assert_eq!(v["sockets"]["ipv6"], serde_json::Value::Null);
+    assert_eq!(
+        v["errors"],
+        serde_json::json!(["kernel config: Permission denied (os error 13)"])
+    );
+    assert!(find(&f, "kernel_config")
+        .message
+        .ends_with("could not be read: Permission denied (os error 13)"));
+}

@@ -34,7 +34,8 @@
 //!   - `{"type":"verdict","verdict","summary","evidence","hop_range":{"last_with":
 //!     {"ttl","addr"},"first_without":...},"fix","missing","rule","target","address",
 //!     "interface","mptcp_version","exit_code"}`;
-//!   - on error (exit 2): `{"type":"error","error","fix"}`.
+//!   - on error (exit 2): `{"type":"error","error","fix"}` (every verb's
+//!     error object; `fix` null when there is none to give).
 //!
 //! Exit: 0 MPTCP works end to end, 1 it does not (any other verdict), 2 error
 //! (no CAP_NET_RAW, bad interface, unresolvable host).
