@@ -43,11 +43,11 @@
 //! bytes that could not be framed.
 //!
 //! The types serialize and deserialize: the echo client reads the server's
-//! lists with them. Every field past `kind`, `len` and `name` is optional,
-//! so a reader also accepts the options of servers before 0.1.0's unified
-//! form (`{"kind", "len", "name", "text", "hex"}`, `hex` the whole option;
-//! `text` is ignored), and [`OptionEntry::wire_bytes`] recovers an option's
-//! bytes from either form where the entry holds them.
+//! lists with them (`packet::echo::EchoOption`). Every field past `kind`,
+//! `len` and `name` is optional, so fields may be added; and
+//! [`OptionEntry::wire_bytes`] gives an option's bytes where the entry holds
+//! them (also for an object of the older echo summary form, whose `hex` is
+//! always the whole option).
 use crate::mptcp::{JoinBody, MptcpOption};
 use crate::tcp_opt::{OptionList, TcpOption};
 use serde::{Deserialize, Serialize};
