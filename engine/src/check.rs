@@ -2,7 +2,7 @@
 //! report and answer, the crafted probes) turned into the verdict engine's
 //! [`VerdictInput`]. Pure: no sockets, so every case is a unit test on the
 //! echo server's JSON bytes.
-use packet::echo::{EchoReport, HostReadiness, ObservedSegment, ProbeAnswer as EchoAnswer};
+use packet::echo::{EchoReport, Flavor, HostReadiness, ObservedSegment, ProbeAnswer as EchoAnswer};
 use packet::ip::parse_ip_tcp;
 use packet::verdict::{
     ConnectOutcome, KernelConnection, LocalHost, OptionArea, ProbeResult, ServerProbeSeen,
@@ -25,9 +25,9 @@ impl LocalFacts {
     /// (which is the only kind with IPPROTO_MPTCP), else the out-of-tree
     /// `net.mptcp.mptcp_version`.
     pub fn kernel_version(&self) -> Option<u8> {
-        match self.readiness.flavor.as_str() {
-            "upstream" => Some(1),
-            "out_of_tree" => self.readiness.versions.first().copied(),
+        match self.readiness.flavor {
+            Flavor::Upstream => Some(1),
+            Flavor::OutOfTree => self.readiness.versions.first().copied(),
             _ if self.mptcp_socket == Some(true) => Some(1),
             _ => None,
         }
@@ -35,9 +35,9 @@ impl LocalFacts {
 
     /// [`LocalHost`] for the engine.
     pub fn local_host(&self) -> LocalHost {
-        let enabled = match (self.readiness.flavor.as_str(), self.mptcp_socket) {
+        let enabled = match (self.readiness.flavor, self.mptcp_socket) {
             // Out-of-tree kernels have no IPPROTO_MPTCP: their sysctl tells.
-            ("out_of_tree", _) => self.readiness.mptcp_enabled,
+            (Flavor::OutOfTree, _) => self.readiness.mptcp_enabled,
             (_, Some(opened)) => Some(opened),
             (_, None) => self.readiness.mptcp_enabled,
         };
@@ -177,7 +177,7 @@ pub fn verdict_input(local: &LocalFacts, obs: &Observations) -> Adapted {
         // Out-of-tree kernels have no TCP_IS_MPTCP: their option 43 is
         // MPTCP_SCHEDULER, whose value means nothing here. The server's
         // side of the connection tells instead.
-        let is_mptcp = if local.readiness.flavor == "out_of_tree" {
+        let is_mptcp = if local.readiness.flavor == Flavor::OutOfTree {
             None
         } else {
             k.is_mptcp
@@ -249,7 +249,7 @@ pub fn option_area(seg: &ObservedSegment) -> Option<OptionArea> {
     }
     let mut area = Vec::new();
     for option in &seg.options {
-        area.extend(hex::decode(&option.hex).ok()?);
+        area.extend(option.wire_bytes()?);
     }
     Some(OptionArea(area))
 }
@@ -345,7 +345,7 @@ mod tests {
             mptcp_socket: Some(true),
             readiness: HostReadiness {
                 mptcp_enabled: Some(true),
-                flavor: "upstream".into(),
+                flavor: Flavor::Upstream,
                 versions: vec![1],
                 ..Default::default()
             },
@@ -373,7 +373,7 @@ mod tests {
             mptcp_socket: Some(false),
             readiness: HostReadiness {
                 mptcp_enabled: Some(true),
-                flavor: "out_of_tree".into(),
+                flavor: Flavor::OutOfTree,
                 versions: vec![0],
                 ..Default::default()
             },
@@ -473,15 +473,15 @@ mod tests {
         let mut seg: ObservedSegment =
             serde_json::from_str(&segment_json(V1_SYN, 0x02, 7)).unwrap();
         seg.hex = "zz".into();
-        seg.options = vec![packet::echo::OptionSummary {
-            kind: Some(30),
-            len: 4,
-            name: "mptcp".into(),
-            text: String::new(),
-            hex: "1e040101".into(),
-        }];
+        // The per-option hex of the summary form (what older servers send).
+        seg.options = serde_json::from_str(
+            r#"[{"kind":30,"len":4,"name":"mptcp","text":"","hex":"1e040101"}]"#,
+        )
+        .unwrap();
         assert_eq!(option_area(&seg).unwrap().to_hex(), "1e040101");
-        seg.options[0].hex = "1e0".into();
+        seg.options =
+            serde_json::from_str(r#"[{"kind":30,"len":4,"name":"mptcp","text":"","hex":"1e0"}]"#)
+                .unwrap();
         assert_eq!(option_area(&seg), None);
     }
 
@@ -569,7 +569,7 @@ mod tests {
             mptcp_socket: Some(false),
             readiness: HostReadiness {
                 mptcp_enabled: Some(false),
-                flavor: "upstream".into(),
+                flavor: Flavor::Upstream,
                 versions: vec![1],
                 ..Default::default()
             },

@@ -29,7 +29,7 @@ pub fn read_readiness(options: &ReadinessOptions) -> HostReadiness {
     let sysctls = sysctl::read_dir(Path::new(sysctl::MPTCP_SYSCTL_DIR));
     let state = sysctl::MptcpSysctlState::from_map(&sysctls);
     readiness.mptcp_enabled = state.enabled;
-    readiness.flavor = state.flavor.as_str().to_string();
+    readiness.flavor = state.flavor;
     readiness.versions = state.versions.clone();
     readiness.sysctls = sysctls;
     if state.flavor == sysctl::Flavor::Upstream {

@@ -6,6 +6,7 @@
 //! [`netsys::netlink`].
 use netsys::netlink::{NetlinkSocket, NETLINK_GENERIC};
 use packet::echo::{PmEndpoint, PmLimits};
+use packet::error::{Layer, LenError};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use thiserror::Error;
 
@@ -54,13 +55,15 @@ const ENDPOINT_FLAGS: [(u32, &str); 6] = [
 /// What was wrong with a netlink exchange.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum NetlinkError {
-    #[error("netlink message at offset {offset} is truncated: {needed} bytes needed, {available} available")]
-    Truncated {
-        offset: usize,
-        needed: usize,
-        available: usize,
-    },
-    #[error("attribute at offset {offset} has invalid length {len}")]
+    /// A header, or a message or attribute by its length, runs past the
+    /// end of the bytes received.
+    #[error(transparent)]
+    Truncated(#[from] LenError),
+    #[error(
+        "netlink message at offset {offset} has invalid length {len} (below the 16-byte header)"
+    )]
+    BadMessageLength { offset: usize, len: usize },
+    #[error("attribute at offset {offset} has invalid length {len} (below the 4-byte header)")]
     BadAttrLength { offset: usize, len: usize },
     #[error("attribute {attr} has {len} bytes, expected {expected}")]
     BadAttrValue {
@@ -72,6 +75,8 @@ pub enum NetlinkError {
     Kernel { errno: i32, message: String },
     #[error("generic netlink family {0:?} not found (no MPTCP path manager in this kernel)")]
     NoFamily(String),
+    #[error("the kernel sent no answer to {0}")]
+    NoAnswer(&'static str),
     #[error("{0}")]
     Io(String),
 }
@@ -92,17 +97,25 @@ pub fn parse_attrs(mut area: &[u8]) -> Result<Vec<Attr<'_>>, NetlinkError> {
     let mut out = Vec::new();
     let mut offset = 0;
     while !area.is_empty() {
-        if area.len() < NLA_HDR_LEN {
-            return Err(NetlinkError::Truncated {
+        let short = |what, need| {
+            NetlinkError::Truncated(LenError {
+                what,
+                layer: Layer::Netlink,
                 offset,
-                needed: NLA_HDR_LEN,
-                available: area.len(),
-            });
+                have: area.len(),
+                need,
+            })
+        };
+        if area.len() < NLA_HDR_LEN {
+            return Err(short("netlink attribute header", NLA_HDR_LEN));
         }
         let len = usize::from(u16::from_ne_bytes([area[0], area[1]]));
         let kind = u16::from_ne_bytes([area[2], area[3]]) & NLA_TYPE_MASK;
-        if len < NLA_HDR_LEN || len > area.len() {
+        if len < NLA_HDR_LEN {
             return Err(NetlinkError::BadAttrLength { offset, len });
+        }
+        if len > area.len() {
+            return Err(short("netlink attribute", len));
         }
         out.push(Attr {
             kind,
@@ -144,20 +157,24 @@ pub fn parse_messages(mut buf: &[u8]) -> Result<Vec<Message<'_>>, NetlinkError> 
     let mut out = Vec::new();
     let mut offset = 0;
     while !buf.is_empty() {
-        if buf.len() < NLMSG_HDR_LEN {
-            return Err(NetlinkError::Truncated {
+        let short = |what, need| {
+            NetlinkError::Truncated(LenError {
+                what,
+                layer: Layer::Netlink,
                 offset,
-                needed: NLMSG_HDR_LEN,
-                available: buf.len(),
-            });
+                have: buf.len(),
+                need,
+            })
+        };
+        if buf.len() < NLMSG_HDR_LEN {
+            return Err(short("netlink message header", NLMSG_HDR_LEN));
         }
         let len = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-        if len < NLMSG_HDR_LEN || len > buf.len() {
-            return Err(NetlinkError::Truncated {
-                offset,
-                needed: len.max(NLMSG_HDR_LEN),
-                available: buf.len(),
-            });
+        if len < NLMSG_HDR_LEN {
+            return Err(NetlinkError::BadMessageLength { offset, len });
+        }
+        if len > buf.len() {
+            return Err(short("netlink message", len));
         }
         out.push(Message {
             kind: u16::from_ne_bytes([buf[4], buf[5]]),
@@ -174,24 +191,22 @@ pub fn parse_messages(mut buf: &[u8]) -> Result<Vec<Message<'_>>, NetlinkError> 
 
 /// The error code of an `NLMSG_ERROR` payload (0 is an acknowledgement).
 pub fn error_code(payload: &[u8]) -> Result<i32, NetlinkError> {
-    payload
-        .get(..4)
-        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-        .ok_or(NetlinkError::Truncated {
-            offset: 0,
-            needed: 4,
-            available: payload.len(),
-        })
+    LenError::check(payload, "NLMSG_ERROR code", Layer::Netlink, 0, 4)?;
+    Ok(i32::from_ne_bytes([
+        payload[0], payload[1], payload[2], payload[3],
+    ]))
 }
 
 /// The attributes after the generic netlink header of a message payload.
 pub fn genl_attrs(payload: &[u8]) -> Result<Vec<Attr<'_>>, NetlinkError> {
-    let area = payload.get(GENL_HDR_LEN..).ok_or(NetlinkError::Truncated {
-        offset: 0,
-        needed: GENL_HDR_LEN,
-        available: payload.len(),
-    })?;
-    parse_attrs(area)
+    LenError::check(
+        payload,
+        "generic netlink header",
+        Layer::Netlink,
+        0,
+        GENL_HDR_LEN,
+    )?;
+    parse_attrs(&payload[GENL_HDR_LEN..])
 }
 
 /// Builds one generic netlink request.
@@ -342,11 +357,9 @@ impl PmSocket {
     /// `ip mptcp limits show`.
     pub fn limits(&mut self) -> Result<PmLimits, NetlinkError> {
         let answers = self.exchange(self.family, 0, MPTCP_PM_CMD_GET_LIMITS, MPTCP_PM_VER, &[])?;
-        let first = answers.first().ok_or(NetlinkError::Truncated {
-            offset: 0,
-            needed: 1,
-            available: 0,
-        })?;
+        let first = answers
+            .first()
+            .ok_or(NetlinkError::NoAnswer("MPTCP_PM_CMD_GET_LIMITS"))?;
         parse_limits(first)
     }
 
@@ -520,13 +533,28 @@ mod tests {
             parse_attrs(&[2, 0, 1, 0]),
             Err(NetlinkError::BadAttrLength { offset: 0, len: 2 })
         );
-        assert!(matches!(
-            parse_attrs(&[8, 0, 1, 0, 0]),
-            Err(NetlinkError::BadAttrLength { .. })
-        ));
+        let past_end = parse_attrs(&[8, 0, 1, 0, 0]).unwrap_err();
+        assert_eq!(
+            past_end,
+            NetlinkError::Truncated(LenError {
+                what: "netlink attribute",
+                layer: Layer::Netlink,
+                offset: 0,
+                have: 5,
+                need: 8
+            })
+        );
+        assert_eq!(
+            past_end.to_string(),
+            "netlink attribute: 5 bytes at offset 0, need 8"
+        );
         assert!(matches!(
             parse_attrs(&[8, 0]),
-            Err(NetlinkError::Truncated { .. })
+            Err(NetlinkError::Truncated(LenError {
+                need: 4,
+                have: 2,
+                ..
+            }))
         ));
         let mut short_id = attr(MPTCP_PM_ADDR_ATTR_ADDR4, &[10, 0]);
         short_id = genl(3, &attr(MPTCP_PM_ATTR_ADDR, &short_id));
@@ -548,7 +576,24 @@ mod tests {
         let m = parse_messages(&two).unwrap();
         assert_eq!(m.len(), 2);
         assert_eq!(m[1].kind, 20);
-        assert!(parse_messages(&two[..two.len() - 1]).is_err());
+        assert!(matches!(
+            parse_messages(&two[..two.len() - 1]),
+            Err(NetlinkError::Truncated(LenError {
+                what: "netlink message",
+                offset,
+                ..
+            })) if offset == a.len()
+        ));
+        let mut tiny = a.clone();
+        tiny[0..4].copy_from_slice(&8u32.to_ne_bytes());
+        assert_eq!(
+            parse_messages(&tiny),
+            Err(NetlinkError::BadMessageLength { offset: 0, len: 8 })
+        );
+        assert!(matches!(
+            error_code(&[0, 0]),
+            Err(NetlinkError::Truncated(LenError { need: 4, .. }))
+        ));
     }
 
     #[test]

@@ -5,27 +5,9 @@ use std::path::Path;
 /// Where the MPTCP sysctls live (per network namespace of the reader).
 pub const MPTCP_SYSCTL_DIR: &str = "/proc/sys/net/mptcp";
 
-/// Which MPTCP implementation the sysctls belong to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flavor {
-    /// Upstream Linux (5.6+): `net.mptcp.enabled`, speaks v1 only.
-    Upstream,
-    /// The out-of-tree multipath-tcp.org kernel: `net.mptcp.mptcp_enabled`,
-    /// `net.mptcp.mptcp_version`.
-    OutOfTree,
-    /// No MPTCP sysctls: no MPTCP in this kernel.
-    None,
-}
-
-impl Flavor {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Flavor::Upstream => "upstream",
-            Flavor::OutOfTree => "out_of_tree",
-            Flavor::None => "none",
-        }
-    }
-}
+/// Which MPTCP implementation the sysctls belong to: the echo protocol's
+/// type, so the server's reports and `doctor` name it the same way.
+pub use packet::echo::Flavor;
 
 /// What the sysctls say about MPTCP.
 #[derive(Debug, Clone, PartialEq, Eq)]

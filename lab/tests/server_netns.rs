@@ -120,7 +120,10 @@ fn mptcp_and_tcp_connections_get_true_reports() {
     assert_eq!(m.readiness.kernel_release, None);
     // The raw header is the one the summary was made from.
     assert!(syn.hex.starts_with("45"), "{}", syn.hex);
-    assert!(syn.options.iter().any(|o| o.hex.starts_with("1e04")));
+    assert!(syn
+        .options
+        .iter()
+        .any(|o| o.wire_bytes().is_some_and(|b| b.starts_with(&[0x1e, 4]))));
 
     let tsyn = t.syn.as_ref().expect("TCP SYN captured");
     assert!(tsyn.mp_capable.is_none());
@@ -208,14 +211,14 @@ fn stripping_router_shows_nops_and_tcp() {
         .unwrap();
     let syn = rep.syn.as_ref().expect("SYN captured");
     assert!(syn.mp_capable.is_none(), "{syn:?}");
-    assert!(!syn.options.iter().any(|o| o.kind == Some(30)));
+    assert!(!syn.options.iter().any(|o| o.kind() == Some(30)));
     // Linux puts MP_CAPABLE last; the router leaves four NOPs in its place.
     let tail: Vec<&str> = syn
         .options
         .iter()
         .rev()
         .take(4)
-        .map(|o| o.name.as_str())
+        .filter_map(|o| o.name())
         .collect();
     assert_eq!(tail, ["nop"; 4], "{:?}", syn.options);
     assert_eq!(syn.ttl, 63, "one router hop");

@@ -15,6 +15,13 @@
 //! optional fields default), so `version` changes only when a field changes
 //! meaning. These types are the wire contract: the client reads them without
 //! depending on the server or the host crate.
+//!
+//! A segment's `options` come in one of two forms ([`OptionForm`]): the
+//! JSON form of `analyze` for a hello with `"option_form":"json"`, else the
+//! older summary form, which is all older clients read. A server that
+//! predates `option_form` ignores it and sends the summary form; this
+//! crate's readers take either ([`EchoOption`]).
+use crate::json::OptionEntry;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -49,6 +56,38 @@ pub struct Hello {
     /// Free text naming the client, e.g. `mptcp-probe/0.1.0`.
     #[serde(default)]
     pub client: String,
+    /// How the client wants each segment's options listed. Older clients
+    /// do not send it and get [`OptionForm::Summary`], the only form they
+    /// read; older servers ignore it and send that form.
+    #[serde(default)]
+    pub option_form: OptionForm,
+}
+
+impl Hello {
+    /// This crate's hello: its version, and options in the JSON form.
+    pub fn new(client: impl Into<String>) -> Self {
+        Hello {
+            version: ECHO_VERSION,
+            client: client.into(),
+            option_form: OptionForm::Json,
+        }
+    }
+}
+
+/// How a server lists the options of an [`ObservedSegment`] (the hello's
+/// `option_form`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptionForm {
+    /// The one JSON form of an option, as `analyze --json` prints it
+    /// ([`crate::json`]).
+    Json,
+    /// [`OptionSummary`] per option: `{"kind", "len", "name", "text",
+    /// "hex"}`, what every server sent before the JSON form existed. Also
+    /// what a hello naming a form this server does not know gets.
+    #[default]
+    #[serde(other)]
+    Summary,
 }
 
 /// The server's account of the connection that carried the hello.
@@ -102,20 +141,61 @@ pub struct ObservedSegment {
     pub window: u16,
     /// IPv4 TTL or IPv6 hop limit.
     pub ttl: u8,
-    /// The options in wire order.
-    pub options: Vec<OptionSummary>,
+    /// The options in wire order, in the form the hello asked for.
+    pub options: Vec<EchoOption>,
     /// The MP_CAPABLE option, when one was present.
     pub mp_capable: Option<MpCapableSummary>,
 }
 
-/// One TCP option as it arrived.
+/// One option of an [`ObservedSegment`], in either [`OptionForm`]. Reading
+/// tells the forms apart: only the summary has `text`.
+// A segment's options are all of one form; boxing the larger one would
+// cost an allocation per option for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EchoOption {
+    Summary(OptionSummary),
+    Json(OptionEntry),
+}
+
+impl EchoOption {
+    /// The kind byte (`None` for the padding after an end-of-list).
+    pub fn kind(&self) -> Option<u8> {
+        match self {
+            EchoOption::Summary(o) => o.kind,
+            EchoOption::Json(e) => e.kind(),
+        }
+    }
+
+    /// The option's name (`nop`, `mptcp` ... as the form names it; the
+    /// JSON form's unframed rest has none).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            EchoOption::Summary(o) => Some(&o.name),
+            EchoOption::Json(e) => e.option().map(|o| o.name.as_str()),
+        }
+    }
+
+    /// The option's bytes on the wire, where the entry holds them (always
+    /// in the summary form; see [`OptionEntry::wire_bytes`] for the other).
+    pub fn wire_bytes(&self) -> Option<Vec<u8>> {
+        match self {
+            EchoOption::Summary(o) => hex::decode(&o.hex).ok(),
+            EchoOption::Json(e) => e.wire_bytes(),
+        }
+    }
+}
+
+/// One TCP option in the [`OptionForm::Summary`] form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OptionSummary {
     /// Kind byte (`None` for the padding after an end-of-list).
     pub kind: Option<u8>,
     /// Bytes on the wire, kind and length included.
     pub len: usize,
-    /// Human name, e.g. `mss`, `nop`, `mptcp`.
+    /// Short name, e.g. `mss`, `nop`, `mptcp`, `wscale`, `sackOK`, `TS`,
+    /// `malformed`.
     pub name: String,
     /// tcpdump-style text of the option.
     pub text: String,
@@ -153,9 +233,8 @@ pub struct HostReadiness {
     /// `net.mptcp.enabled` (or the out-of-tree `net.mptcp.mptcp_enabled`);
     /// `None` when neither exists (no MPTCP in this kernel).
     pub mptcp_enabled: Option<bool>,
-    /// Which kernel flavour the sysctls point to: `upstream`,
-    /// `out_of_tree` or `none`.
-    pub flavor: String,
+    /// Which kernel flavour the sysctls point to.
+    pub flavor: Flavor,
     /// MPTCP versions the kernel speaks (upstream: `[1]`).
     pub versions: Vec<u8>,
     /// Every `net.mptcp.*` sysctl, name without the prefix, value as read.
@@ -173,6 +252,44 @@ pub struct HostReadiness {
     /// Checks that could not be made, and why.
     #[serde(default)]
     pub errors: Vec<String>,
+}
+
+/// Which MPTCP implementation a host's sysctls belong to (JSON: `upstream`,
+/// `out_of_tree`, `none`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flavor {
+    /// Upstream Linux (5.6+): `net.mptcp.enabled`, speaks v1 only.
+    Upstream,
+    /// The out-of-tree multipath-tcp.org kernel: `net.mptcp.mptcp_enabled`,
+    /// `net.mptcp.mptcp_version`.
+    OutOfTree,
+    /// No MPTCP sysctls: no MPTCP in this kernel.
+    #[default]
+    None,
+    /// A value this version does not know (a newer server's): read as
+    /// neither flavour rather than rejecting the whole report. Never
+    /// produced here.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Flavor {
+    /// The JSON string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flavor::Upstream => "upstream",
+            Flavor::OutOfTree => "out_of_tree",
+            Flavor::None => "none",
+            Flavor::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Flavor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// MPTCP path-manager limits.
@@ -259,7 +376,8 @@ mod tests {
             msg,
             ClientMessage::Hello(Hello {
                 version: 1,
-                client: "x".into()
+                client: "x".into(),
+                option_form: OptionForm::Summary,
             })
         );
         let back = serde_json::to_string(&msg).unwrap();
@@ -298,13 +416,13 @@ mod tests {
             ack: 0,
             window: 100,
             ttl: 64,
-            options: vec![OptionSummary {
-                kind: Some(30),
-                len: 4,
-                name: "mptcp".into(),
-                text: "mptcp 4 capable v1 flags [H]".into(),
-                hex: "1e040101".into(),
-            }],
+            options: crate::json::option_list_json(&crate::OptionList::parse(
+                &[0x1e, 4, 1, 1],
+                Some(crate::TcpFlags(0x02)),
+            ))
+            .into_iter()
+            .map(EchoOption::Json)
+            .collect(),
             mp_capable: Some(MpCapableSummary {
                 version: 1,
                 flags: 1,
@@ -335,7 +453,7 @@ mod tests {
             },
             readiness: HostReadiness {
                 mptcp_enabled: Some(true),
-                flavor: "upstream".into(),
+                flavor: Flavor::Upstream,
                 versions: vec![1],
                 sysctls: [("enabled".to_string(), "1".to_string())].into(),
                 limits: Some(PmLimits {
@@ -375,6 +493,54 @@ mod tests {
         let back: ServerMessage =
             serde_json::from_str(&serde_json::to_string(&answer).unwrap()).unwrap();
         assert_eq!(back, answer);
+    }
+
+    #[test]
+    fn flavor_round_trips_as_its_documented_strings() {
+        for (flavor, text) in [
+            (Flavor::Upstream, "\"upstream\""),
+            (Flavor::OutOfTree, "\"out_of_tree\""),
+            (Flavor::None, "\"none\""),
+        ] {
+            assert_eq!(serde_json::to_string(&flavor).unwrap(), text);
+            assert_eq!(serde_json::from_str::<Flavor>(text).unwrap(), flavor);
+            assert_eq!(format!("\"{flavor}\""), text);
+        }
+        // A flavour a newer server may name does not make the report unreadable.
+        assert_eq!(
+            serde_json::from_str::<Flavor>("\"some_fork\"").unwrap(),
+            Flavor::Unknown
+        );
+    }
+
+    #[test]
+    fn hello_asks_for_the_json_form_and_older_hellos_get_the_summary() {
+        let line = serde_json::to_string(&ClientMessage::Hello(Hello::new("t"))).unwrap();
+        assert!(line.contains(r#""option_form":"json""#), "{line}");
+        let old: Hello = serde_json::from_str(r#"{"version":1}"#).unwrap();
+        assert_eq!(old.option_form, OptionForm::Summary);
+        let future: Hello = serde_json::from_str(r#"{"version":1,"option_form":"cbor"}"#).unwrap();
+        assert_eq!(future.option_form, OptionForm::Summary);
+    }
+
+    #[test]
+    fn segment_options_read_in_either_form() {
+        let v = serde_json::to_value(segment()).unwrap();
+        assert_eq!(
+            v["options"][0],
+            serde_json::json!({"kind": 30, "len": 4, "name": "mptcp",
+                "mptcp": {"subtype": "mp_capable", "version": 1, "flags": 1}})
+        );
+        let json: ObservedSegment = serde_json::from_value(v.clone()).unwrap();
+        assert!(matches!(json.options[0], EchoOption::Json(_)));
+        assert_eq!(json.options[0].name(), Some("mptcp"));
+        assert_eq!(json.options[0].kind(), Some(30));
+        let mut old = v;
+        old["options"] = serde_json::json!([{"kind": 30, "len": 4, "name": "mptcp",
+            "text": "mptcp 4 capable v1 flags [H]", "hex": "1e040101"}]);
+        let seg: ObservedSegment = serde_json::from_value(old).unwrap();
+        assert!(matches!(seg.options[0], EchoOption::Summary(_)));
+        assert_eq!(seg.options[0].wire_bytes(), Some(vec![0x1e, 4, 1, 1]));
     }
 
     #[test]

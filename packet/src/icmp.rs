@@ -8,6 +8,7 @@
 //! starting from the whole outer IP packet. [`IcmpMessage::quoted_tcp`] gives
 //! the tolerant TCP view of the quote and [`IcmpMessage::quote_kind`] says how
 //! much of the original packet the router kept.
+use crate::error::{Layer, LenError};
 use crate::ip::{internet_checksum, parse_ip_headers, parse_ip_tcp, IpError, IpFields, TcpSegment};
 use std::net::IpAddr;
 use thiserror::Error;
@@ -47,13 +48,9 @@ pub enum IcmpKind {
 /// Why bytes are not an ICMP error message quoting a packet.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum IcmpError {
-    #[error("{what} at offset {offset} truncated: {have} of {need} bytes present")]
-    Truncated {
-        what: &'static str,
-        offset: usize,
-        have: usize,
-        need: usize,
-    },
+    /// Shorter than the ICMP header.
+    #[error(transparent)]
+    Truncated(LenError),
     /// Echo, redirect, neighbour discovery ...: no quote this module reads.
     #[error("{family:?} ICMP type {icmp_type} code {code} is not an error this prober reads")]
     UnsupportedType {
@@ -61,11 +58,10 @@ pub enum IcmpError {
         icmp_type: u8,
         code: u8,
     },
-    /// The RFC 4884 length says the original datagram is longer than the message.
-    #[error(
-        "RFC 4884 length of {length} bytes runs past the {available} bytes after the ICMP header"
-    )]
-    LengthPastEnd { length: usize, available: usize },
+    /// The RFC 4884 length says the original datagram is longer than the
+    /// message (`need` is that length, `have` what follows the header).
+    #[error("RFC 4884 length runs past the end of the message: {0}")]
+    LengthPastEnd(LenError),
     /// The outer packet does not carry ICMP.
     #[error("outer packet carries protocol {protocol}, not ICMP")]
     NotIcmp { protocol: u8 },
@@ -77,22 +73,18 @@ pub enum IcmpError {
 /// Why an RFC 4884 extension structure cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ExtensionError {
-    #[error("extension header truncated: {have} of 4 bytes")]
-    Truncated { have: usize },
+    /// Shorter than the 4-byte extension header.
+    #[error(transparent)]
+    Truncated(LenError),
     #[error("extension version {version} (only 2 is defined)")]
     BadVersion { version: u8 },
     #[error(
         "extension object at offset {offset} has length {len}, below the 4-byte object header"
     )]
     ObjectTooShort { offset: usize, len: usize },
-    #[error(
-        "extension object at offset {offset} of length {len} runs past the {available} bytes left"
-    )]
-    ObjectPastEnd {
-        offset: usize,
-        len: usize,
-        available: usize,
-    },
+    /// An object header, or an object by its length, runs past the end.
+    #[error(transparent)]
+    ObjectPastEnd(LenError),
 }
 
 /// One RFC 4884 extension object.
@@ -153,9 +145,8 @@ pub struct Extensions<'a> {
 impl<'a> Extensions<'a> {
     /// Parses the structure in `bytes` (version/checksum header first).
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ExtensionError> {
-        if bytes.len() < 4 {
-            return Err(ExtensionError::Truncated { have: bytes.len() });
-        }
+        LenError::check(bytes, "ICMP extension header", Layer::Icmp, 0, 4)
+            .map_err(ExtensionError::Truncated)?;
         let version = bytes[0] >> 4;
         if version != 2 {
             return Err(ExtensionError::BadVersion { version });
@@ -165,24 +156,14 @@ impl<'a> Extensions<'a> {
         let mut at = 4;
         while at < bytes.len() {
             let rest = &bytes[at..];
-            if rest.len() < 4 {
-                return Err(ExtensionError::ObjectPastEnd {
-                    offset: at,
-                    len: 4,
-                    available: rest.len(),
-                });
-            }
+            LenError::check(bytes, "ICMP extension object header", Layer::Icmp, at, 4)
+                .map_err(ExtensionError::ObjectPastEnd)?;
             let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
             if len < 4 {
                 return Err(ExtensionError::ObjectTooShort { offset: at, len });
             }
-            if len > rest.len() {
-                return Err(ExtensionError::ObjectPastEnd {
-                    offset: at,
-                    len,
-                    available: rest.len(),
-                });
-            }
+            LenError::check(bytes, "ICMP extension object", Layer::Icmp, at, len)
+                .map_err(ExtensionError::ObjectPastEnd)?;
             objects.push(ExtensionObject {
                 class: rest[2],
                 c_type: rest[3],
@@ -244,14 +225,8 @@ pub struct IcmpMessage<'a> {
 impl<'a> IcmpMessage<'a> {
     /// Parses an ICMP (`V4`) or ICMPv6 (`V6`) message starting at its type byte.
     pub fn parse(family: IcmpFamily, bytes: &'a [u8]) -> Result<Self, IcmpError> {
-        if bytes.len() < ICMP_HEADER_LEN {
-            return Err(IcmpError::Truncated {
-                what: "ICMP header",
-                offset: 0,
-                have: bytes.len(),
-                need: ICMP_HEADER_LEN,
-            });
-        }
+        LenError::check(bytes, "ICMP header", Layer::Icmp, 0, ICMP_HEADER_LEN)
+            .map_err(IcmpError::Truncated)?;
         let (icmp_type, code) = (bytes[0], bytes[1]);
         let checksum = u16::from_be_bytes([bytes[2], bytes[3]]);
         let unsupported = IcmpError::UnsupportedType {
@@ -301,10 +276,13 @@ impl<'a> IcmpMessage<'a> {
                 None => (body, None, None),
             }
         } else if length > body.len() {
-            return Err(IcmpError::LengthPastEnd {
-                length,
-                available: body.len(),
-            });
+            return Err(IcmpError::LengthPastEnd(LenError {
+                what: "original datagram (RFC 4884 length)",
+                layer: Layer::Icmp,
+                offset: ICMP_HEADER_LEN,
+                have: body.len(),
+                need: length,
+            }));
         } else {
             let rest = &body[length..];
             // A length with nothing after it announces no extension.
@@ -692,11 +670,17 @@ pub(crate) mod tests {
         b[ext_at + 5] = 12;
         assert_eq!(
             ext(&b),
-            Err(ExtensionError::ObjectPastEnd {
+            Err(ExtensionError::ObjectPastEnd(LenError {
+                what: "ICMP extension object",
+                layer: Layer::Icmp,
                 offset: 4,
-                len: 12,
-                available: 8
-            })
+                have: 8,
+                need: 12
+            }))
+        );
+        assert_eq!(
+            ext(&b).unwrap_err().to_string(),
+            "ICMP extension object: 8 bytes at offset 4, need 12"
         );
         let mut b = base.clone();
         b[ext_at + 11] = 2; // payload changed, checksum not
@@ -705,10 +689,13 @@ pub(crate) mod tests {
         b[5] = 60; // 240 bytes: past the end
         assert_eq!(
             IcmpMessage::parse(IcmpFamily::V4, &b),
-            Err(IcmpError::LengthPastEnd {
-                length: 240,
-                available: 140
-            })
+            Err(IcmpError::LengthPastEnd(LenError {
+                what: "original datagram (RFC 4884 length)",
+                layer: Layer::Icmp,
+                offset: 8,
+                have: 140,
+                need: 240
+            }))
         );
     }
 
@@ -823,7 +810,11 @@ pub(crate) mod tests {
         for cut in 0..8 {
             assert!(matches!(
                 IcmpMessage::parse(IcmpFamily::V4, &hex(UNREACH_V4)[..cut]),
-                Err(IcmpError::Truncated { .. })
+                Err(IcmpError::Truncated(LenError {
+                    layer: Layer::Icmp,
+                    need: 8,
+                    ..
+                }))
             ));
         }
     }

@@ -10,6 +10,7 @@
 //!
 //! Checksum helpers live here too, so that a caller can tell a header some
 //! router rewrote (and recomputed) from one that was damaged.
+use crate::error::{Layer, LenError};
 use crate::flags::TcpFlags;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use thiserror::Error;
@@ -37,13 +38,8 @@ pub enum IpError {
     #[error("IP version {version} is neither 4 nor 6")]
     UnknownVersion { version: u8 },
     /// A header ends past the end of the bytes available.
-    #[error("{what} at offset {offset} truncated: {have} of {need} bytes present")]
-    Truncated {
-        what: &'static str,
-        offset: usize,
-        have: usize,
-        need: usize,
-    },
+    #[error(transparent)]
+    Truncated(#[from] LenError),
     #[error("IPv4 header length of {ihl} words is below the minimum of 5")]
     BadIhl { ihl: u8 },
     /// The packet carries another protocol (UDP, ICMP, ESP, no next header ...).
@@ -162,17 +158,14 @@ fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-fn need(bytes: &[u8], what: &'static str, offset: usize, len: usize) -> Result<(), IpError> {
-    let have = bytes.len().saturating_sub(offset);
-    if have < len {
-        return Err(IpError::Truncated {
-            what,
-            offset,
-            have,
-            need: len,
-        });
-    }
-    Ok(())
+fn need(
+    bytes: &[u8],
+    what: &'static str,
+    layer: Layer,
+    offset: usize,
+    len: usize,
+) -> Result<(), IpError> {
+    Ok(LenError::check(bytes, what, layer, offset, len)?)
 }
 
 /// Views `bytes` (starting with the IP header) as IPv4 or IPv6 carrying TCP.
@@ -223,13 +216,13 @@ pub fn parse_ip_headers(bytes: &[u8]) -> Result<IpHeaders, IpError> {
 }
 
 fn parse_v4(b: &[u8]) -> Result<IpHeaders, IpError> {
-    need(b, "IPv4 header", 0, 20)?;
+    need(b, "IPv4 header", Layer::Ipv4, 0, 20)?;
     let ihl = b[0] & 0x0f;
     if ihl < 5 {
         return Err(IpError::BadIhl { ihl });
     }
     let header_len = usize::from(ihl) * 4;
-    need(b, "IPv4 header with options", 0, header_len)?;
+    need(b, "IPv4 header with options", Layer::Ipv4, 0, header_len)?;
     let frag = be16(b, 6);
     let fields = Ipv4Fields {
         ihl,
@@ -263,7 +256,7 @@ fn parse_v4(b: &[u8]) -> Result<IpHeaders, IpError> {
 }
 
 fn parse_v6(b: &[u8]) -> Result<IpHeaders, IpError> {
-    need(b, "IPv6 header", 0, 40)?;
+    need(b, "IPv6 header", Layer::Ipv6, 0, 40)?;
     let word = be32(b, 0);
     let addr = |at: usize| {
         let mut a = [0u8; 16];
@@ -289,24 +282,24 @@ fn parse_v6(b: &[u8]) -> Result<IpHeaders, IpError> {
     loop {
         match next {
             EXT_HOP_BY_HOP | EXT_ROUTING | EXT_DEST_OPTS => {
-                need(b, "IPv6 extension header", at, 8)?;
+                need(b, "IPv6 extension header", Layer::Ipv6, at, 8)?;
                 let len = (usize::from(b[at + 1]) + 1) * 8;
-                need(b, "IPv6 extension header", at, len)?;
+                need(b, "IPv6 extension header", Layer::Ipv6, at, len)?;
                 next = b[at];
                 next_at = at;
                 at += len;
             }
             EXT_AUTH => {
                 // RFC 4302: the length counts 32-bit words, minus 2.
-                need(b, "IPv6 authentication header", at, 8)?;
+                need(b, "IPv6 authentication header", Layer::Ipv6, at, 8)?;
                 let len = (usize::from(b[at + 1]) + 2) * 4;
-                need(b, "IPv6 authentication header", at, len)?;
+                need(b, "IPv6 authentication header", Layer::Ipv6, at, len)?;
                 next = b[at];
                 next_at = at;
                 at += len;
             }
             EXT_FRAGMENT => {
-                need(b, "IPv6 fragment header", at, 8)?;
+                need(b, "IPv6 fragment header", Layer::Ipv6, at, 8)?;
                 let offset = be16(b, at + 2) >> 3;
                 if offset != 0 {
                     return Err(IpError::NonFirstFragment {
@@ -343,6 +336,7 @@ fn parse_tcp(
     need(
         b,
         "TCP header (ports and sequence number)",
+        Layer::Tcp,
         t,
         TCP_MIN_QUOTE,
     )?;
@@ -702,6 +696,29 @@ pub(crate) mod tests {
             })
         );
         assert_eq!(parse_ip_tcp(&[]), Err(IpError::Empty));
+        let e = parse_ip_tcp(&hex(SYN_V4)[..12]).unwrap_err();
+        assert_eq!(
+            e,
+            IpError::Truncated(LenError {
+                what: "IPv4 header",
+                layer: Layer::Ipv4,
+                offset: 0,
+                have: 12,
+                need: 20
+            })
+        );
+        assert_eq!(e.to_string(), "IPv4 header: 12 bytes at offset 0, need 20");
+        let b = hex(SYN_V6);
+        assert!(matches!(
+            parse_ip_tcp(&b[..44]),
+            Err(IpError::Truncated(LenError {
+                layer: Layer::Ipv6,
+                offset: 40,
+                have: 4,
+                need: 8,
+                ..
+            }))
+        ));
         assert_eq!(
             parse_ip_tcp(&[0x50]),
             Err(IpError::UnknownVersion { version: 5 })

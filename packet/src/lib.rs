@@ -18,7 +18,7 @@ pub mod mptcp;
 pub mod tcp_opt;
 pub mod verdict;
 
-pub use error::{OptionError, OptionErrorKind};
+pub use error::{Layer, LenError, OptionError, OptionErrorKind};
 pub use flags::TcpFlags;
 pub use mptcp::MptcpOption;
 pub use tcp_opt::{OptionList, OptionsIter, TcpOption};

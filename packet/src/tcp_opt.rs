@@ -4,7 +4,9 @@
 //! reorders anything and never stops at a kind it does not know: a middlebox
 //! that rewrote one byte must show up in a diff, so every byte of the area is
 //! kept and [`OptionList::emit`] re-creates the area byte for byte.
-use crate::error::{OptionError, OptionErrorKind};
+use crate::error::{
+    Layer, LenError, OptionError, OptionErrorKind, OPTION_BODY, OPTION_LENGTH_BYTE,
+};
 use crate::flags::TcpFlags;
 use crate::mptcp::MptcpOption;
 use std::fmt;
@@ -254,9 +256,18 @@ impl<'a> Iterator for OptionsIter<'a> {
                         what,
                     }))
                 };
+                let past_end = |what, need| {
+                    OptionErrorKind::PastEnd(LenError {
+                        what,
+                        layer: Layer::TcpOption,
+                        offset: self.pos,
+                        have: rest.len(),
+                        need,
+                    })
+                };
                 let Some(&len) = rest.get(1) else {
                     self.done = true;
-                    return error(OptionErrorKind::MissingLength);
+                    return error(past_end(OPTION_LENGTH_BYTE, 2));
                 };
                 if len < 2 {
                     self.done = true;
@@ -264,10 +275,7 @@ impl<'a> Iterator for OptionsIter<'a> {
                 }
                 if usize::from(len) > rest.len() {
                     self.done = true;
-                    return error(OptionErrorKind::LengthPastEnd {
-                        len,
-                        available: rest.len(),
-                    });
+                    return error(past_end(OPTION_BODY, usize::from(len)));
                 }
                 self.pos += usize::from(len);
                 Some(Ok(decode_framed(&rest[..usize::from(len)], self.flags)))

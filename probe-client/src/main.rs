@@ -2,7 +2,9 @@
 //!
 //! Exit codes (every verb): 0 success / MPTCP works, 1 MPTCP does not work
 //! (`analyze`: a handshake's verdict is not `mptcp_ok`; `doctor`: a problem
-//! stops MPTCP on this host), 2 error.
+//! stops MPTCP on this host), 2 error. With `--json` every error also goes
+//! to stdout as `{"type":"error","error":"...","fix":"..."|null}`
+//! ([`output::ErrorLine`]).
 #![forbid(unsafe_code)]
 mod analyze;
 mod check;
@@ -11,6 +13,7 @@ mod doctor;
 mod echo_client;
 mod generate;
 mod net;
+mod output;
 mod trace;
 
 use clap::Parser;

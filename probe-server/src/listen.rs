@@ -6,6 +6,7 @@ use packet::echo::ListenerState;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use thiserror::Error;
 
 pub(crate) struct Listener {
     pub(crate) socket: std::net::TcpListener,
@@ -15,8 +16,28 @@ pub(crate) struct Listener {
 /// The sockets, opened while privileged.
 pub struct Opened {
     pub(crate) listeners: Vec<Listener>,
-    pub(crate) capture: Result<Capture, String>,
+    pub(crate) capture: Result<Capture, CaptureError>,
     pub(crate) listener_state: ListenerState,
+}
+
+/// Why the capture socket could not be opened: on which interface, the
+/// system's error, and the fix when it is a missing privilege.
+#[derive(Debug, Error)]
+#[error("capture on {on}: {source}{}", self.fix().map(|f| format!(" ({f})")).unwrap_or_default())]
+pub struct CaptureError {
+    /// `all interfaces`, or `interface NAME`.
+    pub on: String,
+    #[source]
+    pub source: io::Error,
+}
+
+impl CaptureError {
+    /// What to do about it, when the cause is known.
+    pub fn fix(&self) -> Option<&'static str> {
+        (self.source.kind() == io::ErrorKind::PermissionDenied).then_some(
+            "start the server as root or with CAP_NET_RAW; it drops both once its sockets are open",
+        )
+    }
 }
 
 fn listener(addr: SocketAddr, mptcp: bool) -> io::Result<std::net::TcpListener> {
@@ -119,10 +140,16 @@ pub fn open(config: &Config) -> io::Result<Opened> {
     let capture = match &config.interface {
         Some(name) => netsys::iface::index_of(name)
             .map_err(|e| io::Error::new(e.kind(), format!("no interface {name:?}: {e}")))
-            .and_then(|i| Capture::open(&ports, Some(i))),
-        None => Capture::open(&ports, None),
-    }
-    .map_err(|e| e.to_string());
+            .and_then(|i| Capture::open(&ports, Some(i)))
+            .map_err(|source| CaptureError {
+                on: format!("interface {name}"),
+                source,
+            }),
+        None => Capture::open(&ports, None).map_err(|source| CaptureError {
+            on: "all interfaces".into(),
+            source,
+        }),
+    };
     if let Err(e) = &capture {
         tracing::warn!(check = "capture", error = %e, "no capture: reports will lack the SYN");
     }
@@ -134,4 +161,26 @@ pub fn open(config: &Config) -> io::Result<Opened> {
             fallback_reason: fallback,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_error_names_where_and_the_fix_for_privileges() {
+        let denied = CaptureError {
+            on: "all interfaces".into(),
+            source: io::Error::from_raw_os_error(libc::EPERM),
+        };
+        let text = denied.to_string();
+        assert!(text.starts_with("capture on all interfaces: "), "{text}");
+        assert!(text.contains("CAP_NET_RAW"), "{text}");
+        let gone = CaptureError {
+            on: "interface wan9".into(),
+            source: io::Error::from_raw_os_error(libc::ENODEV),
+        };
+        assert_eq!(gone.fix(), None);
+        assert!(!gone.to_string().contains("CAP_NET_RAW"));
+    }
 }

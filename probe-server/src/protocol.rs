@@ -1,7 +1,7 @@
 //! The echo protocol's state machine, without I/O: line framing with a
 //! length limit, HTTP detection from the first bytes, and what to do with
 //! each line.
-use packet::echo::{ClientMessage, ErrorMessage, ECHO_VERSION, MAX_QUERY_SEQS};
+use packet::echo::{ClientMessage, ErrorMessage, OptionForm, ECHO_VERSION, MAX_QUERY_SEQS};
 
 /// What the first bytes of a connection say it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +104,8 @@ pub struct Session {
     state: State,
     pub queries: usize,
     max_queries: usize,
+    /// How the hello asked for options to be listed (reports and answers).
+    pub option_form: OptionForm,
 }
 
 impl Session {
@@ -112,6 +114,7 @@ impl Session {
             state: State::AwaitHello,
             queries: 0,
             max_queries,
+            option_form: OptionForm::default(),
         }
     }
 
@@ -140,8 +143,9 @@ impl Session {
             ));
         }
         match (self.state, msg) {
-            (State::AwaitHello, ClientMessage::Hello(_)) => {
+            (State::AwaitHello, ClientMessage::Hello(h)) => {
                 self.state = State::Ready;
+                self.option_form = h.option_form;
                 Action::Report
             }
             (State::Ready, ClientMessage::Query(q)) => {
@@ -232,6 +236,16 @@ mod tests {
             code(s.on_line(br#"{"type":"query","version":1,"seqs":[]}"#)),
             "too_many_queries"
         );
+    }
+
+    #[test]
+    fn the_hello_picks_the_option_form() {
+        let mut old = Session::new(1);
+        old.on_line(br#"{"type":"hello","version":1}"#);
+        assert_eq!(old.option_form, OptionForm::Summary);
+        let mut new = Session::new(1);
+        new.on_line(br#"{"type":"hello","version":1,"option_form":"json"}"#);
+        assert_eq!(new.option_form, OptionForm::Json);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Building the connection report, and its plain-text form for HTTP.
 use packet::echo::{
-    ConnectionInfo, EchoReport, Endpoint, HostReadiness, ObservedSegment, ECHO_VERSION,
+    ConnectionInfo, EchoReport, Endpoint, HostReadiness, ObservedSegment, OptionSummary,
+    ECHO_VERSION,
 };
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -24,7 +25,11 @@ pub fn fallback_reason(
         return Some("unknown: the SYN of this connection was not captured".into());
     };
     let Some(mpc) = syn.mp_capable else {
-        let nops = syn.options.iter().filter(|o| o.name == "nop").count();
+        let nops = syn
+            .options
+            .iter()
+            .filter(|o| o.name() == Some("nop"))
+            .count();
         let mut why = "the SYN arrived without MP_CAPABLE".to_string();
         if nops >= 4 {
             let _ = write!(
@@ -108,6 +113,16 @@ pub fn endpoint(a: SocketAddr) -> Endpoint {
     }
 }
 
+/// The text report's option lines, from the raw headers: the same
+/// whichever form the segment's `options` are in.
+fn option_lines(s: &ObservedSegment) -> Vec<OptionSummary> {
+    hex::decode(&s.hex)
+        .ok()
+        .and_then(|b| crate::segment::parse(&b).ok())
+        .map(|seg| crate::segment::summarize_options(seg.option_area(), seg.flags).0)
+        .unwrap_or_default()
+}
+
 fn segment_text(out: &mut String, title: &str, seg: Option<&ObservedSegment>) {
     let Some(s) = seg else {
         let _ = writeln!(out, "{title}: not captured");
@@ -126,7 +141,7 @@ fn segment_text(out: &mut String, title: &str, seg: Option<&ObservedSegment>) {
             let _ = writeln!(out, "  MP_CAPABLE: absent");
         }
     }
-    for o in &s.options {
+    for o in option_lines(s) {
         let _ = writeln!(out, "  option {:<10} {:<40} [{}]", o.name, o.text, o.hex);
     }
     let _ = writeln!(out, "  raw headers: {}", s.hex);
@@ -205,16 +220,18 @@ mod tests {
     fn readiness() -> HostReadiness {
         HostReadiness {
             mptcp_enabled: Some(true),
-            flavor: "upstream".into(),
+            flavor: packet::echo::Flavor::Upstream,
             versions: vec![1],
             ..Default::default()
         }
     }
 
     fn seg(opts: &[u8], flags: u8) -> ObservedSegment {
-        parse(&v4(1, 6101, flags, opts))
-            .unwrap()
-            .summary("veth0", 1.0)
+        parse(&v4(1, 6101, flags, opts)).unwrap().summary(
+            "veth0",
+            1.0,
+            packet::echo::OptionForm::Json,
+        )
     }
 
     #[test]

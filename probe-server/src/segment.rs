@@ -1,8 +1,9 @@
 //! A captured IPv4/IPv6 + TCP header: tolerant slicing into the fields the
 //! store and the report need, and the report's per-segment summary.
-use packet::echo::{MpCapableSummary, ObservedSegment, OptionSummary};
+use packet::echo::{EchoOption, MpCapableSummary, ObservedSegment, OptionForm, OptionSummary};
 use packet::ip::{parse_ip_tcp, IpError};
-use packet::tcp_opt::{OptionsIter, TcpOption};
+use packet::json::option_list_json;
+use packet::tcp_opt::{OptionList, OptionsIter, TcpOption};
 use packet::{MptcpOption, TcpFlags};
 use std::net::IpAddr;
 use thiserror::Error;
@@ -77,9 +78,20 @@ impl Segment {
         &self.header[self.ip_len + 20..]
     }
 
-    /// The report's view of this segment.
-    pub fn summary(&self, iface: &str, ts: f64) -> ObservedSegment {
-        let (options, mp_capable) = summarize_options(self.option_area(), self.flags);
+    /// The report's view of this segment, its options in `form` (what the
+    /// client's hello asked for).
+    pub fn summary(&self, iface: &str, ts: f64, form: OptionForm) -> ObservedSegment {
+        let (summaries, mp_capable) = summarize_options(self.option_area(), self.flags);
+        let options = match form {
+            OptionForm::Summary => summaries.into_iter().map(EchoOption::Summary).collect(),
+            OptionForm::Json => {
+                let list = OptionList::parse(self.option_area(), Some(self.flags));
+                option_list_json(&list)
+                    .into_iter()
+                    .map(EchoOption::Json)
+                    .collect()
+            }
+        };
         ObservedSegment {
             hex: hex::encode(&self.header),
             iface: iface.to_string(),
@@ -99,8 +111,9 @@ impl Segment {
     }
 }
 
-/// Each option of the area, with its raw bytes, and the MP_CAPABLE option
-/// when there is one.
+/// Each option of the area in the summary form (with its raw bytes and
+/// tcpdump's text: the older echo form, and the lines of the text report),
+/// and the MP_CAPABLE option when there is one.
 pub fn summarize_options(
     area: &[u8],
     flags: TcpFlags,
@@ -205,9 +218,9 @@ mod tests {
         assert_eq!(s.src.to_string(), "10.0.0.1");
         assert_eq!((s.sport, s.dport, s.seq), (40000, 6101, 1234));
         assert_eq!(s.header.len(), 20 + 44);
-        let o = s.summary("eth0", 1.5);
+        let o = s.summary("eth0", 1.5, OptionForm::Summary);
         assert_eq!(o.flags, "S");
-        let names: Vec<&str> = o.options.iter().map(|x| x.name.as_str()).collect();
+        let names: Vec<&str> = o.options.iter().filter_map(EchoOption::name).collect();
         assert_eq!(names, ["mss", "sackOK", "TS", "nop", "wscale", "mptcp"]);
         assert_eq!(
             o.mp_capable,
@@ -217,29 +230,57 @@ mod tests {
                 len: 4
             })
         );
-        assert_eq!(o.options[5].hex, "1e040101");
-        assert!(
-            o.options[5].text.contains("capable v1"),
-            "{}",
-            o.options[5].text
+        let summary = |i: usize| match &o.options[i] {
+            EchoOption::Summary(x) => x.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(summary(5).hex, "1e040101");
+        assert!(summary(5).text.contains("capable v1"), "{:?}", summary(5));
+        assert_eq!(summary(0).text, "mss 1460");
+        // The same options in the JSON form, as analyze prints them.
+        let j = s.summary("eth0", 1.5, OptionForm::Json);
+        let names: Vec<&str> = j.options.iter().filter_map(EchoOption::name).collect();
+        assert_eq!(
+            names,
+            [
+                "mss",
+                "sack_permitted",
+                "timestamps",
+                "nop",
+                "window_scale",
+                "mptcp"
+            ]
         );
-        assert_eq!(o.options[0].text, "mss 1460");
+        assert!(j.options.iter().all(|x| matches!(x, EchoOption::Json(_))));
+        assert_eq!(j.mp_capable, o.mp_capable);
+        let v = serde_json::to_value(&j.options[5]).unwrap();
+        assert_eq!(v["mptcp"]["subtype"], "mp_capable");
+        assert_eq!(v["mptcp"]["version"], 1);
     }
 
     #[test]
     fn stripped_option_shows_nops_and_no_mp_capable() {
         let mut opts = LINUX_MPC_SYN_OPTS;
         opts[20..24].copy_from_slice(&[1, 1, 1, 1]);
-        let o = parse(&v4(1, 6101, 0x02, &opts)).unwrap().summary("x", 0.0);
-        assert_eq!(o.mp_capable, None);
-        assert_eq!(o.options.iter().filter(|x| x.name == "nop").count(), 5);
+        for form in [OptionForm::Summary, OptionForm::Json] {
+            let o = parse(&v4(1, 6101, 0x02, &opts))
+                .unwrap()
+                .summary("x", 0.0, form);
+            assert_eq!(o.mp_capable, None);
+            assert_eq!(
+                o.options.iter().filter(|x| x.name() == Some("nop")).count(),
+                5
+            );
+        }
     }
 
     #[test]
     fn v0_mp_capable_is_recognised() {
         let mut opts = vec![30, 12, 0x00, 0x81];
         opts.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
-        let o = parse(&v4(1, 6101, 0x02, &opts)).unwrap().summary("x", 0.0);
+        let o = parse(&v4(1, 6101, 0x02, &opts))
+            .unwrap()
+            .summary("x", 0.0, OptionForm::Json);
         assert_eq!(o.mp_capable.map(|m| (m.version, m.len)), Some((0, 12)));
     }
 

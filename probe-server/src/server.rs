@@ -12,8 +12,8 @@ use crate::report;
 use crate::sockopt;
 use crate::store::{FourTuple, Store, StoreLimits};
 use packet::echo::{
-    ErrorMessage, HostReadiness, ListenerState, ProbeAnswer, ProbeObservation, ServerMessage,
-    ECHO_VERSION, MAX_LINE,
+    ErrorMessage, HostReadiness, ListenerState, OptionForm, ProbeAnswer, ProbeObservation,
+    ServerMessage, ECHO_VERSION, MAX_LINE,
 };
 use std::collections::HashMap;
 use std::future::Future;
@@ -166,7 +166,7 @@ pub async fn serve(
             *shared
                 .capture_error
                 .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(e);
+                .unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
             None
         }
     };
@@ -356,7 +356,8 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, listener_mptcp: bool, c
         let out = match session.on_line(&line) {
             Action::Ignore => continue,
             Action::Report => {
-                let r = build_report(&stream, peer, local, listener_mptcp, ctx).await;
+                let form = session.option_form;
+                let r = build_report(&stream, peer, local, listener_mptcp, form, ctx).await;
                 tracing::info!(
                     check = "report", %peer, mptcp = r.connection.mptcp,
                     syn_mp_capable = ?r.syn.as_ref().and_then(|s| s.mp_capable).map(|m| m.version),
@@ -366,7 +367,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, listener_mptcp: bool, c
             }
             Action::Answer(seqs) => {
                 wait_for_capture(ctx).await;
-                let answer = answer(peer, &seqs, ctx);
+                let answer = answer(peer, &seqs, session.option_form, ctx);
                 tracing::info!(check = "query", %peer, asked = seqs.len(), found = answer.observations.len());
                 ServerMessage::Answer(answer)
             }
@@ -405,6 +406,7 @@ async fn build_report(
     peer: SocketAddr,
     local: SocketAddr,
     listener_mptcp: bool,
+    form: OptionForm,
     ctx: &Ctx,
 ) -> packet::echo::EchoReport {
     let t = tuple(peer, local);
@@ -427,12 +429,12 @@ async fn build_report(
                     .and_then(|c| c.syn.as_ref())
                     .or_else(|| store.syn_of(&t));
                 let seq = s.map(|o| o.segment.seq);
-                syn = s.map(|o| o.segment.summary(&o.iface, o.ts));
+                syn = s.map(|o| o.segment.summary(&o.iface, o.ts, form));
                 syn_ack = claimed
                     .and_then(|c| c.syn_ack.as_ref())
                     .filter(|a| seq.is_none_or(|q| a.segment.ack == q.wrapping_add(1)))
                     .or_else(|| store.syn_ack_of(&t, seq))
-                    .map(|o| o.segment.summary(&o.iface, o.ts));
+                    .map(|o| o.segment.summary(&o.iface, o.ts, form));
             }
             if (syn.is_some() && syn_ack.is_some()) || caught_up || Instant::now() >= deadline {
                 break;
@@ -488,7 +490,7 @@ async fn wait_for_capture(ctx: &Ctx) {
 /// At most this many observations per answer.
 const MAX_ANSWER: usize = 256;
 
-fn answer(peer: SocketAddr, seqs: &[u32], ctx: &Ctx) -> ProbeAnswer {
+fn answer(peer: SocketAddr, seqs: &[u32], form: OptionForm, ctx: &Ctx) -> ProbeAnswer {
     let remote = remote_ip(peer);
     let mut observations = Vec::new();
     for store in [&ctx.shared.store, &ctx.shared.watched] {
@@ -502,10 +504,10 @@ fn answer(peer: SocketAddr, seqs: &[u32], ctx: &Ctx) -> ProbeAnswer {
                 local_port: o.segment.dport,
             };
             observations.push(ProbeObservation {
-                syn: o.segment.summary(&o.iface, o.ts),
+                syn: o.segment.summary(&o.iface, o.ts, form),
                 syn_ack: store
                     .syn_ack_of(&t, Some(o.segment.seq))
-                    .map(|a| a.segment.summary(&a.iface, a.ts)),
+                    .map(|a| a.segment.summary(&a.iface, a.ts, form)),
             });
         }
     }
@@ -545,7 +547,8 @@ async fn http(
         }
     }
     let is_head = head.starts_with(b"HEAD ");
-    let r = build_report(&stream, peer, local, listener_mptcp, ctx).await;
+    // The text report lists options from the raw headers: any form does.
+    let r = build_report(&stream, peer, local, listener_mptcp, OptionForm::Json, ctx).await;
     tracing::info!(check = "report", %peer, mptcp = r.connection.mptcp,
         syn_mp_capable = ?r.syn.as_ref().and_then(|s| s.mp_capable).map(|m| m.version), "http report");
     let body = report::text(&r);

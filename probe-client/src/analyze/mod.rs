@@ -48,7 +48,12 @@
 //! - last, `{"capture": {"file", "format", "frames", "tcp_packets", "stopped",
 //!   "judged", "not_ok"}}` with `stopped` null or `{"frame","offset","reason"}`,
 //!   `judged` the number of handshakes with a verdict and `not_ok` those
-//!   whose verdict is not `mptcp_ok`.
+//!   whose verdict is not `mptcp_ok`;
+//! - instead of all that, when the file cannot be read or is not a capture
+//!   (exit 2): every verb's error object,
+//!   `{"type":"error","error":"...","fix":"..."|null}`.
+//!
+//! Keys come in the order listed here (the lines are structs).
 //!
 //! # Exit codes
 //! 0: the capture was read (even if cut short: what was there is decoded)
@@ -63,14 +68,15 @@ pub use engine::analyze::{flows, reader, verdict};
 use engine::analyze::decode::{facts, frame_content, option_list, FrameContent};
 use flows::FlowTracker;
 use packet::ip::TcpSegment;
-use reader::{Capture, Format, Frame, Stopped};
+use reader::{Capture, Format, Frame, OpenError, Stopped};
 use render::{DecodedOptions, RelativeSeq};
-use serde_json::json;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use thiserror::Error;
 
 use crate::cli::GlobalArgs;
+use crate::output::{self, VerbError};
 
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
@@ -101,8 +107,40 @@ pub struct Tally {
     pub not_ok: usize,
 }
 
+/// Why `analyze` stopped without a result (exit code 2).
+#[derive(Debug, Error)]
+pub enum AnalyzeError {
+    #[error("cannot read {file}: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{file}: {source}")]
+    NotCapture {
+        file: String,
+        #[source]
+        source: OpenError,
+    },
+    #[error("writing output: {0}")]
+    Write(#[source] io::Error),
+}
+
+impl VerbError for AnalyzeError {
+    fn fix(&self) -> Option<String> {
+        match self {
+            AnalyzeError::NotCapture { .. } => {
+                Some("give a pcap or pcapng file (tcpdump -w FILE, Wireshark, dumpcap)".into())
+            }
+            AnalyzeError::Read { .. } | AnalyzeError::Write(_) => None,
+        }
+    }
+}
+
 /// Runs the verb; errors are printed here, the exit code returned.
 pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> ExitCode {
+    let fail = |e: AnalyzeError| output::fail("analyze", global.json, &e);
+    let file = args.file.display().to_string();
     let read = if args.file.as_os_str() == "-" {
         let mut bytes = Vec::new();
         io::stdin().read_to_end(&mut bytes).map(|_| bytes)
@@ -111,17 +149,11 @@ pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> ExitCode {
     };
     let bytes = match read {
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("mptcp-probe: cannot read {}: {e}", args.file.display());
-            return ExitCode::from(2);
-        }
+        Err(source) => return fail(AnalyzeError::Read { file, source }),
     };
     let capture = match Capture::open(&bytes) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("mptcp-probe: {}: {e}", args.file.display());
-            return ExitCode::from(2);
-        }
+        Err(source) => return fail(AnalyzeError::NotCapture { file, source }),
     };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -138,10 +170,7 @@ pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> ExitCode {
         Ok(_) => ExitCode::from(1),
         // A closed pipe (`| head`) is not an error worth a message.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("mptcp-probe: writing output: {e}");
-            ExitCode::from(2)
-        }
+        Err(e) => fail(AnalyzeError::Write(e)),
     }
 }
 
@@ -155,10 +184,15 @@ fn note(
 ) -> io::Result<()> {
     eprintln!("mptcp-probe: frame {frame}: {message}");
     if json_mode {
-        writeln!(
+        output::write_line(
             out,
-            "{}",
-            json!({"note": {"frame": frame, "offset": offset, "message": message}})
+            &render::NoteLine {
+                note: render::NoteJson {
+                    frame,
+                    offset,
+                    message,
+                },
+            },
         )
     } else {
         writeln!(out, "note: frame {frame}: {message}")
@@ -223,7 +257,7 @@ fn analyze(
             tally.not_ok += usize::from(!j.ok());
         }
         if json_mode {
-            writeln!(out, "{}", render::handshake_json(h, judgement.as_ref()))?;
+            output::write_line(out, &render::handshake_json(h, judgement.as_ref()))?;
         } else {
             write!(out, "{}", render::handshake_text(h, judgement.as_ref()))?;
         }
@@ -233,13 +267,22 @@ fn analyze(
         Format::PcapNg => "pcapng",
     };
     if json_mode {
-        let stopped =
-            stopped.map(|s| json!({"frame": s.frame, "offset": s.offset, "reason": s.reason}));
-        writeln!(
-            out,
-            "{}",
-            json!({"capture": {"file": name, "format": format, "frames": frames, "tcp_packets": tcp_packets, "stopped": stopped, "judged": tally.judged, "not_ok": tally.not_ok}})
-        )?;
+        let line = render::CaptureLine {
+            capture: render::CaptureJson {
+                file: name,
+                format,
+                frames,
+                tcp_packets,
+                stopped: stopped.as_ref().map(|s| render::StoppedJson {
+                    frame: s.frame,
+                    offset: s.offset,
+                    reason: &s.reason,
+                }),
+                judged: tally.judged,
+                not_ok: tally.not_ok,
+            },
+        };
+        output::write_line(out, &line)?;
     } else {
         writeln!(
             out,
@@ -290,8 +333,8 @@ fn decode_frame(
     };
     let opts = decode_options(&seg);
     if json_mode {
-        if let Some(v) = render::packet_json(frame.index, frame.ts, &seg, opts.as_ref()) {
-            writeln!(out, "{v}")?;
+        if let Some(line) = render::packet_json(frame.index, frame.ts, &seg, opts.as_ref()) {
+            output::write_line(out, &line)?;
         }
     } else {
         writeln!(

@@ -3,9 +3,11 @@ use super::flows::{Answer, Handshake, KeyInfo, Status};
 use super::reader::Timestamp;
 use super::verdict::Judgement;
 use packet::ip::TcpSegment;
+use packet::json::{option_list_json, OptionEntry};
 use packet::mptcp::MpCapable;
+use packet::verdict::VerdictCode;
 use packet::{OptionList, TcpFlags, TcpOption};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -161,27 +163,83 @@ pub fn packet_line(
     line
 }
 
-/// The DESIGN schema object of one segment; `None` when the flags were not captured.
+/// A TCP packet line: the DESIGN schema object of one segment.
+#[derive(Debug, Serialize)]
+pub struct PacketLine {
+    /// 1-based frame number, counting every frame.
+    pub index: u64,
+    /// Seconds since the epoch.
+    pub ts: f64,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+    /// tcpdump's letters (`S`, `S.`, `.`, `P.` ...).
+    pub flags: String,
+    pub options: Vec<OptionEntry>,
+}
+
+/// The packet line of one segment; `None` when the flags were not captured.
 pub fn packet_json(
     index: u64,
     ts: Timestamp,
     seg: &TcpSegment<'_>,
     opts: Option<&DecodedOptions<'_>>,
-) -> Option<Value> {
+) -> Option<PacketLine> {
     let flags = seg.flags?;
-    let options = opts.map_or(Value::Array(Vec::new()), |o| {
-        packet::json::option_list_json(&o.list)
-    });
-    Some(json!({
-        "index": index,
-        "ts": ts.as_f64(),
-        "src": seg.src().to_string(),
-        "dst": seg.dst().to_string(),
-        "sport": seg.src_port,
-        "dport": seg.dst_port,
-        "flags": flags.to_string(),
-        "options": options,
-    }))
+    Some(PacketLine {
+        index,
+        ts: ts.as_f64(),
+        src: seg.src(),
+        dst: seg.dst(),
+        sport: seg.src_port,
+        dport: seg.dst_port,
+        flags: flags.to_string(),
+        options: opts.map_or_else(Vec::new, |o| option_list_json(&o.list)),
+    })
+}
+
+/// `{"note": {...}}`: a packet cut by the snapshot length, a file that
+/// stops mid-record, an unsupported link type.
+#[derive(Debug, Serialize)]
+pub struct NoteLine<'a> {
+    pub note: NoteJson<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NoteJson<'a> {
+    pub frame: u64,
+    /// Byte offset in the file.
+    pub offset: Option<usize>,
+    pub message: &'a str,
+}
+
+/// `{"capture": {...}}`, the last line.
+#[derive(Debug, Serialize)]
+pub struct CaptureLine<'a> {
+    pub capture: CaptureJson<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CaptureJson<'a> {
+    pub file: &'a str,
+    /// `pcap` or `pcapng`.
+    pub format: &'static str,
+    pub frames: u64,
+    pub tcp_packets: u64,
+    /// Where the file stopped being readable, or null.
+    pub stopped: Option<StoppedJson<'a>>,
+    /// Handshakes with a verdict.
+    pub judged: usize,
+    /// Of those, the ones whose verdict is not `mptcp_ok`.
+    pub not_ok: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StoppedJson<'a> {
+    pub frame: u64,
+    pub offset: usize,
+    pub reason: &'a str,
 }
 
 fn mpc_text(m: &MpCapable) -> String {
@@ -280,112 +338,222 @@ pub fn handshake_text(h: &Handshake, judgement: Option<&Judgement>) -> String {
     out
 }
 
-fn mpc_json(m: &Option<MpCapable>) -> Value {
-    match m {
-        None => Value::Null,
-        Some(m) => json!({
-            "version": m.version,
-            "flags": m.flags,
-            "sender_key": m.sender_key.map(|k| format!("{k:016x}")),
-            "receiver_key": m.receiver_key.map(|k| format!("{k:016x}")),
-        }),
-    }
+/// `{"handshake": {...}}`, one per handshake after the packets.
+#[derive(Debug, Serialize)]
+pub struct HandshakeLine<'a> {
+    pub handshake: HandshakeJson<'a>,
 }
 
-fn answer_json(a: &Option<Answer>) -> Value {
-    match a {
-        None => Value::Null,
-        Some(a) => {
-            json!({"frame": a.index, "ts": a.ts, "mp_capable": mpc_json(&a.mp_capable), "mp_join": a.join})
+#[derive(Debug, Serialize)]
+pub struct HandshakeJson<'a> {
+    pub id: usize,
+    pub client: IpAddr,
+    pub client_port: u16,
+    pub server: IpAddr,
+    pub server_port: u16,
+    /// `mptcp_established`, `plain_tcp`, `fallback_syn_ack` ...
+    pub status: &'static str,
+    pub summary: String,
+    pub mptcp: bool,
+    pub version: Option<u8>,
+    pub syns: Vec<SynJson>,
+    pub syn_ack: Option<AnswerJson>,
+    pub third_ack: Option<AnswerJson>,
+    /// Frame of a RST refusing the SYN.
+    pub rst: Option<u64>,
+    /// The first RST after the SYN/ACK.
+    pub reset: Option<ResetJson>,
+    pub client_key: Option<KeyJson>,
+    pub server_key: Option<KeyJson>,
+    pub join: Option<JoinJson>,
+    pub notes: &'a [String],
+    /// The verdict code; null when the handshake did not try MPTCP.
+    pub verdict: Option<VerdictCode>,
+    pub verdict_detail: Option<VerdictDetailJson<'a>>,
+}
+
+/// An MP_CAPABLE option: keys as 16 hex digits.
+#[derive(Debug, Serialize)]
+pub struct MpCapableJson {
+    pub version: u8,
+    pub flags: u8,
+    pub sender_key: Option<String>,
+    pub receiver_key: Option<String>,
+}
+
+impl MpCapableJson {
+    fn new(m: &MpCapable) -> Self {
+        MpCapableJson {
+            version: m.version,
+            flags: m.flags,
+            sender_key: m.sender_key.map(|k| format!("{k:016x}")),
+            receiver_key: m.receiver_key.map(|k| format!("{k:016x}")),
         }
     }
 }
 
-fn key_json(k: &Option<KeyInfo>) -> Value {
-    match k {
-        None => Value::Null,
-        Some(k) => {
-            json!({"key": format!("{:016x}", k.key), "token": format!("{:08x}", k.token), "idsn": k.idsn})
+#[derive(Debug, Serialize)]
+pub struct SynJson {
+    pub frame: u64,
+    pub ts: f64,
+    pub seq: u32,
+    pub mp_capable: Option<MpCapableJson>,
+    pub mp_join: Option<SynJoinJson>,
+}
+
+/// The MP_JOIN of a SYN: its token (8 hex digits).
+#[derive(Debug, Serialize)]
+pub struct SynJoinJson {
+    pub token: Option<String>,
+}
+
+/// The SYN/ACK or third ACK.
+#[derive(Debug, Serialize)]
+pub struct AnswerJson {
+    pub frame: u64,
+    pub ts: f64,
+    pub mp_capable: Option<MpCapableJson>,
+    pub mp_join: bool,
+}
+
+impl AnswerJson {
+    fn new(a: &Answer) -> Self {
+        AnswerJson {
+            frame: a.index,
+            ts: a.ts,
+            mp_capable: a.mp_capable.as_ref().map(MpCapableJson::new),
+            mp_join: a.join,
         }
     }
 }
 
-/// The JSON summary line of one handshake: `{"handshake": {...}}`.
-pub fn handshake_json(h: &Handshake, judgement: Option<&Judgement>) -> Value {
-    let syns: Vec<Value> = h
-        .syns
-        .iter()
-        .map(|s| {
-            json!({
-                "frame": s.index,
-                "ts": s.ts,
-                "seq": s.seq,
-                "mp_capable": mpc_json(&s.mp_capable),
-                "mp_join": s.join.map(|j| json!({"token": j.token.map(|t| format!("{t:08x}"))})),
-            })
-        })
-        .collect();
-    let mut o = Map::new();
-    o.insert("id".into(), json!(h.id));
-    o.insert("client".into(), json!(h.client.ip().to_string()));
-    o.insert("client_port".into(), json!(h.client.port()));
-    o.insert("server".into(), json!(h.server.ip().to_string()));
-    o.insert("server_port".into(), json!(h.server.port()));
-    o.insert("status".into(), json!(h.status.code()));
-    o.insert("summary".into(), json!(h.status.to_string()));
-    o.insert("mptcp".into(), json!(h.status.is_mptcp()));
+#[derive(Debug, Serialize)]
+pub struct ResetJson {
+    pub frame: u64,
+    pub by: ResetBy,
+    pub tcprst_reason: Option<u8>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetBy {
+    Server,
+    Client,
+}
+
+/// A key, its token (8 hex digits) and IDSN.
+#[derive(Debug, Serialize)]
+pub struct KeyJson {
+    pub key: String,
+    pub token: String,
+    pub idsn: u64,
+}
+
+impl KeyJson {
+    fn new(k: &KeyInfo) -> Self {
+        KeyJson {
+            key: format!("{:016x}", k.key),
+            token: format!("{:08x}", k.token),
+            idsn: k.idsn,
+        }
+    }
+}
+
+/// An MP_JOIN subflow: its token, the `id` of the connection whose key has
+/// that token, whether it was answered and reset.
+#[derive(Debug, Serialize)]
+pub struct JoinJson {
+    pub reset: bool,
+    pub token: Option<String>,
+    pub connection: Option<usize>,
+    pub answered: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerdictDetailJson<'a> {
+    pub summary: &'a str,
+    /// The vantage point it was judged from.
+    pub side: &'static str,
+    pub rule: &'a str,
+    pub evidence: &'a [String],
+    pub fix: Option<&'a str>,
+    pub missing: &'a [String],
+}
+
+/// The JSON summary line of one handshake.
+pub fn handshake_json<'a>(h: &'a Handshake, judgement: Option<&'a Judgement>) -> HandshakeLine<'a> {
     let version = match h.status {
         Status::MptcpEstablished { version } | Status::MptcpNegotiated { version } => Some(version),
         _ => None,
     };
-    o.insert("version".into(), json!(version));
-    o.insert("syns".into(), Value::Array(syns));
-    o.insert("syn_ack".into(), answer_json(&h.syn_ack));
-    o.insert("third_ack".into(), answer_json(&h.third_ack));
-    o.insert("rst".into(), json!(h.rst));
-    let reset = h.reset.map(|r| {
-        json!({
-            "frame": r.index,
-            "by": if r.by_server { "server" } else { "client" },
-            "tcprst_reason": r.tcprst_reason,
-        })
-    });
-    o.insert("reset".into(), json!(reset));
-    o.insert("client_key".into(), key_json(&h.client_key));
-    o.insert("server_key".into(), key_json(&h.server_key));
     let join = match h.status {
         Status::JoinSubflow {
             token,
             connection,
             answered,
             reset,
-        } => json!({
-            "reset": reset,
-            "token": token.map(|t| format!("{t:08x}")),
-            "connection": connection,
-            "answered": answered,
+        } => Some(JoinJson {
+            reset,
+            token: token.map(|t| format!("{t:08x}")),
+            connection,
+            answered,
         }),
-        _ => Value::Null,
+        _ => None,
     };
-    o.insert("join".into(), join);
-    o.insert("notes".into(), json!(h.notes));
-    o.insert(
-        "verdict".into(),
-        json!(judgement.map(|j| j.verdict.code.as_str())),
-    );
-    let detail = judgement.map(|j| {
-        let v = &j.verdict;
-        json!({
-            "summary": v.summary,
-            "side": j.side.as_str(),
-            "rule": v.rule,
-            "evidence": v.evidence,
-            "fix": v.fix,
-            "missing": v.missing,
-        })
-    });
-    o.insert("verdict_detail".into(), json!(detail));
-    json!({ "handshake": Value::Object(o) })
+    HandshakeLine {
+        handshake: HandshakeJson {
+            id: h.id,
+            client: h.client.ip(),
+            client_port: h.client.port(),
+            server: h.server.ip(),
+            server_port: h.server.port(),
+            status: h.status.code(),
+            summary: h.status.to_string(),
+            mptcp: h.status.is_mptcp(),
+            version,
+            syns: h
+                .syns
+                .iter()
+                .map(|s| SynJson {
+                    frame: s.index,
+                    ts: s.ts,
+                    seq: s.seq,
+                    mp_capable: s.mp_capable.as_ref().map(MpCapableJson::new),
+                    mp_join: s.join.map(|j| SynJoinJson {
+                        token: j.token.map(|t| format!("{t:08x}")),
+                    }),
+                })
+                .collect(),
+            syn_ack: h.syn_ack.as_ref().map(AnswerJson::new),
+            third_ack: h.third_ack.as_ref().map(AnswerJson::new),
+            rst: h.rst,
+            reset: h.reset.map(|r| ResetJson {
+                frame: r.index,
+                by: if r.by_server {
+                    ResetBy::Server
+                } else {
+                    ResetBy::Client
+                },
+                tcprst_reason: r.tcprst_reason,
+            }),
+            client_key: h.client_key.as_ref().map(KeyJson::new),
+            server_key: h.server_key.as_ref().map(KeyJson::new),
+            join,
+            notes: &h.notes,
+            verdict: judgement.map(|j| j.verdict.code),
+            verdict_detail: judgement.map(|j| {
+                let v = &j.verdict;
+                VerdictDetailJson {
+                    summary: &v.summary,
+                    side: j.side.as_str(),
+                    rule: &v.rule,
+                    evidence: &v.evidence,
+                    fix: v.fix.as_deref(),
+                    missing: &v.missing,
+                }
+            }),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -411,6 +579,40 @@ mod tests {
                 nanos: 0
             }),
             "2000-02-29 00:00:00.000000"
+        );
+    }
+
+    #[test]
+    fn note_and_capture_lines_have_the_documented_shape() {
+        let note = NoteLine {
+            note: NoteJson {
+                frame: 7,
+                offset: None,
+                message: "cut",
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&note).unwrap(),
+            r#"{"note":{"frame":7,"offset":null,"message":"cut"}}"#
+        );
+        let capture = CaptureLine {
+            capture: CaptureJson {
+                file: "f.pcap",
+                format: "pcap",
+                frames: 3,
+                tcp_packets: 2,
+                stopped: Some(StoppedJson {
+                    frame: 4,
+                    offset: 100,
+                    reason: "cut",
+                }),
+                judged: 1,
+                not_ok: 0,
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&capture).unwrap(),
+            r#"{"capture":{"file":"f.pcap","format":"pcap","frames":3,"tcp_packets":2,"stopped":{"frame":4,"offset":100,"reason":"cut"},"judged":1,"not_ok":0}}"#
         );
     }
 

@@ -3,7 +3,7 @@
 //! MPTCP), the echo server's report on it, and what the local socket says
 //! (`TCP_IS_MPTCP`, SYN retransmissions). Needs no capability.
 use super::adapt::{CounterDelta, KernelFacts};
-use crate::echo_client::EchoConn;
+use crate::echo_client::{EchoConn, EchoError};
 use netsys::sockopt;
 use packet::echo::{
     ClientMessage, EchoReport, Hello, ProbeAnswer as EchoAnswer, ProbeQuery, ServerMessage,
@@ -197,10 +197,10 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
     let remaining = deadline
         .saturating_duration_since(Instant::now())
         .max(Duration::from_millis(500));
-    let hello = ClientMessage::Hello(Hello {
-        version: ECHO_VERSION,
-        client: format!("mptcp-probe/{}", env!("CARGO_PKG_VERSION")),
-    });
+    let hello = ClientMessage::Hello(Hello::new(format!(
+        "mptcp-probe/{}",
+        env!("CARGO_PKG_VERSION")
+    )));
     match conn.exchange(&hello, remaining) {
         Ok(ServerMessage::Report(report)) => {
             session.echo = EchoStatus::Report;
@@ -216,7 +216,7 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
         Ok(ServerMessage::Answer(_)) => {
             session.echo = EchoStatus::NotEcho("it answered the hello with a probe answer".into())
         }
-        Err(why) => session.echo = EchoStatus::NotEcho(why),
+        Err(why) => session.echo = EchoStatus::NotEcho(why.to_string()),
     }
     Ok(session)
 }
@@ -225,19 +225,15 @@ impl KernelSession {
     /// Asks the echo server for its observations of the crafted SYNs with
     /// these sequence numbers, on the same connection (the server only
     /// shows SYNs from the asking connection's source address).
-    pub fn query(&mut self, seqs: &[u32], timeout: Duration) -> Result<EchoAnswer, String> {
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| "no echo session".to_string())?;
+    pub fn query(&mut self, seqs: &[u32], timeout: Duration) -> Result<EchoAnswer, EchoError> {
+        let conn = self.conn.as_mut().ok_or(EchoError::NoSession)?;
         let q = ClientMessage::Query(ProbeQuery {
             version: ECHO_VERSION,
             seqs: seqs.to_vec(),
         });
         match conn.exchange(&q, timeout)? {
             ServerMessage::Answer(a) => Ok(a),
-            ServerMessage::Error(e) => Err(format!("server error {}: {}", e.code, e.message)),
-            ServerMessage::Report(_) => Err("the server sent a report, not an answer".into()),
+            other => Err(EchoError::unexpected("a probe answer", &other)),
         }
     }
 }

@@ -30,8 +30,7 @@
 //!   `stripped_downstream`, `option_modified`, `syn_dropped`,
 //!   `echoing_middlebox`, `version_mismatch`, `server_mptcp_disabled`,
 //!   `local_mptcp_disabled`, `unreachable`, `inconclusive`), or `error`
-//!   when the check could not run (then `error` holds the message and the
-//!   verdict fields below are absent);
+//!   when the check could not run on that path (see below);
 //! - `summary` (one line), `evidence` (list of lines), `hop_range`
 //!   (`{"last_with":{"ttl","addr"}|null,"first_without":{...}|null}`, only
 //!   when located), `fix` (only when there is one), `missing` (list, only
@@ -55,8 +54,17 @@
 //!   as hex), so a run can be replayed through the engine;
 //! - `report`: the echo server's report as received (the fields of the
 //!   echo protocol's `report` message, `packet::echo::EchoReport`, without
-//!   its `type`), or null; `answer`: its answer about the crafted probes
+//!   its `type`; each segment's `options` in the JSON form of `analyze`, or
+//!   in the older `{"kind","len","name","text","hex"}` form when the server
+//!   predates it), or null; `answer`: its answer about the crafted probes
 //!   (`observations`), or null.
+//!
+//! A path the check could not run on (name not resolved, interface or
+//! source address unusable) still gets its line: every verb's error object
+//! `{"type":"error","error":"...","fix":"..."|null}` with, for this path,
+//! `"verdict":"error"`, `"exit_code":2`, `target` and `interface` (the other
+//! paths' lines follow as usual). An error that ends the whole verb (the
+//! `--write` file) prints the error object alone.
 //!
 //! # Exit codes
 //! 0 MPTCP works end to end (every interface), 1 it does not (on at least
@@ -64,16 +72,20 @@
 //! interface or source address unusable).
 // The pure adapter lives in the engine; `check::adapt` stays its name here.
 pub use engine::check as adapt;
+pub mod error;
 pub mod kernel;
 pub mod probes;
 pub mod render;
 
 use crate::cli::{GlobalArgs, NetArgs};
+use crate::echo_client::EchoError;
 use crate::net::error::NetError;
 use crate::net::pcap::PcapRecorder;
 use crate::net::raw::Deadline;
 use crate::net::resolve::FamilyPreference;
+use crate::output;
 use adapt::{LocalFacts, Observations};
+use error::{CheckError, ProbesSkipped};
 use kernel::{ConnectSpec, EchoStatus};
 use probes::RawPath;
 use std::io::Write;
@@ -106,13 +118,13 @@ pub struct CheckRun {
     pub adapted: adapt::Adapted,
     pub verdict: packet::verdict::Verdict,
     /// Why the crafted probes did not run (the message carries the fix).
-    pub privilege_error: Option<String>,
+    pub privilege_error: Option<ProbesSkipped>,
     pub privileged: bool,
 }
 
 /// Resolves HOST to one address of the wanted family (`-4`/`-6`, and the
 /// family of `--source`).
-pub fn resolve(host: &str, port: u16, net: &NetArgs) -> Result<SocketAddr, String> {
+pub fn resolve(host: &str, port: u16, net: &NetArgs) -> Result<SocketAddr, NetError> {
     let mut preference = FamilyPreference::from_flags(net.ipv4, net.ipv6);
     if preference == FamilyPreference::Any {
         if let Some(source) = net.source {
@@ -123,9 +135,7 @@ pub fn resolve(host: &str, port: u16, net: &NetArgs) -> Result<SocketAddr, Strin
             };
         }
     }
-    crate::net::resolve::resolve(host, preference)
-        .map(|ip| SocketAddr::new(ip, port))
-        .map_err(|e| e.to_string())
+    crate::net::resolve::resolve(host, preference).map(|ip| SocketAddr::new(ip, port))
 }
 
 /// One path to check: where, through which interface, and the raw sockets
@@ -133,7 +143,7 @@ pub fn resolve(host: &str, port: u16, net: &NetArgs) -> Result<SocketAddr, Strin
 pub struct PathPlan {
     pub dest: SocketAddr,
     pub interface: Option<String>,
-    pub raw: Result<RawPath, String>,
+    pub raw: Result<RawPath, ProbesSkipped>,
 }
 
 /// Runs the check on one path.
@@ -141,7 +151,7 @@ pub fn check_one<W: Write>(
     args: &CheckArgs,
     plan: PathPlan,
     recorder: Option<&mut PcapRecorder<W>>,
-) -> Result<CheckRun, String> {
+) -> Result<CheckRun, CheckError> {
     let PathPlan {
         dest,
         interface,
@@ -163,7 +173,7 @@ pub fn check_one<W: Write>(
         source: raw.as_ref().map(|r| r.source).ok().or(args.net.source),
         timeout,
     };
-    let mut session = kernel::connect(&spec).map_err(|e| e.to_string())?;
+    let mut session = kernel::connect(&spec)?;
     let local = LocalFacts {
         mptcp_socket: Some(session.mptcp_refused.is_none()),
         readiness,
@@ -178,15 +188,15 @@ pub fn check_one<W: Write>(
     };
     let mut privilege_error = None;
     let mut privileged = false;
-    match &raw {
+    match raw {
         Ok(path) => match path.run(dest, &Deadline::after(timeout), recorder) {
             Ok(results) => {
                 observations.probes = results;
                 privileged = true;
             }
-            Err(e) => privilege_error = Some(format!("crafted probes failed: {e}")),
+            Err(e) => privilege_error = Some(ProbesSkipped::Failed(e)),
         },
-        Err(why) => privilege_error = Some(why.clone()),
+        Err(why) => privilege_error = Some(why),
     }
     if session.echo == EchoStatus::Report && !observations.probes.is_empty() {
         match query_probes(&mut session, &observations.probes, timeout) {
@@ -219,14 +229,14 @@ fn query_probes(
     session: &mut kernel::KernelSession,
     probes: &[packet::verdict::ProbeResult],
     timeout: Duration,
-) -> Result<packet::echo::ProbeAnswer, String> {
+) -> Result<packet::echo::ProbeAnswer, EchoError> {
     let seqs: Vec<u32> = probes.iter().map(|p| p.seq).collect();
     session.query(&seqs, timeout)
 }
 
 /// Resolves and opens the raw sockets of every path first: CAP_NET_RAW is
 /// needed only for that, and every capability is dropped right after.
-fn plan_paths(args: &CheckArgs) -> Vec<(Option<String>, Result<PathPlan, String>)> {
+fn plan_paths(args: &CheckArgs) -> Vec<(Option<String>, Result<PathPlan, CheckError>)> {
     let interfaces: Vec<Option<String>> = if args.net.interfaces.is_empty() {
         vec![None]
     } else {
@@ -235,19 +245,17 @@ fn plan_paths(args: &CheckArgs) -> Vec<(Option<String>, Result<PathPlan, String>
     let plans: Vec<_> = interfaces
         .into_iter()
         .map(|interface| {
-            let plan =
-                resolve(&args.host, args.port, &args.net).map(|dest| {
+            let plan = resolve(&args.host, args.port, &args.net)
+                .map(|dest| {
                     let raw = RawPath::open(dest.ip(), args.net.source, interface.as_deref())
-                        .map_err(|e| match e {
-                            NetError::NoPrivilege { .. } => e.to_string(),
-                            other => format!("crafted probes not sent: {other}"),
-                        });
+                        .map_err(ProbesSkipped::opening);
                     PathPlan {
                         dest,
                         interface: interface.clone(),
                         raw,
                     }
-                });
+                })
+                .map_err(CheckError::from);
             (interface, plan)
         })
         .collect();
@@ -268,10 +276,7 @@ pub fn run(args: &CheckArgs, global: &GlobalArgs) -> ExitCode {
     let mut recorder = match &args.net.write {
         Some(path) => match PcapRecorder::create(path) {
             Ok(r) => Some(r),
-            Err(e) => {
-                eprintln!("mptcp-probe check: {e}");
-                return ExitCode::from(2);
-            }
+            Err(e) => return output::fail("check", global.json, &CheckError::from(e)),
         },
         None => None,
     };
@@ -286,7 +291,7 @@ pub fn run(args: &CheckArgs, global: &GlobalArgs) -> ExitCode {
                     privilege_said = true;
                 }
                 if global.json {
-                    println!("{}", render::json_line(&run));
+                    output::print_line(&render::CheckLine::new(&run));
                 } else {
                     print!("{}", render::text(&run));
                 }
@@ -294,7 +299,11 @@ pub fn run(args: &CheckArgs, global: &GlobalArgs) -> ExitCode {
             }
             Err(e) => {
                 if global.json {
-                    println!("{}", render::error_json(&target, interface.as_deref(), &e));
+                    output::print_line(&render::CheckErrorLine::new(
+                        &target,
+                        interface.as_deref(),
+                        &e,
+                    ));
                 }
                 let on = interface.map_or(String::new(), |i| format!(" (interface {i})"));
                 eprintln!("mptcp-probe check {target}{on}: {e}");
@@ -305,8 +314,7 @@ pub fn run(args: &CheckArgs, global: &GlobalArgs) -> ExitCode {
     }
     if let Some(r) = recorder {
         if let Err(e) = r.finish() {
-            eprintln!("mptcp-probe check: {e}");
-            worst = 2;
+            return output::fail("check", global.json, &CheckError::from(e));
         }
     }
     ExitCode::from(worst)

@@ -63,6 +63,15 @@ pub struct PlannedProbe {
     pub keys: SentProbe,
 }
 
+/// Why the probes could not be built (a bug, not a path problem).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Build(#[from] packet::build::BuildError),
+    #[error("a built probe does not parse: {0}")]
+    Parse(#[from] packet::ip::IpError),
+}
+
 /// Builds the three SYNs: Linux's usual options (mss, sackOK, TS, nop,
 /// wscale) then MP_CAPABLE, so that only option 30 differs between them.
 pub fn plan(
@@ -70,7 +79,7 @@ pub fn plan(
     dest: SocketAddr,
     ports: [u16; 3],
     nonces: &Nonces,
-) -> Result<Vec<PlannedProbe>, String> {
+) -> Result<Vec<PlannedProbe>, PlanError> {
     let mut out = Vec::new();
     for (i, kind) in KINDS.into_iter().enumerate() {
         let mut options = vec![
@@ -97,9 +106,9 @@ pub fn plan(
             .options(options);
         builder.ip_id = nonces.ip_ids[i];
         builder.flow_label = u32::from(nonces.ip_ids[i]) | ((i as u32 + 1) << 16);
-        let sent = builder.option_area().map_err(|e| e.to_string())?;
-        let packet = builder.build().map_err(|e| e.to_string())?;
-        let keys = SentProbe::from_packet(&packet).map_err(|e| e.to_string())?;
+        let sent = builder.option_area()?;
+        let packet = builder.build()?;
+        let keys = SentProbe::from_packet(&packet)?;
         out.push(PlannedProbe {
             kind,
             packet,

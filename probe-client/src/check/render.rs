@@ -1,12 +1,15 @@
 //! `check`'s output: the text a router admin reads, and the JSON line
 //! documented in the module above.
+use super::error::CheckError;
 use super::kernel::EchoStatus;
 use super::CheckRun;
-use packet::echo::ObservedSegment;
-use packet::verdict::{OptionArea, ProbeAnswer, ProbeResult};
+use crate::output::{ErrorLine, ErrorTag};
+use packet::echo::{EchoReport, ObservedSegment, ProbeAnswer as EchoProbeAnswer};
+use packet::verdict::{OptionArea, ProbeAnswer, ProbeResult, Verdict, VerdictInput};
 use packet::{OptionList, TcpFlags};
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
 
 const SYN: TcpFlags = TcpFlags(0x02);
 const SYN_ACK: TcpFlags = TcpFlags(0x12);
@@ -30,55 +33,95 @@ pub fn options_text(area: &[u8], flags: TcpFlags) -> String {
     }
 }
 
-fn echo_status(run: &CheckRun) -> (&'static str, Option<String>) {
+/// `echo`: how the echo exchange went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EchoState {
+    Report,
+    NotConnected,
+    NotEcho,
+    ServerError,
+}
+
+fn echo_status(run: &CheckRun) -> (EchoState, Option<String>) {
     match &run.session.echo {
-        EchoStatus::Report => ("report", None),
-        EchoStatus::NotConnected => ("not_connected", None),
-        EchoStatus::NotEcho(why) => ("not_echo", Some(why.clone())),
+        EchoStatus::Report => (EchoState::Report, None),
+        EchoStatus::NotConnected => (EchoState::NotConnected, None),
+        EchoStatus::NotEcho(why) => (EchoState::NotEcho, Some(why.clone())),
         EchoStatus::ServerError { code, message } => {
-            ("server_error", Some(format!("{code}: {message}")))
+            (EchoState::ServerError, Some(format!("{code}: {message}")))
         }
     }
 }
 
-/// The JSON line of one check (see the module documentation).
-pub fn json_line(run: &CheckRun) -> String {
-    let mut v = serde_json::to_value(&run.verdict).unwrap_or(Value::Null);
-    let (echo, echo_detail) = echo_status(run);
-    if let Value::Object(map) = &mut v {
-        let extra = json!({
-            "exit_code": run.verdict.exit_code(),
-            "target": run.target,
-            "address": run.dest.ip().to_string(),
-            "port": run.dest.port(),
-            "interface": run.interface,
-            "source": run.session.local_addr.map(|a| a.to_string()),
-            "privileged": run.privileged,
-            "privilege_error": run.privilege_error,
-            "echo": echo,
-            "echo_detail": echo_detail,
-            "notes": run.adapted.notes,
-            "input": run.adapted.input,
-            "report": run.observations.report,
-            "answer": run.observations.answer,
-        });
-        if let Value::Object(extra) = extra {
-            map.extend(extra);
-        }
-    }
-    v.to_string()
+/// The JSON line of one check (see the module documentation): the
+/// verdict's fields, then what the check saw.
+#[derive(Debug, Serialize)]
+pub struct CheckLine<'a> {
+    #[serde(flatten)]
+    pub verdict: &'a Verdict,
+    pub exit_code: i32,
+    pub target: &'a str,
+    pub address: IpAddr,
+    pub port: u16,
+    pub interface: Option<&'a str>,
+    /// The kernel connection's local address.
+    pub source: Option<SocketAddr>,
+    pub privileged: bool,
+    pub privilege_error: Option<String>,
+    pub echo: EchoState,
+    pub echo_detail: Option<String>,
+    pub notes: &'a [String],
+    pub input: &'a VerdictInput,
+    pub report: Option<&'a EchoReport>,
+    pub answer: Option<&'a EchoProbeAnswer>,
 }
 
-/// The JSON line of a check that could not run.
-pub fn error_json(target: &str, interface: Option<&str>, error: &str) -> String {
-    json!({
-        "verdict": "error",
-        "error": error,
-        "exit_code": 2,
-        "target": target,
-        "interface": interface,
-    })
-    .to_string()
+impl<'a> CheckLine<'a> {
+    pub fn new(run: &'a CheckRun) -> Self {
+        let (echo, echo_detail) = echo_status(run);
+        CheckLine {
+            verdict: &run.verdict,
+            exit_code: run.verdict.exit_code(),
+            target: &run.target,
+            address: run.dest.ip(),
+            port: run.dest.port(),
+            interface: run.interface.as_deref(),
+            source: run.session.local_addr,
+            privileged: run.privileged,
+            privilege_error: run.privilege_error.as_ref().map(ToString::to_string),
+            echo,
+            echo_detail,
+            notes: &run.adapted.notes,
+            input: &run.adapted.input,
+            report: run.observations.report.as_ref(),
+            answer: run.observations.answer.as_ref(),
+        }
+    }
+}
+
+/// The JSON line of a check that could not run on one path: the common
+/// error object, plus `verdict: "error"`, the exit code and which path.
+#[derive(Debug, Serialize)]
+pub struct CheckErrorLine<'a> {
+    #[serde(flatten)]
+    pub error: ErrorLine,
+    pub verdict: ErrorTag,
+    pub exit_code: i32,
+    pub target: &'a str,
+    pub interface: Option<&'a str>,
+}
+
+impl<'a> CheckErrorLine<'a> {
+    pub fn new(target: &'a str, interface: Option<&'a str>, error: &CheckError) -> Self {
+        CheckErrorLine {
+            error: ErrorLine::new(error),
+            verdict: ErrorTag::Error,
+            exit_code: 2,
+            target,
+            interface,
+        }
+    }
 }
 
 fn segment_area(seg: &ObservedSegment) -> Option<OptionArea> {
@@ -177,7 +220,7 @@ pub fn text(run: &CheckRun) -> String {
         _ => {}
     }
     if let Some(why) = &run.privilege_error {
-        notes.push(why.clone());
+        notes.push(why.to_string());
     }
     for note in &notes {
         let _ = writeln!(out, "note: {note}");
@@ -255,5 +298,92 @@ mod tests {
         assert_eq!(options_text(&[], SYN), "no options");
         // A cut option is named, not a panic.
         assert!(options_text(&area[..area.len() - 1], SYN).contains("bad options"));
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+    use crate::net::error::NetError;
+    use packet::verdict::{evaluate, VerdictCode};
+
+    /// The sorted keys of a serialized line.
+    fn keys(line: &impl Serialize) -> Vec<String> {
+        let v = serde_json::to_value(line).unwrap();
+        v.as_object().unwrap().keys().cloned().collect()
+    }
+
+    #[test]
+    fn check_line_has_the_documented_keys() {
+        let input = VerdictInput::default();
+        let verdict = evaluate(&input);
+        let notes = vec!["a note".to_string()];
+        let line = CheckLine {
+            verdict: &verdict,
+            exit_code: verdict.exit_code(),
+            target: "h:6101",
+            address: "10.2.0.2".parse().unwrap(),
+            port: 6101,
+            interface: Some("wan0"),
+            source: Some("10.1.0.1:40000".parse().unwrap()),
+            privileged: false,
+            privilege_error: Some("no CAP_NET_RAW".into()),
+            echo: EchoState::NotEcho,
+            echo_detail: Some("nothing answered".into()),
+            notes: &notes,
+            input: &input,
+            report: None,
+            answer: None,
+        };
+        let mut want = vec![
+            "verdict",
+            "summary",
+            "evidence",
+            "rule",
+            "exit_code",
+            "target",
+            "address",
+            "port",
+            "interface",
+            "source",
+            "privileged",
+            "privilege_error",
+            "echo",
+            "echo_detail",
+            "notes",
+            "input",
+            "report",
+            "answer",
+        ];
+        // Present only when there is one.
+        if verdict.fix.is_some() {
+            want.push("fix");
+        }
+        if !verdict.missing.is_empty() {
+            want.push("missing");
+        }
+        want.sort_unstable();
+        assert_eq!(keys(&line), want);
+        let v = serde_json::to_value(&line).unwrap();
+        assert_eq!(v["verdict"], VerdictCode::Inconclusive.as_str());
+        assert_eq!(v["echo"], "not_echo");
+        assert_eq!(v["address"], "10.2.0.2");
+        assert_eq!(v["source"], "10.1.0.1:40000");
+        assert!(serde_json::to_string(&line)
+            .unwrap()
+            .starts_with(r#"{"verdict":"#));
+    }
+
+    #[test]
+    fn error_line_is_the_common_error_with_the_path() {
+        let e = CheckError::from(NetError::Resolve {
+            host: "h".into(),
+            reason: "no IPv6 address (-6)".into(),
+        });
+        let line = CheckErrorLine::new("h:6101", None, &e);
+        assert_eq!(
+            serde_json::to_string(&line).unwrap(),
+            r#"{"type":"error","error":"cannot resolve h: no IPv6 address (-6)","fix":null,"verdict":"error","exit_code":2,"target":"h:6101","interface":null}"#
+        );
     }
 }

@@ -4,7 +4,7 @@ use super::counters::counter_findings;
 use super::facts::{DoctorFacts, SocketTry};
 use super::finding::{Finding, Group, Status};
 use host::kconfig::Setting;
-use packet::echo::PmEndpoint;
+use packet::echo::{Flavor, PmEndpoint};
 
 /// Persisting a sysctl across reboots, appended to sysctl fixes.
 const PERSIST: &str =
@@ -30,8 +30,8 @@ fn sysctl_value<'a>(facts: &'a DoctorFacts, name: &str) -> Option<&'a str> {
 
 fn sysctl(facts: &DoctorFacts) -> Finding {
     let r = &facts.readiness;
-    match r.flavor.as_str() {
-        "upstream" => match r.mptcp_enabled {
+    match r.flavor {
+        Flavor::Upstream => match r.mptcp_enabled {
             Some(false) => Finding::new(
                 "sysctl",
                 Group::Kernel,
@@ -46,7 +46,7 @@ fn sysctl(facts: &DoctorFacts) -> Finding {
                 "net.mptcp.enabled = 1: upstream MPTCP (kernel 5.6+), speaks MPTCP v1 (RFC 8684)".into(),
             ),
         },
-        "out_of_tree" => {
+        Flavor::OutOfTree => {
             let version = sysctl_value(facts, "mptcp_version").unwrap_or("?");
             let enabled = sysctl_value(facts, "mptcp_enabled").unwrap_or("?");
             if r.mptcp_enabled == Some(false) {
@@ -126,7 +126,7 @@ fn kernel(facts: &DoctorFacts) -> Finding {
 }
 
 fn sockets(facts: &DoctorFacts) -> Vec<Finding> {
-    let out_of_tree = facts.readiness.flavor == "out_of_tree";
+    let out_of_tree = facts.readiness.flavor == Flavor::OutOfTree;
     let mut findings = Vec::new();
     for (check, family, outcome) in [
         ("socket_ipv4", "IPv4", &facts.socket_v4),
@@ -221,10 +221,10 @@ pub fn endpoint_line(ep: &PmEndpoint, facts: &DoctorFacts) -> String {
 
 fn path_manager(facts: &DoctorFacts) -> Vec<Finding> {
     let r = &facts.readiness;
-    if r.flavor == "out_of_tree" {
+    if r.flavor == Flavor::OutOfTree {
         return out_of_tree_path_manager(facts).into_iter().collect();
     }
-    if r.flavor != "upstream" {
+    if r.flavor != Flavor::Upstream {
         return Vec::new();
     }
     let mut findings = Vec::new();

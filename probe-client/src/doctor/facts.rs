@@ -4,6 +4,7 @@ use host::kconfig::MptcpConfig;
 use packet::echo::HostReadiness;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::BTreeMap;
+use thiserror::Error;
 
 /// Everything the checks look at.
 #[derive(Debug, Clone)]
@@ -13,13 +14,13 @@ pub struct DoctorFacts {
     pub kernel_release: Option<String>,
     /// The kernel config's MPTCP symbols: `Ok(None)` when no config file
     /// exists, `Err` when one exists but could not be read.
-    pub kconfig: Result<Option<MptcpConfig>, String>,
+    pub kconfig: Result<Option<MptcpConfig>, ReadError>,
     /// `socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP)`.
     pub socket_v4: SocketTry,
     /// `socket(AF_INET6, SOCK_STREAM, IPPROTO_MPTCP)`.
     pub socket_v6: SocketTry,
     /// `MPTcpExt` counters of this network namespace.
-    pub counters: Result<BTreeMap<String, u64>, String>,
+    pub counters: Result<BTreeMap<String, u64>, ReadError>,
     /// Interface index -> name, to print endpoints as `ip` does.
     pub ifnames: BTreeMap<i32, String>,
 }
@@ -35,6 +36,25 @@ impl Default for DoctorFacts {
             socket_v6: SocketTry::NotTried,
             counters: Ok(BTreeMap::new()),
             ifnames: BTreeMap::new(),
+        }
+    }
+}
+
+/// A read of this host that failed: what was being read, and the system's
+/// reason (kept as text so the facts stay plain, comparable data).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{reason}")]
+pub struct ReadError {
+    /// `kernel config`, `counters`.
+    pub what: &'static str,
+    pub reason: String,
+}
+
+impl ReadError {
+    pub fn new(what: &'static str, error: &std::io::Error) -> Self {
+        ReadError {
+            what,
+            reason: error.to_string(),
         }
     }
 }
@@ -68,14 +88,15 @@ pub fn gather() -> DoctorFacts {
         kernel_release: false,
     });
     let kernel_release = host::kconfig::read_release().ok();
-    let kconfig = host::kconfig::read_running(kernel_release.as_deref()).map_err(|e| e.to_string());
+    let kconfig = host::kconfig::read_running(kernel_release.as_deref())
+        .map_err(|e| ReadError::new("kernel config", &e));
     DoctorFacts {
         readiness,
         kernel_release,
         kconfig,
         socket_v4: try_socket(Domain::IPV4),
         socket_v6: try_socket(Domain::IPV6),
-        counters: host::read_mptcp_counters().map_err(|e| e.to_string()),
+        counters: host::read_mptcp_counters().map_err(|e| ReadError::new("counters", &e)),
         ifnames: read_ifnames(),
     }
 }

@@ -34,18 +34,33 @@
 //! # Exit codes
 //! 0: MPTCP is usable here (warnings may limit it: one path only, fallbacks
 //! seen); 1: a problem stops it (disabled, no MPTCP in the kernel, sockets
-//! refused); 2: error (output could not be written).
+//! refused); 2: error (output could not be written; with `--json` the error
+//! object `{"type":"error","error","fix"}` is tried on stdout, as for every
+//! verb).
 pub mod checks;
 pub mod counters;
 pub mod facts;
 pub mod finding;
+pub mod json;
 
 use crate::cli::GlobalArgs;
-use facts::{DoctorFacts, SocketTry};
+use crate::output::{self, VerbError};
 use finding::{Finding, Group, Status};
-use serde_json::{json, Value};
+pub use json::to_json;
 use std::io::Write;
 use std::process::ExitCode;
+
+/// `doctor` reads what it can and reports the rest as findings: only its
+/// output can fail.
+#[derive(Debug, thiserror::Error)]
+#[error("writing output: {0}")]
+pub struct DoctorError(#[source] std::io::Error);
+
+impl VerbError for DoctorError {
+    fn fix(&self) -> Option<String> {
+        None
+    }
+}
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {}
@@ -54,16 +69,17 @@ pub fn run(_args: &DoctorArgs, global: &GlobalArgs) -> ExitCode {
     let facts = facts::gather();
     let findings = checks::evaluate(&facts);
     let usable = checks::usable(&findings);
-    let text = if global.json {
-        format!("{}\n", to_json(&facts, &findings))
-    } else {
-        to_text(&findings)
-    };
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+    let written = if global.json {
+        output::write_line(&mut out, &to_json(&facts, &findings))
+    } else {
+        out.write_all(to_text(&findings).as_bytes())
+    }
+    .and_then(|()| out.flush());
+    drop(out);
+    if let Err(e) = written {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("mptcp-probe: writing output: {e}");
-            return ExitCode::from(2);
+            return output::fail("doctor", global.json, &DoctorError(e));
         }
     }
     if usable {
@@ -113,65 +129,6 @@ pub fn to_text(findings: &[Finding]) -> String {
         }
     }
     out
-}
-
-fn socket_json(s: &SocketTry) -> Value {
-    match s {
-        SocketTry::NotTried => Value::Null,
-        SocketTry::Opened => json!("opened"),
-        SocketTry::Failed { message, .. } => json!(message),
-    }
-}
-
-/// The JSON report (see the module documentation for its shape).
-pub fn to_json(facts: &DoctorFacts, findings: &[Finding]) -> Value {
-    let r = &facts.readiness;
-    let config = match &facts.kconfig {
-        Ok(Some(c)) => json!({
-            "source": c.source,
-            "mptcp": c.mptcp.as_ref().map(|s| s.as_str()),
-            "mptcp_ipv6": c.mptcp_ipv6.as_ref().map(|s| s.as_str()),
-        }),
-        _ => Value::Null,
-    };
-    let mut errors = r.errors.clone();
-    if let Err(e) = &facts.kconfig {
-        errors.push(format!("kernel config: {e}"));
-    }
-    if let Err(e) = &facts.counters {
-        errors.push(format!("counters: {e}"));
-    }
-    let endpoints: Vec<Value> = r
-        .endpoints
-        .iter()
-        .map(|e| {
-            json!({
-                "id": e.id, "addr": e.addr, "port": e.port, "flags": e.flags,
-                "ifindex": e.ifindex,
-                "dev": e.ifindex.and_then(|i| facts.ifnames.get(&i)),
-                "line": checks::endpoint_line(e, facts),
-            })
-        })
-        .collect();
-    json!({
-        "doctor": 1,
-        "usable": checks::usable(findings),
-        "status": worst(findings).as_str(),
-        "kernel": {
-            "release": facts.kernel_release,
-            "flavor": r.flavor,
-            "versions": r.versions,
-            "mptcp_enabled": r.mptcp_enabled,
-            "config": config,
-        },
-        "sockets": {"ipv4": socket_json(&facts.socket_v4), "ipv6": socket_json(&facts.socket_v6)},
-        "sysctls": r.sysctls,
-        "limits": r.limits,
-        "endpoints": endpoints,
-        "counters": facts.counters.as_ref().ok(),
-        "findings": findings,
-        "errors": errors,
-    })
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ fn healthy() -> DoctorFacts {
     DoctorFacts {
         readiness: HostReadiness {
             mptcp_enabled: state.enabled,
-            flavor: state.flavor.as_str().into(),
+            flavor: state.flavor,
             versions: state.versions,
             sysctls: map,
             limits: Some(PmLimits {
@@ -137,7 +137,7 @@ fn out_of_tree_v0_kernel_warns_about_upstream_servers() {
     let facts = DoctorFacts {
         readiness: HostReadiness {
             mptcp_enabled: state.enabled,
-            flavor: state.flavor.as_str().into(),
+            flavor: state.flavor,
             versions: state.versions,
             sysctls: map,
             ..Default::default()
@@ -334,7 +334,7 @@ fn join_counters() {
 fn json_shape_is_stable() {
     let facts = healthy();
     let f = evaluate(&facts);
-    let v = to_json(&facts, &f);
+    let v = serde_json::to_value(to_json(&facts, &f)).unwrap();
     let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
@@ -379,7 +379,7 @@ fn out_of_tree_path_managers() {
         DoctorFacts {
             readiness: HostReadiness {
                 mptcp_enabled: state.enabled,
-                flavor: state.flavor.as_str().into(),
+                flavor: state.flavor,
                 versions: state.versions,
                 sysctls: map,
                 ..Default::default()
@@ -403,4 +403,32 @@ fn out_of_tree_path_managers() {
         .as_deref()
         .unwrap()
         .starts_with("sysctl -w net.mptcp.mptcp_path_manager=fullmesh"));
+}
+
+#[test]
+fn json_kernel_sockets_and_read_errors() {
+    use super::facts::ReadError;
+    let mut facts = healthy();
+    facts.socket_v6 = SocketTry::NotTried;
+    facts.kconfig = Err(ReadError {
+        what: "kernel config",
+        reason: "Permission denied (os error 13)".into(),
+    });
+    let f = evaluate(&facts);
+    let v = serde_json::to_value(to_json(&facts, &f)).unwrap();
+    let kernel: Vec<&String> = v["kernel"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        kernel,
+        ["config", "flavor", "mptcp_enabled", "release", "versions"]
+    );
+    assert_eq!(v["kernel"]["flavor"], "upstream");
+    assert_eq!(v["kernel"]["config"], serde_json::Value::Null);
+    assert_eq!(v["sockets"]["ipv6"], serde_json::Value::Null);
+    assert_eq!(
+        v["errors"],
+        serde_json::json!(["kernel config: Permission denied (os error 13)"])
+    );
+    assert!(find(&f, "kernel_config")
+        .message
+        .ends_with("could not be read: Permission denied (os error 13)"));
 }

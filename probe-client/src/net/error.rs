@@ -63,3 +63,39 @@ impl NetError {
         matches!(self, NetError::NoPrivilege { .. })
     }
 }
+
+impl crate::output::VerbError for NetError {
+    fn fix(&self) -> Option<String> {
+        let fix = match self {
+            NetError::NoPrivilege { .. } => PRIVILEGE_FIX,
+            NetError::Interface { .. } => "`ip link` lists this host's interfaces",
+            NetError::FamilyMismatch { .. } => {
+                "give a --source of the destination's family, or -4/-6 to pick the destination's"
+            }
+            NetError::Io { .. } | NetError::Resolve { .. } | NetError::Privilege(_) => return None,
+        };
+        Some(fix.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::VerbError;
+
+    #[test]
+    fn fixes_where_the_cause_is_known() {
+        let e = NetError::NoPrivilege { detail: "x".into() };
+        assert_eq!(e.fix().as_deref(), Some(PRIVILEGE_FIX));
+        let e = NetError::Interface {
+            name: "wan9".into(),
+            source: io::Error::from_raw_os_error(19),
+        };
+        assert!(e.fix().unwrap().contains("ip link"));
+        let e = NetError::Resolve {
+            host: "h".into(),
+            reason: "r".into(),
+        };
+        assert_eq!(e.fix(), None);
+    }
+}

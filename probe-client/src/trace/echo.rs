@@ -5,7 +5,7 @@
 //! so it costs no time of its own: connect, hello and report overlap the
 //! probes; the query goes out once the destination has answered (its
 //! capture has then seen the SYN) or when the trace's deadline passes.
-use crate::echo_client::EchoConn;
+use crate::echo_client::{EchoConn, EchoError};
 use crate::net::raw::Deadline;
 // What the exchange brings back, and how it is judged, is the engine's.
 pub use engine::trace::echo::EchoOutcome;
@@ -41,9 +41,9 @@ fn ask(
     conn: &mut EchoConn,
     msg: &ClientMessage,
     timeout: Duration,
-) -> Result<ServerMessage, String> {
+) -> Result<ServerMessage, EchoError> {
     match conn.exchange(msg, timeout)? {
-        ServerMessage::Error(e) => Err(format!("echo server error {}: {}", e.code, e.message)),
+        m @ ServerMessage::Error(_) => Err(EchoError::unexpected("", &m)),
         m => Ok(m),
     }
 }
@@ -73,10 +73,10 @@ pub fn run(
             return out;
         }
     };
-    let hello = ClientMessage::Hello(Hello {
-        version: ECHO_VERSION,
-        client: format!("mptcp-probe/{} trace", env!("CARGO_PKG_VERSION")),
-    });
+    let hello = ClientMessage::Hello(Hello::new(format!(
+        "mptcp-probe/{} trace",
+        env!("CARGO_PKG_VERSION")
+    )));
     // The report must come within the trace's own time.
     let report = ask(&mut conn, &hello, deadline.remaining());
     match report {
@@ -86,7 +86,7 @@ pub fn run(
             return out;
         }
         Err(e) => {
-            out.error = Some(e);
+            out.error = Some(e.to_string());
             return out;
         }
     }
@@ -107,7 +107,7 @@ pub fn run(
             out.observations = a.observations;
         }
         Ok(_) => out.error = Some("unexpected echo server message".into()),
-        Err(e) => out.error = Some(e),
+        Err(e) => out.error = Some(e.to_string()),
     }
     out
 }

@@ -34,7 +34,8 @@
 //!   - `{"type":"verdict","verdict","summary","evidence","hop_range":{"last_with":
 //!     {"ttl","addr"},"first_without":...},"fix","missing","rule","target","address",
 //!     "interface","mptcp_version","exit_code"}`;
-//!   - on error (exit 2): `{"type":"error","error","fix"}`.
+//!   - on error (exit 2): `{"type":"error","error","fix"}` (every verb's
+//!     error object; `fix` null when there is none to give).
 //!
 //! Exit: 0 MPTCP works end to end, 1 it does not (any other verdict), 2 error
 //! (no CAP_NET_RAW, bad interface, unresolvable host).
@@ -51,6 +52,7 @@ use crate::net::privileges::{drop_all, lower_effective, with_net_raw};
 use crate::net::raw::{Deadline, RawOptions, RawSockets};
 use crate::net::resolve::{resolve, FamilyPreference};
 use crate::net::source::{reserve_port, select_source, ReservedPort};
+use crate::output;
 use engine::trace::driver::{TraceConfig, TraceDriver};
 use engine::trace::echo::{observed_syn, server_report};
 use hops::{with_ttl, TraceState};
@@ -59,7 +61,7 @@ use packet::ip::parse_ip_tcp;
 use packet::tcp_opt::OptionList;
 use packet::verdict::{evaluate, find_capable, Verdict, VerdictInput};
 use probes::ProbePlan;
-use serde_json::json;
+use render::TraceLine;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -110,17 +112,7 @@ pub struct TraceArgs {
 pub fn run(args: &TraceArgs, global: &GlobalArgs) -> ExitCode {
     match run_all(args, global) {
         Ok(code) => code,
-        Err(e) => {
-            if global.json {
-                let fix = e.is_privilege().then_some(crate::net::error::PRIVILEGE_FIX);
-                emit!(
-                    "{}",
-                    json!({"type": "error", "error": e.to_string(), "fix": fix})
-                );
-            }
-            eprintln!("mptcp-probe trace: {e}");
-            ExitCode::from(2)
-        }
+        Err(e) => output::fail("trace", global.json, &e),
     }
 }
 
@@ -131,7 +123,7 @@ struct Setup {
     port: ReservedPort,
     raw: RawSockets,
     /// The echo connection's socket, or why it could not be made.
-    echo: Result<socket2::Socket, String>,
+    echo: Result<socket2::Socket, NetError>,
 }
 
 fn run_all(args: &TraceArgs, global: &GlobalArgs) -> Result<ExitCode, NetError> {
@@ -157,10 +149,8 @@ fn run_all(args: &TraceArgs, global: &GlobalArgs) -> Result<ExitCode, NetError> 
         })?;
         // Without an echo socket the trace still runs (no final hop).
         let echo = match &interface {
-            Some(name) => {
-                with_net_raw(|| echo::echo_socket(source, Some(name))).map_err(|e| e.to_string())
-            }
-            None => echo::echo_socket(source, None).map_err(|e| e.to_string()),
+            Some(name) => with_net_raw(|| echo::echo_socket(source, Some(name))),
+            None => echo::echo_socket(source, None).map_err(|e| NetError::io("opening it", e)),
         };
         setups.push(Setup {
             interface,
@@ -333,19 +323,17 @@ fn trace_one(
     let verdict = evaluate(&input);
     if global.json {
         for hop in state.hops() {
-            emit!("{}", render::hop_json(&hop));
+            output::print_line(&TraceLine::Hop(render::HopLine::new(&hop)));
         }
-        emit!("{}", server_json(&outcome, arrived.as_ref()));
-        let mut v = serde_json::to_value(&verdict).unwrap_or_default();
-        if let Some(o) = v.as_object_mut() {
-            o.insert("type".into(), json!("verdict"));
-            o.insert("target".into(), json!(args.host));
-            o.insert("address".into(), json!(destination.to_string()));
-            o.insert("interface".into(), json!(setup.interface));
-            o.insert("mptcp_version".into(), json!(version));
-            o.insert("exit_code".into(), json!(verdict.exit_code()));
-        }
-        emit!("{v}");
+        output::print_line(&TraceLine::Server(server_line(&outcome, arrived.as_ref())));
+        output::print_line(&TraceLine::Verdict(render::VerdictLine {
+            verdict: &verdict,
+            target: &args.host,
+            address: destination,
+            interface: setup.interface.as_deref(),
+            mptcp_version: version,
+            exit_code: verdict.exit_code(),
+        }));
     } else {
         print_verdict(&verdict);
     }
@@ -398,23 +386,27 @@ fn print_server_line(
     }
 }
 
-fn server_json(
-    outcome: &echo::EchoOutcome,
+fn server_line<'a>(
+    outcome: &'a echo::EchoOutcome,
     arrived: Option<&(probes::TraceProbe, Vec<u8>)>,
-) -> serde_json::Value {
+) -> render::ServerLine<'a> {
     let cmp = arrived.and_then(server_comparison);
-    json!({
-        "type": "server",
-        "reachable": outcome.report.is_some(),
-        "error": outcome.error,
-        "queried": outcome.queried,
-        "ttl": arrived.map(|a| a.0.ttl),
-        "syn_seen": cmp.is_some(),
-        "options": cmp.as_ref().map(|c| c.0.clone()),
-        "mp_capable": cmp.as_ref().map(|c| c.1.clone()),
-        "changes": cmp.as_ref().map(|c| c.2.clone()),
-        "readiness": outcome.report.as_ref().map(|r| &r.readiness),
-    })
+    let syn_seen = cmp.is_some();
+    let (options, mp_capable, changes) = match cmp {
+        Some((o, m, c)) => (Some(o), Some(m), Some(c)),
+        None => (None, None, None),
+    };
+    render::ServerLine {
+        reachable: outcome.report.is_some(),
+        error: outcome.error.as_deref(),
+        queried: outcome.queried,
+        ttl: arrived.map(|a| a.0.ttl),
+        syn_seen,
+        options,
+        mp_capable,
+        changes,
+        readiness: outcome.report.as_ref().map(|r| &r.readiness),
+    }
 }
 
 fn print_verdict(v: &Verdict) {

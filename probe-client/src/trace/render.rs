@@ -3,11 +3,13 @@ use super::hops::{Hop, HopDetail, TraceState};
 use super::TraceFormat;
 use crate::net::matching::AnswerKind;
 use packet::diff::HeaderDiff;
+use packet::echo::HostReadiness;
 use packet::icmp::{code_name, IcmpFamily, QuoteKind};
-use packet::json::option_list_json;
+use packet::json::{option_list_json, OptionEntry};
 use packet::tcp_opt::OptionList;
-use packet::verdict::HopOption;
-use serde_json::{json, Value};
+use packet::verdict::{HopOption, QuoteKind as VerdictQuoteKind, Verdict};
+use serde::Serialize;
+use std::net::IpAddr;
 use std::time::Duration;
 
 fn ms(d: Duration) -> String {
@@ -183,57 +185,164 @@ impl HopLines {
     }
 }
 
-/// One JSON object per hop.
-pub fn hop_json(hop: &Hop) -> Value {
-    let mut v = json!({
-        "type": "hop",
-        "ttl": hop.ttl,
-        "responder": hop.responder.map(|a| a.to_string()),
-        "rtt_ms": hop.rtt.map(|d| d.as_micros() as f64 / 1000.0),
-    });
-    let extra = match &hop.detail {
-        HopDetail::Silent => json!({"kind": "silent"}),
-        HopDetail::Quote {
-            icmp_type,
-            code,
-            time_exceeded,
-            quote,
-            tracebox,
-            path,
-            mp_capable,
-            translated,
-        } => json!({
-            "kind": if *time_exceeded { "time_exceeded" } else { "icmp_error" },
-            "icmp": {"type": icmp_type, "code": code},
-            "quote": if quote.has_full_header() { "full" } else { "partial" },
-            "mp_capable": mp_capable,
-            "translated": translated,
-            "tracebox": tracebox.to_string(),
-            "diff": path,
-        }),
-        HopDetail::Destination {
-            kind,
-            options,
-            tracebox,
-        } => json!({
-            "kind": match kind {
-                AnswerKind::SynAck => "syn_ack",
-                AnswerKind::Rst => "rst",
-                AnswerKind::Other => "tcp",
-            },
-            "options": option_list_json(&OptionList::parse(options, None)),
-            "mp_capable": if packet::verdict::find_capable(options).is_some() {
-                "present"
-            } else {
-                "absent"
-            },
-            "tracebox": tracebox.to_string(),
-        }),
-    };
-    if let (Value::Object(a), Value::Object(b)) = (&mut v, extra) {
-        a.extend(b);
+/// One line of `trace --json` (see the module documentation of `trace`),
+/// told apart by `type`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TraceLine<'a> {
+    Hop(HopLine),
+    Server(ServerLine<'a>),
+    Verdict(VerdictLine<'a>),
+}
+
+/// A hop: TTL, who answered, and what its answer shows.
+#[derive(Debug, Serialize)]
+pub struct HopLine {
+    pub ttl: u8,
+    pub responder: Option<IpAddr>,
+    pub rtt_ms: Option<f64>,
+    #[serde(flatten)]
+    pub detail: HopJson,
+}
+
+/// What a hop's answer was (`kind`) and what it shows.
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HopJson {
+    Silent,
+    TimeExceeded(QuoteJson),
+    IcmpError(QuoteJson),
+    SynAck(DestinationJson),
+    Rst(DestinationJson),
+    Tcp(DestinationJson),
+}
+
+/// A router's ICMP error quoting our probe.
+#[derive(Debug, Serialize)]
+pub struct QuoteJson {
+    pub icmp: IcmpJson,
+    pub quote: VerdictQuoteKind,
+    pub mp_capable: HopOption,
+    /// The quoted source address or port is not ours (a NAT).
+    pub translated: bool,
+    /// tracebox's diff, against the packet as sent.
+    pub tracebox: String,
+    /// Against the packet as this hop should have received it.
+    pub diff: HeaderDiff,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IcmpJson {
+    #[serde(rename = "type")]
+    pub icmp_type: u8,
+    pub code: u8,
+}
+
+/// The destination's TCP answer.
+#[derive(Debug, Serialize)]
+pub struct DestinationJson {
+    pub options: Vec<OptionEntry>,
+    /// `present` or `absent`: whether the answer carries MP_CAPABLE.
+    pub mp_capable: HopOption,
+    /// The options we sent that the answer lacks, as tracebox names them.
+    pub tracebox: String,
+}
+
+impl HopLine {
+    pub fn new(hop: &Hop) -> Self {
+        let detail = match &hop.detail {
+            HopDetail::Silent => HopJson::Silent,
+            HopDetail::Quote {
+                icmp_type,
+                code,
+                time_exceeded,
+                quote,
+                tracebox,
+                path,
+                mp_capable,
+                translated,
+            } => {
+                let q = QuoteJson {
+                    icmp: IcmpJson {
+                        icmp_type: *icmp_type,
+                        code: *code,
+                    },
+                    quote: if quote.has_full_header() {
+                        VerdictQuoteKind::Full
+                    } else {
+                        VerdictQuoteKind::Partial
+                    },
+                    mp_capable: *mp_capable,
+                    translated: *translated,
+                    tracebox: tracebox.to_string(),
+                    diff: path.clone(),
+                };
+                if *time_exceeded {
+                    HopJson::TimeExceeded(q)
+                } else {
+                    HopJson::IcmpError(q)
+                }
+            }
+            HopDetail::Destination {
+                kind,
+                options,
+                tracebox,
+            } => {
+                let d = DestinationJson {
+                    options: option_list_json(&OptionList::parse(options, None)),
+                    mp_capable: if packet::verdict::find_capable(options).is_some() {
+                        HopOption::Present
+                    } else {
+                        HopOption::Absent
+                    },
+                    tracebox: tracebox.to_string(),
+                };
+                match kind {
+                    AnswerKind::SynAck => HopJson::SynAck(d),
+                    AnswerKind::Rst => HopJson::Rst(d),
+                    AnswerKind::Other => HopJson::Tcp(d),
+                }
+            }
+        };
+        HopLine {
+            ttl: hop.ttl,
+            responder: hop.responder,
+            rtt_ms: hop.rtt.map(|d| d.as_micros() as f64 / 1000.0),
+            detail,
+        }
     }
-    v
+}
+
+/// The echo server's account of the probe that reached it.
+#[derive(Debug, Serialize)]
+pub struct ServerLine<'a> {
+    /// An echo server answered with a report.
+    pub reachable: bool,
+    pub error: Option<&'a str>,
+    /// It answered the query for the probes.
+    pub queried: bool,
+    /// The TTL of the probe it saw.
+    pub ttl: Option<u8>,
+    pub syn_seen: bool,
+    /// tcpdump's text of the options as they arrived.
+    pub options: Option<String>,
+    /// Whether MP_CAPABLE arrived, in words.
+    pub mp_capable: Option<String>,
+    /// What the path changed besides the TTL.
+    pub changes: Option<String>,
+    pub readiness: Option<&'a HostReadiness>,
+}
+
+/// The verdict, with what was traced.
+#[derive(Debug, Serialize)]
+pub struct VerdictLine<'a> {
+    #[serde(flatten)]
+    pub verdict: &'a Verdict,
+    pub target: &'a str,
+    pub address: IpAddr,
+    pub interface: Option<&'a str>,
+    pub mptcp_version: u8,
+    pub exit_code: i32,
 }
 
 #[cfg(test)]
@@ -357,10 +466,142 @@ mod tests {
         let line = text_line(&hop);
         assert!(line.contains("MP_CAPABLE ABSENT"), "{line}");
         assert!(line.contains("full quote"), "{line}");
-        let v = hop_json(&hop);
+        let v = serde_json::to_value(TraceLine::Hop(HopLine::new(&hop))).unwrap();
         assert_eq!(v["mp_capable"], "absent");
         assert_eq!(v["quote"], "full");
         assert_eq!(v["ttl"], 2);
         assert_eq!(v["kind"], "time_exceeded");
+    }
+
+    /// The sorted keys of a serialized line.
+    fn keys(line: &TraceLine<'_>) -> Vec<String> {
+        let v = serde_json::to_value(line).unwrap();
+        v.as_object().unwrap().keys().cloned().collect()
+    }
+
+    #[test]
+    fn hop_lines_have_the_documented_keys() {
+        let quote = TraceLine::Hop(HopLine::new(&quote_hop(2, HeaderDiff::default(), false)));
+        assert_eq!(
+            keys(&quote),
+            [
+                "diff",
+                "icmp",
+                "kind",
+                "mp_capable",
+                "quote",
+                "responder",
+                "rtt_ms",
+                "tracebox",
+                "translated",
+                "ttl",
+                "type"
+            ]
+        );
+        let line = serde_json::to_string(&quote).unwrap();
+        assert!(
+            line.starts_with(r#"{"type":"hop","ttl":2,"responder":"10.5.0.2","rtt_ms":1.234,"kind":"time_exceeded","icmp":{"type":11,"code":0}"#),
+            "{line}"
+        );
+        let silent = TraceLine::Hop(HopLine::new(&Hop {
+            ttl: 4,
+            responder: None,
+            rtt: None,
+            detail: HopDetail::Silent,
+        }));
+        assert_eq!(
+            serde_json::to_string(&silent).unwrap(),
+            r#"{"type":"hop","ttl":4,"responder":null,"rtt_ms":null,"kind":"silent"}"#
+        );
+        let destination = TraceLine::Hop(HopLine::new(&Hop {
+            ttl: 3,
+            responder: Some("10.2.0.2".parse().unwrap()),
+            rtt: Some(Duration::from_micros(500)),
+            detail: HopDetail::Destination {
+                kind: AnswerKind::SynAck,
+                options: vec![2, 4, 5, 0xb4],
+                tracebox: HeaderDiff::default(),
+            },
+        }));
+        assert_eq!(
+            keys(&destination),
+            [
+                "kind",
+                "mp_capable",
+                "options",
+                "responder",
+                "rtt_ms",
+                "tracebox",
+                "ttl",
+                "type"
+            ]
+        );
+        let v = serde_json::to_value(&destination).unwrap();
+        assert_eq!(v["kind"], "syn_ack");
+        assert_eq!(v["mp_capable"], "absent");
+        assert_eq!(v["options"][0]["name"], "mss");
+    }
+
+    #[test]
+    fn server_and_verdict_lines_have_the_documented_keys() {
+        let server = TraceLine::Server(ServerLine {
+            reachable: false,
+            error: Some("no echo server"),
+            queried: false,
+            ttl: None,
+            syn_seen: false,
+            options: None,
+            mp_capable: None,
+            changes: None,
+            readiness: None,
+        });
+        assert_eq!(
+            keys(&server),
+            [
+                "changes",
+                "error",
+                "mp_capable",
+                "options",
+                "queried",
+                "reachable",
+                "readiness",
+                "syn_seen",
+                "ttl",
+                "type"
+            ]
+        );
+        let verdict = packet::verdict::evaluate(&packet::verdict::VerdictInput::default());
+        let line = TraceLine::Verdict(VerdictLine {
+            verdict: &verdict,
+            target: "h",
+            address: "10.2.0.2".parse().unwrap(),
+            interface: None,
+            mptcp_version: 1,
+            exit_code: verdict.exit_code(),
+        });
+        let mut want = vec![
+            "address",
+            "evidence",
+            "exit_code",
+            "interface",
+            "mptcp_version",
+            "rule",
+            "summary",
+            "target",
+            "type",
+            "verdict",
+        ];
+        // Present only when there is one.
+        if verdict.fix.is_some() {
+            want.push("fix");
+        }
+        if !verdict.missing.is_empty() {
+            want.push("missing");
+        }
+        want.sort_unstable();
+        assert_eq!(keys(&line), want);
+        assert!(serde_json::to_string(&line)
+            .unwrap()
+            .starts_with(r#"{"type":"verdict","verdict":"#));
     }
 }
