@@ -8,7 +8,7 @@
 //!   ^
 //! engine        matching, check's adapter, trace plan/state/timing, analyze pipeline
 //!   ^
-//! probe-client  sockets, clocks, CLI, rendering   (netsys below it: the unsafe system calls)
+//! probe-client  sockets, clocks, CLI, rendering   (netsys below it: the system calls)
 //! ```
 //!
 //! Nothing here opens a socket or reads a clock: callers pass the packets
