@@ -61,6 +61,28 @@ fn listener(addr: SocketAddr, mptcp: bool) -> io::Result<std::net::TcpListener> 
 /// Opens listeners and the capture socket in the calling thread's network
 /// namespace. Fails only when no listener at all could be opened.
 pub fn open(config: &Config) -> io::Result<Opened> {
+    // The capture socket first: once a listener exists the kernel completes
+    // handshakes on its own, and a SYN that arrived before the capture
+    // socket was open would be reported as never captured.
+    let mut ports: Vec<u16> = config.ports.iter().chain(&config.watch).copied().collect();
+    ports.sort_unstable();
+    ports.dedup();
+    let capture = match &config.interface {
+        Some(name) => netsys::iface::index_of(name)
+            .map_err(|e| io::Error::new(e.kind(), format!("no interface {name:?}: {e}")))
+            .and_then(|i| Capture::open(&ports, Some(i)))
+            .map_err(|source| CaptureError {
+                on: format!("interface {name}"),
+                source,
+            }),
+        None => Capture::open(&ports, None).map_err(|source| CaptureError {
+            on: "all interfaces".into(),
+            source,
+        }),
+    };
+    if let Err(e) = &capture {
+        tracing::warn!(check = "capture", error = %e, "no capture: reports will lack the SYN");
+    }
     let mut listeners = Vec::new();
     let mut fallback: Option<String> = config
         .force_tcp
@@ -133,25 +155,6 @@ pub fn open(config: &Config) -> io::Result<Opened> {
             io::ErrorKind::AddrNotAvailable,
             "no listening socket could be opened",
         ));
-    }
-    let mut ports: Vec<u16> = config.ports.iter().chain(&config.watch).copied().collect();
-    ports.sort_unstable();
-    ports.dedup();
-    let capture = match &config.interface {
-        Some(name) => netsys::iface::index_of(name)
-            .map_err(|e| io::Error::new(e.kind(), format!("no interface {name:?}: {e}")))
-            .and_then(|i| Capture::open(&ports, Some(i)))
-            .map_err(|source| CaptureError {
-                on: format!("interface {name}"),
-                source,
-            }),
-        None => Capture::open(&ports, None).map_err(|source| CaptureError {
-            on: "all interfaces".into(),
-            source,
-        }),
-    };
-    if let Err(e) = &capture {
-        tracing::warn!(check = "capture", error = %e, "no capture: reports will lack the SYN");
     }
     Ok(Opened {
         listeners,
