@@ -4,7 +4,10 @@
 //! [`server::run`]; the namespace tests run the same code in-process.
 pub mod bpf;
 pub mod capture;
+pub mod cli;
 pub mod listen;
+pub mod logfields;
+pub mod manpage;
 pub mod privdrop;
 pub mod protocol;
 pub mod report;

@@ -7,6 +7,7 @@
 //! plenty for a service that answers a few lines per connection.
 use crate::capture::CaptureStats;
 pub use crate::listen::{open, Opened};
+use crate::logfields;
 use crate::protocol::{classify, Action, LineBuffer, Opening, Session};
 use crate::report;
 use crate::sockopt;
@@ -360,7 +361,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, listener_mptcp: bool, c
                 let r = build_report(&stream, peer, local, listener_mptcp, ctx).await;
                 tracing::info!(
                     check = "report", %peer, mptcp = r.connection.mptcp,
-                    syn_mp_capable = ?r.syn.as_ref().and_then(|s| s.mp_capable).map(|m| m.version),
+                    syn_mp_capable = %logfields::syn_mp_capable(r.syn.as_ref()),
                     "json report"
                 );
                 ServerMessage::Report(Box::new(r))
@@ -548,7 +549,7 @@ async fn http(
     let is_head = head.starts_with(b"HEAD ");
     let r = build_report(&stream, peer, local, listener_mptcp, ctx).await;
     tracing::info!(check = "report", %peer, mptcp = r.connection.mptcp,
-        syn_mp_capable = ?r.syn.as_ref().and_then(|s| s.mp_capable).map(|m| m.version), "http report");
+        syn_mp_capable = %logfields::syn_mp_capable(r.syn.as_ref()), "http report");
     let body = report::text(&r);
     let mut resp = format!(
         "HTTP/1.0 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -572,7 +573,7 @@ where
     let opened = open(&config)?;
     if let Some(user) = user {
         let uid = crate::privdrop::drop_privileges(Some(user))?;
-        tracing::info!(check = "privileges", uid, cap_eff = ?crate::privdrop::effective_caps(), "dropped privileges");
+        tracing::info!(check = "privileges", uid, cap_eff = %logfields::or_unknown(crate::privdrop::effective_caps()), "dropped privileges");
     }
     let shared = Arc::new(Shared {
         store: Arc::new(Mutex::new(Store::new(config.store))),
