@@ -222,6 +222,44 @@ mod tests {
         assert!(!text.contains("mptcp\\-probe \\- mptcp\\-probe:"), "{text}");
     }
 
+    /// Cross builds (the OpenWrt package) cannot run the binary they build:
+    /// they install the committed copies, which must be what the code
+    /// generates. `packaging/regenerate.sh` rewrites them.
+    #[test]
+    fn committed_man_pages_and_completions_are_current() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let stale = "stale: run packaging/regenerate.sh";
+        let dir = std::env::temp_dir().join(format!("mptcp-probe-man-c-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        manpages_to(&dir).unwrap();
+        let names = |d: &std::path::Path| {
+            let mut v: Vec<_> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&dir), names(&root.join("man")), "{stale}");
+        for name in names(&dir) {
+            let fresh = std::fs::read(dir.join(&name)).unwrap();
+            let committed = std::fs::read(root.join("man").join(&name)).unwrap();
+            assert!(fresh == committed, "man/{name:?} {stale}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        for (shell, file) in [
+            (clap_complete::Shell::Bash, "mptcp-probe.bash"),
+            (clap_complete::Shell::Zsh, "_mptcp-probe"),
+            (clap_complete::Shell::Fish, "mptcp-probe.fish"),
+        ] {
+            let committed = std::fs::read(root.join("completions").join(file)).unwrap();
+            assert!(
+                completions(shell) == committed,
+                "completions/{file} {stale}"
+            );
+        }
+    }
+
     #[test]
     fn help_shows_completions_and_manpage() {
         let help = Cli::command().render_help().to_string();

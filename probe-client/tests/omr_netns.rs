@@ -1,7 +1,9 @@
-//! `mptcp-probe check --format omr-status`, the line OpenMPTCProuter's
-//! status page shows per WAN, against real kernels: the real binary in a
-//! client namespace, the echo server in-process in a server namespace (as
-//! in check_netns.rs). Root only: without it every test says why and skips.
+//! OpenMPTCProuter's two hooks against real kernels: `mptcp-probe check
+//! --format omr-status`, the line its status page shows per WAN, and the
+//! OpenWrt package's hook scripts (packaging/openwrt/mptcp-probe/files/)
+//! as OpenMPTCProuter calls them. The real binary in a client namespace,
+//! the echo server in-process in a server namespace (as in
+//! check_netns.rs). Root only: without it every test says why and skips.
 use lab::echo_server::InProcessServer;
 use lab::netns::{self, Lab};
 use std::time::{Duration, Instant};
@@ -125,4 +127,92 @@ fn path_dropping_mp_capable_syns_is_disabled_without_waiting_for_the_fallback() 
     // The kernel's own fallback would take 4 s (2 retransmissions, then a
     // plain SYN); the crafted probes answer within the 1 s timeout.
     assert!(run.took < Duration::from_millis(2500), "{run:?}");
+}
+
+/// The OpenWrt package's hook scripts.
+fn hook(name: &str) -> String {
+    format!(
+        "{}/../packaging/openwrt/mptcp-probe/files/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Runs a hook in the client namespace with this build of mptcp-probe.
+fn run_hook(lab: &Lab, name: &str, args: &[&str]) -> Run {
+    let started = Instant::now();
+    let out = lab
+        .client
+        .command("sh")
+        .arg(hook(name))
+        .args(args)
+        .env("MPTCP_PROBE_BIN", BIN)
+        .output()
+        .expect("run hook");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: started.elapsed(),
+    }
+}
+
+#[test]
+fn status_hook_prints_the_line_for_the_wan() {
+    if netns::skip("status_hook_prints_the_line_for_the_wan") {
+        return;
+    }
+    let lab = Lab::direct("oh").unwrap();
+    let _srv = InProcessServer::on_port(&lab.server, PORT).expect("echo server");
+    let run = run_hook(&lab, "omr-status", &["eth0", &lab.server_addr.to_string()]);
+    assert_eq!(run.stdout, "MPTCP enabled\n", "{run:?}");
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
+/// OpenMPTCProuter's "MPTCP Support Check" page runs
+/// `tracebox -s /usr/share/tracebox/omr-mptcp-trace.lua -i IFACE SERVER`
+/// and shows the raw lines: through the hook they must carry the
+/// interface, the MP_CAPABLE version and the verdict.
+#[test]
+fn tracebox_hook_shows_interface_version_and_verdict() {
+    if netns::skip("tracebox_hook_shows_interface_version_and_verdict") {
+        return;
+    }
+    let lab = Lab::routed("ot").unwrap();
+    let _srv = InProcessServer::on_port(&lab.server, PORT).expect("echo server");
+    let dst = lab.server_addr.to_string();
+    let run = run_hook(
+        &lab,
+        "tracebox",
+        &[
+            "-s",
+            "/usr/share/tracebox/omr-mptcp-trace.lua",
+            "-i",
+            "eth0",
+            &dst,
+        ],
+    );
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines
+            .first()
+            .is_some_and(|l| l.starts_with(&format!("tracebox to {dst} ({dst})"))),
+        "{run:?}"
+    );
+    assert_eq!(
+        lines.get(1).copied(),
+        Some(
+            "# interface eth0, from 10.1.0.1, MP_CAPABLE v1 probes \
+             (the version this host's kernel speaks)"
+        ),
+        "{run:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("1: 10.1.0.254")),
+        "{run:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("verdict: mptcp_ok - ")),
+        "{run:?}"
+    );
+    assert_eq!(run.code, 0, "{run:?}");
 }
