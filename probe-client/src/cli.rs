@@ -73,9 +73,7 @@ pub enum Command {
     /// MPTCP handshake found in it.
     Analyze(crate::analyze::AnalyzeArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
-    #[command(hide = true)]
     Completions(crate::generate::CompletionsArgs),
-    /// Print the man page mptcp-probe(1) in roff.
-    #[command(hide = true)]
+    /// Print the man page mptcp-probe(1) in roff (--dir: every page).
     Manpage(crate::generate::ManpageArgs),
 }

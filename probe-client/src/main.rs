@@ -12,17 +12,27 @@ mod cli;
 mod doctor;
 mod echo_client;
 mod generate;
+mod manual;
 mod net;
 mod output;
 mod trace;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    // The matches too, not only the parsed options: `check` needs to know
+    // whether --timeout was given (see check::omr::timeout_secs).
+    let matches = cli::Cli::command().get_matches();
+    let cli = cli::Cli::from_arg_matches(&matches)
+        .unwrap_or_else(|e| e.format(&mut cli::Cli::command()).exit());
     match cli.command {
-        cli::Command::Check(args) => check::run(&args, &cli.global),
+        cli::Command::Check(mut args) => {
+            if let Some(sub) = matches.subcommand_matches("check") {
+                args.net.timeout = check::omr::timeout_secs(args.format, args.net.timeout, sub);
+            }
+            check::run(&args, &cli.global)
+        }
         cli::Command::Trace(args) => trace::run(&args, &cli.global),
         cli::Command::Doctor(args) => doctor::run(&args, &cli.global),
         cli::Command::Analyze(args) => analyze::run(&args, &cli.global),

@@ -5,7 +5,10 @@
 #![forbid(unsafe_code)]
 pub mod bpf;
 pub mod capture;
+pub mod cli;
 pub mod listen;
+pub mod logfields;
+pub mod manpage;
 pub mod privdrop;
 pub mod protocol;
 pub mod report;

@@ -1,56 +1,28 @@
 //! mptcp-probe-server: the echo server. See probe-server/README.md.
 #![forbid(unsafe_code)]
 use clap::Parser;
-use probe_server::server::{self, Config};
-use probe_server::store::StoreLimits;
-use std::time::Duration;
-
-#[derive(Parser, Debug)]
-#[command(
-    version,
-    about = "MPTCP echo server: reports the SYN that arrived and what this host answered"
-)]
-struct Args {
-    /// Port to listen on (repeatable).
-    #[arg(long = "port", default_value = "6101")]
-    ports: Vec<u16>,
-    /// Port owned by another service whose SYNs are observed (repeatable).
-    #[arg(long = "watch")]
-    watch: Vec<u16>,
-    /// Capture on this interface only (default: all).
-    #[arg(long)]
-    interface: Option<String>,
-    /// User to switch to once the sockets are open (when started as root).
-    #[arg(long, default_value = "nobody")]
-    user: String,
-    /// Publish the kernel release in reports.
-    #[arg(long)]
-    report_kernel: bool,
-    /// Listen with plain TCP sockets even where MPTCP is available.
-    #[arg(long)]
-    tcp: bool,
-    /// Observations kept (oldest evicted).
-    #[arg(long, default_value_t = 8192)]
-    store_capacity: usize,
-    /// Observations kept per remote address.
-    #[arg(long, default_value_t = 64)]
-    store_per_source: usize,
-    /// Concurrent connections.
-    #[arg(long, default_value_t = 256)]
-    max_connections: usize,
-    /// New connections per source address per minute.
-    #[arg(long, default_value_t = 120)]
-    rate: u32,
-    /// Seconds a connection may stay silent.
-    #[arg(long, default_value_t = 10)]
-    idle_timeout: u64,
-    /// Log as JSON lines.
-    #[arg(long)]
-    log_json: bool,
-}
+use probe_server::cli::Args;
+use probe_server::server;
+use std::io::Write;
 
 fn main() {
     let args = Args::parse();
+    if args.manpage {
+        let code = match probe_server::manpage::render() {
+            Ok(page) => match std::io::stdout().lock().write_all(page.as_bytes()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("mptcp-probe-server: writing the man page: {e}");
+                    2
+                }
+            },
+            Err(e) => {
+                eprintln!("mptcp-probe-server: rendering the man page: {e}");
+                2
+            }
+        };
+        std::process::exit(code);
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     if args.log_json {
@@ -68,21 +40,7 @@ fn main() {
             .with_env_filter(filter)
             .init();
     }
-    let config = Config {
-        ports: args.ports,
-        watch: args.watch,
-        interface: args.interface,
-        store: StoreLimits {
-            capacity: args.store_capacity,
-            per_source: args.store_per_source,
-        },
-        max_connections: args.max_connections,
-        per_source_per_minute: args.rate,
-        idle_timeout: Duration::from_secs(args.idle_timeout),
-        report_kernel: args.report_kernel,
-        force_tcp: args.tcp,
-        ..Config::default()
-    };
+    let config = args.config();
     let shutdown = async {
         #[allow(clippy::expect_used)]
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -7,6 +7,7 @@
 //! plenty for a service that answers a few lines per connection.
 use crate::capture::CaptureStats;
 pub use crate::listen::{open, Opened};
+use crate::logfields;
 use crate::protocol::{classify, Action, LineBuffer, Opening, Session};
 use crate::report;
 use crate::sockopt;
@@ -360,7 +361,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, listener_mptcp: bool, c
                 let r = build_report(&stream, peer, local, listener_mptcp, form, ctx).await;
                 tracing::info!(
                     check = "report", %peer, mptcp = r.connection.mptcp,
-                    syn_mp_capable = ?r.syn.as_ref().and_then(|s| s.mp_capable).map(|m| m.version),
+                    syn_mp_capable = %logfields::syn_mp_capable(r.syn.as_ref()),
                     "json report"
                 );
                 ServerMessage::Report(Box::new(r))
@@ -550,7 +551,7 @@ async fn http(
     // The text report lists options from the raw headers: any form does.
     let r = build_report(&stream, peer, local, listener_mptcp, OptionForm::Json, ctx).await;
     tracing::info!(check = "report", %peer, mptcp = r.connection.mptcp,
-        syn_mp_capable = ?r.syn.as_ref().and_then(|s| s.mp_capable).map(|m| m.version), "http report");
+        syn_mp_capable = %logfields::syn_mp_capable(r.syn.as_ref()), "http report");
     let body = report::text(&r);
     let mut resp = format!(
         "HTTP/1.0 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

@@ -24,6 +24,11 @@
 //! server saw: each SYN's options as sent and as they arrived, and the
 //! SYN/ACK the server's host sent.
 //!
+//! `--format omr-status`: one line per interface, `MPTCP enabled`,
+//! `MPTCP disabled` or nothing (see [`omr`]), for OpenMPTCProuter's
+//! status page; default `--timeout` 1 s, and the kernel connection waits no
+//! longer than that either.
+//!
 //! `--json`: one JSON object per line, one line per interface (one line when
 //! no `-i` is given). Fields (stable; fields may be added, never renamed):
 //! - `verdict`: the code (`mptcp_ok`, `stripped_upstream`,
@@ -74,6 +79,7 @@
 pub use engine::check as adapt;
 pub mod error;
 pub mod kernel;
+pub mod omr;
 pub mod probes;
 pub mod render;
 
@@ -104,6 +110,9 @@ pub struct CheckArgs {
     /// kernel) or 1 (upstream). Default: read from the local kernel.
     #[arg(long = "mptcp-version", value_parser = clap::value_parser!(u8).range(0..=1))]
     pub mptcp_version: Option<u8>,
+    /// Output format (`--json` overrides it).
+    #[arg(long, value_enum, default_value_t = omr::CheckFormat::Text)]
+    pub format: omr::CheckFormat,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -163,10 +172,16 @@ pub fn check_one<W: Write>(
         .sysctls
         .get("syn_retrans_before_tcp_fallback")
         .and_then(|v| v.trim().parse().ok());
+    // OpenMPTCProuter's status page cannot wait for the kernel's fallback:
+    // there the crafted probes (it runs as root) tell a dropping path.
+    let mptcp_connect_timeout = match args.format {
+        omr::CheckFormat::OmrStatus => timeout,
+        omr::CheckFormat::Text => kernel::fallback_wait(fallback_retries),
+    };
     let spec = ConnectSpec {
         dest,
         interface: interface.clone(),
-        mptcp_connect_timeout: kernel::fallback_wait(fallback_retries),
+        mptcp_connect_timeout,
         // The crafted probes leave from the selected source: the kernel
         // connection must too, since the echo server shows a client only
         // the SYNs from the address its query comes from.
@@ -292,6 +307,10 @@ pub fn run(args: &CheckArgs, global: &GlobalArgs) -> ExitCode {
                 }
                 if global.json {
                     output::print_line(&render::CheckLine::new(&run));
+                } else if args.format == omr::CheckFormat::OmrStatus {
+                    if let Some(line) = omr::status_line(run.verdict.code) {
+                        println!("{line}");
+                    }
                 } else {
                     print!("{}", render::text(&run));
                 }

@@ -20,6 +20,8 @@
 //!   sent (so `IP::TTL IP::CheckSum` from hop 2 on, as tracebox prints),
 //!   `N: *` for a silent hop; the destination's line lists the options it
 //!   did not echo (`-TCPOptionMPTCPCapable`); then the verdict as in text;
+//!   under the header one `# interface IF|default route, from ADDR,
+//!   MP_CAPABLE vN probes (why that version)` line, which tracebox has not;
 //! - `--json`, one object per line:
 //!   - `{"type":"hop","ttl","responder","rtt_ms","kind":"silent"}`;
 //!   - `{"type":"hop",...,"kind":"time_exceeded"|"icmp_error","icmp":{"type","code"},
@@ -245,7 +247,16 @@ fn trace_one(
             .unwrap_or_default();
         match f {
             TraceFormat::Tracebox => {
-                emit!("{}", render::tracebox_header(&args.host, destination, args.max_ttl))
+                emit!("{}", render::tracebox_header(&args.host, destination, args.max_ttl));
+                emit!(
+                    "{}",
+                    render::tracebox_note(
+                        setup.interface.as_deref(),
+                        setup.source,
+                        version,
+                        local.version_source
+                    )
+                );
             }
             TraceFormat::Text => emit!(
                 "mptcp-probe trace to {} ({destination}) port {}{via}, from {}:{}, MP_CAPABLE v{version}, {} hops max",

@@ -7,7 +7,7 @@ use packet::echo::HostReadiness;
 use packet::icmp::{code_name, IcmpFamily, QuoteKind};
 use packet::json::{option_list_json, OptionEntry};
 use packet::tcp_opt::OptionList;
-use packet::verdict::{HopOption, QuoteKind as VerdictQuoteKind, Verdict};
+use packet::verdict::{HopOption, QuoteKind as VerdictQuoteKind, Verdict, VersionSource};
 use serde::Serialize;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -19,6 +19,29 @@ fn ms(d: Duration) -> String {
 /// tracebox's header line.
 pub fn tracebox_header(host: &str, addr: std::net::IpAddr, max_ttl: u8) -> String {
     format!("tracebox to {host} ({addr}): {max_ttl} hops max")
+}
+
+/// The line under tracebox's header: which WAN link and which MP_CAPABLE
+/// version. Tools that show tracebox's raw lines (OpenMPTCProuter's
+/// "MPTCP Support Check" page) then label each trace with its interface,
+/// and a reader knows why a v0 probe (what tracebox itself sends) can lose
+/// its option at a v1-only server on a path that works.
+pub fn tracebox_note(
+    interface: Option<&str>,
+    source: std::net::IpAddr,
+    version: u8,
+    version_source: VersionSource,
+) -> String {
+    let via = match interface {
+        Some(i) => format!("interface {i}"),
+        None => "default route".to_string(),
+    };
+    let why = match version_source {
+        VersionSource::User => "as given with --mptcp-version".to_string(),
+        VersionSource::Kernel => "the version this host's kernel speaks".to_string(),
+        VersionSource::Unknown => "this host's version is unknown".to_string(),
+    };
+    format!("# {via}, from {source}, MP_CAPABLE v{version} probes ({why})")
 }
 
 /// tracebox's hop line: `N: ADDR RTTms [PARTIAL] IP::TTL ... -TCPOptionMPTCPCapable`,
@@ -415,6 +438,16 @@ mod tests {
         assert_eq!(
             tracebox_header("h", "10.2.0.2".parse().unwrap(), 30),
             "tracebox to h (10.2.0.2): 30 hops max"
+        );
+        let from = "10.1.0.1".parse().unwrap();
+        assert_eq!(
+            tracebox_note(Some("wan2"), from, 1, VersionSource::Kernel),
+            "# interface wan2, from 10.1.0.1, MP_CAPABLE v1 probes \
+             (the version this host's kernel speaks)"
+        );
+        assert_eq!(
+            tracebox_note(None, from, 0, VersionSource::User),
+            "# default route, from 10.1.0.1, MP_CAPABLE v0 probes (as given with --mptcp-version)"
         );
     }
 
