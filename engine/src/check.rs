@@ -827,4 +827,108 @@ mod tests {
         };
         assert_eq!(verdict(&v1_local(None), &obs), VerdictCode::SynDropped);
     }
+
+    fn probes(v1: ProbeAnswer, plain: ProbeAnswer) -> Vec<ProbeResult> {
+        vec![
+            probe(ProbeKind::V1, 11, V1_SYN, v1),
+            probe(ProbeKind::V0, 22, V0_SYN, ProbeAnswer::Silence),
+            probe(ProbeKind::Plain, 33, PLAIN_SYN_ACK, plain),
+        ]
+    }
+
+    fn plain_answer() -> ProbeAnswer {
+        ProbeAnswer::from_syn_ack_options(&hex::decode(PLAIN_SYN_ACK).unwrap())
+    }
+
+    #[test]
+    fn no_kernel_mptcp_connection_where_the_probes_show_it_would_lose_its_syns() {
+        // Silence, an ICMP error or a RST for the v1 probe while the plain
+        // one is answered: the kernel connection would lose its SYNs.
+        let icmp = ProbeAnswer::Icmp {
+            from: "10.1.0.254".parse().unwrap(),
+            icmp_type: 3,
+            code: 13,
+        };
+        for (answer, words) in [
+            (ProbeAnswer::Silence, "got no answer"),
+            (icmp, "met an ICMP error"),
+            (ProbeAnswer::Rst, "was reset"),
+        ] {
+            match kernel_plan(&probes(answer, plain_answer()), Some(1)) {
+                KernelPlan::PlainInstead(why) => {
+                    assert!(why.contains(words), "{why}");
+                    assert!(why.contains("blackhole"), "{why}");
+                    assert!(why.starts_with("the crafted v1 probe"), "{why}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // A dead host (the plain SYN unanswered too), a working v1 probe,
+        // no probes at all: the kernel connection is made.
+        assert_eq!(
+            kernel_plan(&probes(ProbeAnswer::Silence, ProbeAnswer::Silence), Some(1)),
+            KernelPlan::Mptcp
+        );
+        assert_eq!(
+            kernel_plan(&probes(plain_answer(), plain_answer()), Some(1)),
+            KernelPlan::Mptcp
+        );
+        assert_eq!(kernel_plan(&[], Some(1)), KernelPlan::Mptcp);
+        // The v0 probe is what a v0 kernel's SYN would meet.
+        assert!(matches!(
+            kernel_plan(&probes(plain_answer(), plain_answer()), Some(0)),
+            KernelPlan::PlainInstead(why) if why.starts_with("the crafted v0 probe")
+        ));
+    }
+
+    #[test]
+    fn a_report_over_plain_tcp_or_from_a_watched_port_is_marked() {
+        let report = parse_report(&report_json(
+            Some(PLAIN_SYN_ACK),
+            Some(PLAIN_SYN_ACK),
+            false,
+            true,
+        ));
+        let obs = Observations {
+            target: "t".into(),
+            report: Some(report.clone()),
+            report_over_plain_tcp: true,
+            report_local: Some("10.1.0.1:40000".parse().unwrap()),
+            ..Default::default()
+        };
+        let server = verdict_input(&v1_local(None), &obs).input.server.unwrap();
+        assert!(server.plain_tcp_fallback);
+        assert_eq!(server.watched_port, None);
+        assert_eq!(server.syn_seen_ttl, Some(63));
+        assert_eq!(server.translated, None, "same address: no translation");
+        let watched = Observations {
+            report_over_plain_tcp: false,
+            watched_port: Some(65101),
+            report_local: Some("10.9.0.9:40000".parse().unwrap()),
+            ..obs
+        };
+        let server = verdict_input(&v1_local(None), &watched)
+            .input
+            .server
+            .unwrap();
+        assert!(!server.describes_kernel_connection());
+        assert_eq!(
+            server.translated,
+            Some(Translation {
+                sent_from: "10.9.0.9".parse().unwrap(),
+                seen_from: "10.1.0.1".parse().unwrap(),
+            })
+        );
+    }
+
+    #[test]
+    fn a_mapped_address_is_not_a_translation() {
+        let mut report = parse_report(&report_json(None, None, true, true));
+        report.peer.addr = "::ffff:10.1.0.1".into();
+        assert_eq!(
+            translation(&report, Some("10.1.0.1:1".parse().unwrap())),
+            None
+        );
+        assert_eq!(translation(&report, None), None);
+    }
 }

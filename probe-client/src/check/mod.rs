@@ -1,5 +1,5 @@
-//! `mptcp-probe check HOST [--port 6101] [--mptcp-version 0|1]`: does MPTCP
-//! work end to end to HOST, and if not, why.
+//! `mptcp-probe check HOST [--port 6101] [--echo-port E] [--mptcp-version 0|1]`:
+//! does MPTCP work end to end to HOST, and if not, why.
 //!
 //! Without privileges: one connection made by this host's kernel
 //! (IPPROTO_MPTCP; plain TCP when the kernel refuses MPTCP, which is itself
@@ -10,6 +10,24 @@
 //! Everything observed goes through [`adapt`] into the verdict engine
 //! (`packet::verdict`). `-i` is repeatable: one verdict per interface.
 //!
+//! Do no harm: the crafted probes go first. When they show MP_CAPABLE SYNs
+//! in the kernel's version lost (or reset) while the plain SYN passes, the
+//! kernel's MPTCP connection is not made ([`adapt::kernel_plan`]): its SYNs
+//! would be lost too, and once its plain retry got through the kernel's
+//! blackhole detection would turn MPTCP off for every new connection of
+//! the host for `net.mptcp.blackhole_timeout` seconds. The echo server is
+//! then asked over a plain TCP connection, as it is when the MPTCP
+//! connection failed (no answer, an ICMP error, or an echo exchange that
+//! failed on an MPTCP connection). The `MPTcpExt Blackhole` counter is read
+//! before and after ([`blackhole`]); when it rose, the output says so
+//! first, and the detection is reset where this process may write the
+//! sysctl (uid 0), else the reset command is given.
+//!
+//! `--echo-port E`: the kernel connection (connect only, nothing sent) and
+//! the probes go to `--port`, a real service the echo server on E watches
+//! (`mptcp-probe-server --watch PORT`); the echo server is asked over a
+//! plain TCP connection to E.
+//!
 //! Timing: `--timeout` bounds the wait for the crafted probes' answers and
 //! for each echo exchange. The kernel connection's connect alone may wait
 //! longer, up to `net.mptcp.syn_retrans_before_tcp_fallback` + 2 seconds
@@ -19,10 +37,10 @@
 //! A path that works connects in one round trip and never waits.
 //!
 //! # Output
-//! Text: the verdict code and its one-line summary, the evidence, the hop
-//! range (if any), the fix, what is missing, notes, then what the echo
-//! server saw: each SYN's options as sent and as they arrived, and the
-//! SYN/ACK the server's host sent.
+//! Text: warnings first, then the verdict code and its one-line summary,
+//! the evidence, the hop range (if any), the fix, what is missing, notes,
+//! then what the echo server saw: each SYN's options as sent and as they
+//! arrived, and the SYN/ACK the server's host sent.
 //!
 //! `--json`: one JSON object per line, one line per interface (one line when
 //! no `-i` is given). Fields (stable; fields may be added, never renamed):
@@ -35,6 +53,11 @@
 //!   (`{"last_with":{"ttl","addr"}|null,"first_without":{...}|null}`, only
 //!   when located), `fix` (only when there is one), `missing` (list, only
 //!   when not empty), `rule` (the engine rule that decided);
+//! - `direction`: `upstream`, `downstream` or null (which way the
+//!   handshake was lost, where the verdict is such a loss and the evidence
+//!   tells); `middlebox`: `tcp_proxy`, `option_stripper`,
+//!   `option_reflector`, `option_rewriter`, `option_dropper` or null (the
+//!   kind of box blamed);
 //! - `exit_code`: 0 (`mptcp_ok`), 1 (any other verdict), 2 (error);
 //! - `target` (`HOST:PORT` as given), `address` (the resolved IP address),
 //!   `port`, `interface` (string or null), `source` (the kernel
@@ -43,7 +66,16 @@
 //!   `privilege_error`: why not, or null;
 //! - `echo`: `report` (an echo server answered), `not_connected`,
 //!   `not_echo` (something else answered or nothing did) or
-//!   `server_error`; `echo_detail`: why, or null;
+//!   `server_error`; `echo_detail`: why, or null; `echo_port`: the echo
+//!   server's port; `echo_via`: `kernel_connection`, `plain_tcp` (the
+//!   report came over a plain TCP connection) or null (no report);
+//! - `kernel_skipped`: why the kernel's MPTCP connection was not made, or
+//!   null;
+//! - `warnings`: lines to read first (printed first in text): the kernel's
+//!   blackhole detection tripped during the check, and whether it was
+//!   reset; `blackhole`: `{"before","after","tripped","reset":
+//!   {"result":"restored","value"}|{"result":"failed","error"}|null}` (the
+//!   `MPTcpExt Blackhole` counter; null where unreadable);
 //! - `notes`: list of lines: what was left out of the verdict and why
 //!   (a kernel connection in another MPTCP version than `--mptcp-version`,
 //!   or one whose SYN the kernel's blackhole detection sent without
@@ -243,21 +275,27 @@ pub fn check_one<W: Write>(
     // 2. The kernel's MPTCP connection, unless the probes show it would
     // lose its SYNs and trip the blackhole detection.
     let mut notes = Vec::new();
-    let (mut kernel_session, kernel_skipped) =
-        match adapt::kernel_plan(&probes, local.kernel_version()) {
-            KernelPlan::Mptcp => {
-                let purpose = if separate_echo {
-                    Purpose::MptcpOnly
-                } else {
-                    Purpose::MptcpEcho
-                };
-                (Some(kernel::connect(&spec, purpose)?), None)
-            }
-            KernelPlan::PlainInstead(why) => (None, Some(why)),
-        };
+    // A kernel that refuses MPTCP sockets connects with plain TCP, which
+    // harms nothing (and is itself the finding).
+    let refused = kernel::mptcp_socket_refused(dest);
+    let plan = match refused {
+        Some(_) => KernelPlan::Mptcp,
+        None => adapt::kernel_plan(&probes, local.kernel_version()),
+    };
+    let (mut kernel_session, kernel_skipped) = match plan {
+        KernelPlan::Mptcp => {
+            let purpose = if separate_echo {
+                Purpose::MptcpOnly
+            } else {
+                Purpose::MptcpEcho
+            };
+            (Some(kernel::connect(&spec, purpose)?), None)
+        }
+        KernelPlan::PlainInstead(why) => (None, Some(why)),
+    };
     local.mptcp_socket = Some(match &kernel_session {
         Some(k) => k.mptcp_refused.is_none(),
-        None => kernel::mptcp_socket_refused(dest).is_none(),
+        None => refused.is_none(),
     });
     if let Some(k) = kernel_session.as_mut() {
         notes.append(&mut k.notes);
