@@ -5,9 +5,10 @@
 use packet::echo::{EchoReport, Flavor, HostReadiness, ObservedSegment, ProbeAnswer as EchoAnswer};
 use packet::ip::parse_ip_tcp;
 use packet::verdict::{
-    ConnectOutcome, KernelConnection, LocalHost, OptionArea, ProbeResult, ServerProbeSeen,
-    ServerReport, VerdictInput, VersionSource,
+    ConnectOutcome, KernelConnection, LocalHost, OptionArea, ProbeAnswer, ProbeKind, ProbeResult,
+    ServerProbeSeen, ServerReport, Translation, VerdictInput, VersionSource,
 };
+use std::net::{IpAddr, SocketAddr};
 
 /// This host's MPTCP state as `check` found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,12 +132,69 @@ pub fn blackhole_note(c: &CounterDelta) -> String {
 pub struct Observations {
     pub target: String,
     pub kernel: Option<KernelFacts>,
-    /// The echo server's report on the kernel connection.
+    /// The echo server's report on the kernel connection (or, see
+    /// `report_over_plain_tcp` and `watched_port`, on another one).
     pub report: Option<EchoReport>,
     pub probes: Vec<ProbeResult>,
     /// The echo server's answer to the query for the probes' sequence
     /// numbers (`None`: not asked, or no answer).
     pub answer: Option<EchoAnswer>,
+    /// The report came over a plain TCP connection made instead of (or
+    /// after) the kernel's MPTCP connection.
+    pub report_over_plain_tcp: bool,
+    /// `--port` when the echo server listens on another port
+    /// (`--echo-port`): the service port it only watches.
+    pub watched_port: Option<u16>,
+    /// This host's end of the connection the report came over.
+    pub report_local: Option<SocketAddr>,
+}
+
+/// Whether this host's kernel may make its MPTCP connection, judged from
+/// the crafted probes sent before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelPlan {
+    /// Nothing says it would hurt (or no probe could tell).
+    Mptcp,
+    /// The probes show MP_CAPABLE SYNs in the kernel's version lost (or
+    /// reset) while a plain SYN passes: an MPTCP connection would lose its
+    /// SYNs too, and once its plain retry got through the kernel's
+    /// blackhole detection would turn MPTCP off for every new connection
+    /// of this host. Why, in words.
+    PlainInstead(String),
+}
+
+/// Decides [`KernelPlan`] from the crafted probes (in the order sent) and
+/// the MPTCP version the kernel's own SYN carries (v1 when unknown).
+pub fn kernel_plan(probes: &[ProbeResult], kernel_version: Option<u8>) -> KernelPlan {
+    let version = kernel_version.unwrap_or(1);
+    let plain_passes = probes
+        .iter()
+        .any(|p| p.kind == ProbeKind::Plain && matches!(p.answer, ProbeAnswer::SynAck { .. }));
+    let lost = probes.iter().find(|p| {
+        p.kind.mptcp_version() == Some(version)
+            && matches!(
+                p.answer,
+                ProbeAnswer::Silence | ProbeAnswer::Icmp { .. } | ProbeAnswer::Rst
+            )
+    });
+    match (plain_passes, lost) {
+        (true, Some(p)) => {
+            let got = match p.answer {
+                ProbeAnswer::Rst => "was reset",
+                ProbeAnswer::Icmp { .. } => "met an ICMP error",
+                _ => "got no answer",
+            };
+            KernelPlan::PlainInstead(format!(
+                "the crafted {} {got} while the plain SYN was answered, so this host's kernel \
+                 made no MPTCP connection: it would have lost its SYNs too and tripped the \
+                 kernel's blackhole detection (MPTCP off for every new connection for \
+                 net.mptcp.blackhole_timeout seconds); the echo server was asked over plain TCP \
+                 instead",
+                p.kind.label()
+            ))
+        }
+        _ => KernelPlan::Mptcp,
+    }
 }
 
 /// The engine's input, and notes on what the adapter left out and why.
@@ -189,10 +247,13 @@ pub fn verdict_input(local: &LocalFacts, obs: &Observations) -> Adapted {
             syn_retransmissions: k.syn_retransmissions,
         })
     });
-    let server = obs
-        .report
-        .as_ref()
-        .map(|r| server_report(r, obs.answer.as_ref()));
+    let server = obs.report.as_ref().map(|r| {
+        let mut s = server_report(r, obs.answer.as_ref());
+        s.plain_tcp_fallback = obs.report_over_plain_tcp;
+        s.watched_port = obs.watched_port;
+        s.translated = translation(r, obs.report_local);
+        s
+    });
     let input = VerdictInput {
         target: obs.target.clone(),
         local: local_host,
@@ -202,6 +263,25 @@ pub fn verdict_input(local: &LocalFacts, obs: &Observations) -> Adapted {
         trace: None,
     };
     Adapted { input, notes }
+}
+
+/// The server saw the report's connection come from another address than
+/// this host's end of it.
+fn translation(report: &EchoReport, local: Option<SocketAddr>) -> Option<Translation> {
+    let sent_from = local?.ip();
+    let seen_from: IpAddr = report.peer.addr.parse().ok()?;
+    (canonical(seen_from) != canonical(sent_from)).then_some(Translation {
+        sent_from,
+        seen_from,
+    })
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it stands for.
+fn canonical(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(a, IpAddr::V4),
+        v4 => v4,
+    }
 }
 
 /// The echo server's account, in the engine's terms.
@@ -233,6 +313,8 @@ pub fn server_report(report: &EchoReport, answer: Option<&EchoAnswer>) -> Server
             })
             .unwrap_or_default(),
         probes_queried: answer.is_some(),
+        syn_seen_ttl: report.syn.as_ref().map(|s| s.ttl),
+        ..Default::default()
     }
 }
 
@@ -712,6 +794,7 @@ mod tests {
                 (22, V0_SYN, Some(PLAIN_SYN_ACK)),
                 (33, PLAIN_SYN_ACK, Some(PLAIN_SYN_ACK)),
             ])),
+            ..Default::default()
         };
         let adapted = verdict_input(&v1_local(Some(0)), &obs);
         let server = adapted.input.server.as_ref().unwrap();
@@ -743,5 +826,109 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(verdict(&v1_local(None), &obs), VerdictCode::SynDropped);
+    }
+
+    fn probes(v1: ProbeAnswer, plain: ProbeAnswer) -> Vec<ProbeResult> {
+        vec![
+            probe(ProbeKind::V1, 11, V1_SYN, v1),
+            probe(ProbeKind::V0, 22, V0_SYN, ProbeAnswer::Silence),
+            probe(ProbeKind::Plain, 33, PLAIN_SYN_ACK, plain),
+        ]
+    }
+
+    fn plain_answer() -> ProbeAnswer {
+        ProbeAnswer::from_syn_ack_options(&hex::decode(PLAIN_SYN_ACK).unwrap())
+    }
+
+    #[test]
+    fn no_kernel_mptcp_connection_where_the_probes_show_it_would_lose_its_syns() {
+        // Silence, an ICMP error or a RST for the v1 probe while the plain
+        // one is answered: the kernel connection would lose its SYNs.
+        let icmp = ProbeAnswer::Icmp {
+            from: "10.1.0.254".parse().unwrap(),
+            icmp_type: 3,
+            code: 13,
+        };
+        for (answer, words) in [
+            (ProbeAnswer::Silence, "got no answer"),
+            (icmp, "met an ICMP error"),
+            (ProbeAnswer::Rst, "was reset"),
+        ] {
+            match kernel_plan(&probes(answer, plain_answer()), Some(1)) {
+                KernelPlan::PlainInstead(why) => {
+                    assert!(why.contains(words), "{why}");
+                    assert!(why.contains("blackhole"), "{why}");
+                    assert!(why.starts_with("the crafted v1 probe"), "{why}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // A dead host (the plain SYN unanswered too), a working v1 probe,
+        // no probes at all: the kernel connection is made.
+        assert_eq!(
+            kernel_plan(&probes(ProbeAnswer::Silence, ProbeAnswer::Silence), Some(1)),
+            KernelPlan::Mptcp
+        );
+        assert_eq!(
+            kernel_plan(&probes(plain_answer(), plain_answer()), Some(1)),
+            KernelPlan::Mptcp
+        );
+        assert_eq!(kernel_plan(&[], Some(1)), KernelPlan::Mptcp);
+        // The v0 probe is what a v0 kernel's SYN would meet.
+        assert!(matches!(
+            kernel_plan(&probes(plain_answer(), plain_answer()), Some(0)),
+            KernelPlan::PlainInstead(why) if why.starts_with("the crafted v0 probe")
+        ));
+    }
+
+    #[test]
+    fn a_report_over_plain_tcp_or_from_a_watched_port_is_marked() {
+        let report = parse_report(&report_json(
+            Some(PLAIN_SYN_ACK),
+            Some(PLAIN_SYN_ACK),
+            false,
+            true,
+        ));
+        let obs = Observations {
+            target: "t".into(),
+            report: Some(report.clone()),
+            report_over_plain_tcp: true,
+            report_local: Some("10.1.0.1:40000".parse().unwrap()),
+            ..Default::default()
+        };
+        let server = verdict_input(&v1_local(None), &obs).input.server.unwrap();
+        assert!(server.plain_tcp_fallback);
+        assert_eq!(server.watched_port, None);
+        assert_eq!(server.syn_seen_ttl, Some(63));
+        assert_eq!(server.translated, None, "same address: no translation");
+        let watched = Observations {
+            report_over_plain_tcp: false,
+            watched_port: Some(65101),
+            report_local: Some("10.9.0.9:40000".parse().unwrap()),
+            ..obs
+        };
+        let server = verdict_input(&v1_local(None), &watched)
+            .input
+            .server
+            .unwrap();
+        assert!(!server.describes_kernel_connection());
+        assert_eq!(
+            server.translated,
+            Some(Translation {
+                sent_from: "10.9.0.9".parse().unwrap(),
+                seen_from: "10.1.0.1".parse().unwrap(),
+            })
+        );
+    }
+
+    #[test]
+    fn a_mapped_address_is_not_a_translation() {
+        let mut report = parse_report(&report_json(None, None, true, true));
+        report.peer.addr = "::ffff:10.1.0.1".into();
+        assert_eq!(
+            translation(&report, Some("10.1.0.1:1".parse().unwrap())),
+            None
+        );
+        assert_eq!(translation(&report, None), None);
     }
 }

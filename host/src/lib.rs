@@ -5,6 +5,7 @@
 //! text or bytes; the I/O that feeds them is a thin edge ([`read_readiness`],
 //! [`netlink::PmSocket`]).
 #![forbid(unsafe_code)]
+pub mod blackhole;
 pub mod kconfig;
 pub mod netlink;
 pub mod netstat;

@@ -11,6 +11,7 @@ pub mod echo_server;
 pub mod interrupt;
 pub mod middlebox;
 pub mod netns;
+pub mod plain_service;
 pub mod reflector;
 pub mod run;
 pub mod scenario;

@@ -1,6 +1,6 @@
 //! Middlebox behaviour, as the iptables rules (IPv4 and IPv6) that switch
 //! it on in a router namespace, or a sysctl on the server.
-use super::topology::{Router, Topology, PORT};
+use super::topology::{Router, Topology, PORT, SERVICE_PORT};
 use std::io;
 
 /// One behaviour switched on in the lab.
@@ -22,6 +22,18 @@ pub enum Middlebox {
     /// itself with a SYN/ACK echoing their options (see [`super::reflector`];
     /// the runner starts the reflector, this rule only drops).
     Reflect(Router),
+    /// Forwarded SYN/ACKs from the server carrying option 30 are dropped:
+    /// our SYN arrives intact, the server's MP_CAPABLE answer never
+    /// comes back.
+    DropSynAckOption30(Router),
+    /// iptables SYNPROXY answers SYNs to the server itself (SYN cookies,
+    /// window 0) and opens its own connection once the handshake
+    /// completes: a TCP-terminating box.
+    SynProxy(Router),
+    /// A plain TCP service on [`SERVICE_PORT`] of the server, which the
+    /// echo server watches (`--watch`); the runner starts both, nothing is
+    /// switched on in a router.
+    PlainTcpService,
 }
 
 impl Middlebox {
@@ -105,6 +117,53 @@ impl Middlebox {
                     "DROP",
                 ]),
             ),
+            Middlebox::DropSynAckOption30(r) => (
+                r,
+                s(&[
+                    "-A",
+                    "FORWARD",
+                    "-p",
+                    "tcp",
+                    "--sport",
+                    &port,
+                    "--tcp-flags",
+                    "SYN,ACK",
+                    "SYN,ACK",
+                    "-m",
+                    "tcp",
+                    "--tcp-option",
+                    "30",
+                    "-j",
+                    "DROP",
+                ]),
+            ),
+            Middlebox::SynProxy(r) => (
+                r,
+                // The handshake's SYN is untracked (see synproxy_setup),
+                // so it reaches SYNPROXY, which answers it.
+                s(&[
+                    "-A",
+                    "FORWARD",
+                    "-i",
+                    "eth0",
+                    "-p",
+                    "tcp",
+                    "--dport",
+                    &port,
+                    "-m",
+                    "conntrack",
+                    "--ctstate",
+                    "INVALID,UNTRACKED",
+                    "-j",
+                    "SYNPROXY",
+                    "--sack-perm",
+                    "--timestamp",
+                    "--wscale",
+                    "7",
+                    "--mss",
+                    "1460",
+                ]),
+            ),
             Middlebox::Masquerade(r) => (
                 r,
                 s(&[
@@ -129,12 +188,77 @@ impl Middlebox {
                 v.extend(s(&["-j", "DROP"]));
                 (r, v)
             }
-            Middlebox::ServerMptcpDisabled => return None,
+            Middlebox::ServerMptcpDisabled | Middlebox::PlainTcpService => return None,
         })
+    }
+
+    /// What SYNPROXY needs around its rule (the kernel documents it so):
+    /// SYNs to the port untracked in the raw table, so they reach it as
+    /// UNTRACKED; segments conntrack finds INVALID (the client's ACK
+    /// before SYNPROXY has validated it) dropped; and
+    /// `nf_conntrack_tcp_loose=0`, so conntrack does not pick up
+    /// mid-stream connections the proxy has not set up.
+    fn synproxy_setup(self) -> Vec<Vec<String>> {
+        let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let port = PORT.to_string();
+        vec![
+            s(&[
+                "-t",
+                "raw",
+                "-A",
+                "PREROUTING",
+                "-i",
+                "eth0",
+                "-p",
+                "tcp",
+                "--dport",
+                &port,
+                "--tcp-flags",
+                "FIN,SYN,RST,ACK",
+                "SYN",
+                "-j",
+                "CT",
+                "--notrack",
+            ]),
+            s(&[
+                "-A",
+                "FORWARD",
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "INVALID",
+                "-j",
+                "DROP",
+            ]),
+        ]
     }
 
     /// The command that switches it on, as a person would type it.
     pub fn describe(self) -> String {
+        match self {
+            Middlebox::PlainTcpService => {
+                return format!(
+                    "server: a plain TCP service on port {SERVICE_PORT}, watched by the echo \
+                     server (--watch {SERVICE_PORT})"
+                )
+            }
+            Middlebox::SynProxy(r) => {
+                let mut lines: Vec<String> = self
+                    .synproxy_setup()
+                    .into_iter()
+                    .map(|a| format!("iptables {}", a.join(" ")))
+                    .collect();
+                if let Some((_, args)) = self.rule(false) {
+                    lines.insert(1, format!("iptables {}", args.join(" ")));
+                }
+                return format!(
+                    "{}: sysctl -w net.netfilter.nf_conntrack_tcp_loose=0; {}",
+                    r.name(),
+                    lines.join("; ")
+                );
+            }
+            _ => {}
+        }
         match self.rule(false) {
             Some((r, args)) => {
                 let rule = format!("{}: iptables {}", r.name(), args.join(" "));
@@ -151,18 +275,34 @@ impl Middlebox {
 
     /// Switches it on in the lab (both address families).
     pub fn apply(self, topo: &Topology) -> io::Result<()> {
+        if self == Middlebox::PlainTcpService {
+            // The runner starts the service and the echo server's watch.
+            return Ok(());
+        }
         match self.rule(false) {
             None => topo.server().sysctl("net.mptcp.enabled", "0"),
             Some((r, _)) => {
+                let router = topo.router(r);
+                let setup = match self {
+                    Middlebox::SynProxy(_) => {
+                        router.sysctl("net.netfilter.nf_conntrack_tcp_loose", "0")?;
+                        self.synproxy_setup()
+                    }
+                    _ => Vec::new(),
+                };
                 for (tool, v6) in [("iptables", false), ("ip6tables", true)] {
                     let Some((_, args)) = self.rule(v6) else {
                         continue;
                     };
-                    // -w: the xtables lock is shared by every namespace of
-                    // the machine, and labs run in parallel.
-                    let mut all = vec![tool, "-w"];
-                    all.extend(args.iter().map(String::as_str));
-                    topo.router(r).exec(&all)?;
+                    let mut rules: Vec<&Vec<String>> = setup.iter().collect();
+                    rules.insert(rules.len().min(1), &args);
+                    for rule in rules {
+                        // -w: the xtables lock is shared by every namespace
+                        // of the machine, and labs run in parallel.
+                        let mut all = vec![tool, "-w"];
+                        all.extend(rule.iter().map(String::as_str));
+                        router.exec(&all)?;
+                    }
                 }
                 Ok(())
             }
@@ -199,6 +339,23 @@ mod tests {
             Middlebox::ServerMptcpDisabled.describe(),
             "server: sysctl -w net.mptcp.enabled=0"
         );
+        assert_eq!(
+            Middlebox::DropSynAckOption30(Router::R1).describe(),
+            "r1: iptables -A FORWARD -p tcp --sport 6101 --tcp-flags SYN,ACK SYN,ACK -m tcp \
+             --tcp-option 30 -j DROP"
+        );
+        assert_eq!(
+            Middlebox::SynProxy(Router::R1).describe(),
+            "r1: sysctl -w net.netfilter.nf_conntrack_tcp_loose=0; iptables -t raw -A PREROUTING \
+             -i eth0 -p tcp --dport 6101 --tcp-flags FIN,SYN,RST,ACK SYN -j CT --notrack; \
+             iptables -A FORWARD -i eth0 -p tcp --dport 6101 -m conntrack --ctstate \
+             INVALID,UNTRACKED -j SYNPROXY --sack-perm --timestamp --wscale 7 --mss 1460; \
+             iptables -A FORWARD -m conntrack --ctstate INVALID -j DROP"
+        );
+        assert!(Middlebox::PlainTcpService
+            .describe()
+            .contains("--watch 65101"));
+        assert_eq!(Middlebox::PlainTcpService.rule(false), None);
     }
 
     #[test]

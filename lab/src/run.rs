@@ -9,9 +9,10 @@
 //! panics.
 use super::interrupt;
 use super::middlebox::Middlebox;
+use super::plain_service::PlainService;
 use super::reflector::Reflector;
 use super::scenario::{Family, HopRange, Scenario};
-use super::topology::{Topology, PORT};
+use super::topology::{Topology, PORT, SERVICE_PORT};
 use crate::echo_server::InProcessServer;
 use crate::netns::Netns;
 use netsys::process::Signal;
@@ -164,20 +165,30 @@ enum ServerGuard {
 }
 
 impl ServerGuard {
-    fn start(ns: &Netns, how: &ServerLaunch) -> io::Result<Self> {
+    /// Starts the echo server on [`PORT`], capturing `watch` too.
+    fn start(ns: &Netns, how: &ServerLaunch, watch: &[u16]) -> io::Result<Self> {
         match how {
-            ServerLaunch::Binary(bin) => start_binary(ns, bin),
-            ServerLaunch::InProcess => {
-                InProcessServer::on_port(ns, PORT).map(|s| ServerGuard::InProcess { _server: s })
-            }
+            ServerLaunch::Binary(bin) => start_binary(ns, bin, watch),
+            ServerLaunch::InProcess => InProcessServer::start(
+                ns,
+                probe_server::server::Config {
+                    ports: vec![PORT],
+                    watch: watch.to_vec(),
+                    ..Default::default()
+                },
+            )
+            .map(|s| ServerGuard::InProcess { _server: s }),
         }
     }
 }
 
-fn start_binary(ns: &Netns, bin: &Path) -> io::Result<ServerGuard> {
-    let mut child = ns
-        .command(&bin.to_string_lossy())
-        .args(["--port", &PORT.to_string(), "--user", "nobody"])
+fn start_binary(ns: &Netns, bin: &Path, watch: &[u16]) -> io::Result<ServerGuard> {
+    let mut command = ns.command(&bin.to_string_lossy());
+    command.args(["--port", &PORT.to_string(), "--user", "nobody"]);
+    for port in watch {
+        command.args(["--watch", &port.to_string()]);
+    }
+    let mut child = command
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -257,7 +268,9 @@ impl Capture {
             .command("tcpdump")
             .args(["-i", "eth0", "-U", "-s", "0", "--immediate-mode", "-w"])
             .arg(file)
-            .arg(format!("tcp port {PORT} or icmp or icmp6"))
+            .arg(format!(
+                "tcp port {PORT} or tcp port {SERVICE_PORT} or icmp or icmp6"
+            ))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -320,7 +333,15 @@ pub fn run(
     if scenario.family == Family::V6 {
         topo.settle_ipv6()?;
     }
-    let _server = ServerGuard::start(topo.server(), &bins.server)?;
+    let (_service, watch) = if scenario.middleboxes.contains(&Middlebox::PlainTcpService) {
+        (
+            Some(PlainService::start(topo.server(), SERVICE_PORT)?),
+            vec![SERVICE_PORT],
+        )
+    } else {
+        (None, Vec::new())
+    };
+    let _server = ServerGuard::start(topo.server(), &bins.server, &watch)?;
     interrupt::check()?;
     let target = topo.server_addr(scenario.family).to_string();
     let family = match scenario.family {

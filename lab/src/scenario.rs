@@ -76,6 +76,10 @@ const fn fails(verdict: &'static str) -> Expect {
 // What `analyze` says about the four handshakes of a recorded `check`
 // (in order: the kernel's own MPTCP connection, then the crafted v1, v0
 // and plain SYNs). The plain SYN offers no MPTCP, so nothing is judged.
+// Captures recorded since issue 9 (the scenarios after `reflect-r2`) hold
+// the crafted SYNs first: `check` now sends them before anything of the
+// kernel's, and makes its kernel connection only when they show it does
+// no harm (else a plain echo connection comes last).
 
 /// A clean path from either side. The crafted v0 SYN is ignored by the
 /// v1-only server: judged on its own, that handshake is a version mismatch
@@ -303,6 +307,80 @@ pub const SCENARIOS: &[Scenario] = &[
         // ACK and RSTs for connections it never saw.
         replay_server: &[],
     },
+    Scenario {
+        name: "syn-ack-drop-r1",
+        cause:
+            "r1 drops the server's SYN/ACKs carrying option 30 (the answer is lost, not the SYN)",
+        family: Family::V4,
+        middleboxes: &[Middlebox::DropSynAckOption30(Router::R1)],
+        client_args: &[],
+        // The server's account names the direction: our SYN arrived
+        // intact, its MP_CAPABLE SYN/ACK never came back. The probes show
+        // the loss first, so no kernel MPTCP connection is made.
+        check: fails("syn_dropped"),
+        trace: fails("syn_dropped"),
+        hop_range: None,
+        // Neither side alone sees the loss: the client's capture has the
+        // v1 SYN unanswered (and the v0 one answered without MPTCP by this
+        // v1-only server), the server's an MPTCP answer whose third ACK
+        // never came. Then the plain probe and the plain echo connection.
+        replay_client: &[Some("unreachable"), Some("inconclusive"), None, None],
+        replay_server: &[Some("inconclusive"), Some("version_mismatch"), None, None],
+    },
+    Scenario {
+        name: "synproxy-r2",
+        cause: "r2 runs iptables SYNPROXY (DDoS protection in front of the server): it answers \
+                SYNs itself and opens its own connection",
+        family: Family::V4,
+        middleboxes: &[Middlebox::SynProxy(Router::R2)],
+        client_args: &[],
+        // With `middlebox: tcp_proxy`: the crafted SYNs were answered but
+        // never reached the server, the SYN it saw echoes a timestamp.
+        check: fails("stripped_upstream"),
+        trace: fails("stripped_upstream"),
+        // Every router quote still holds the option; the proxy answers
+        // in the server's name right after the last.
+        hop_range: Some(HopRange {
+            last_with: 2,
+            first_without: None,
+        }),
+        // The client's capture: SYN/ACKs without MP_CAPABLE, which one
+        // side alone cannot blame (the probes, then the kernel
+        // connection); the server's: only the proxy's own plain SYN.
+        replay_client: &[
+            Some("inconclusive"),
+            Some("inconclusive"),
+            None,
+            Some("inconclusive"),
+        ],
+        replay_server: &[None],
+    },
+    Scenario {
+        name: "plain-service",
+        cause: "the real service (port 65101) listens with plain TCP; the echo server watches it",
+        family: Family::V4,
+        middleboxes: &[Middlebox::PlainTcpService],
+        client_args: &["--port", "65101", "--echo-port", "6101"],
+        check: fails("server_mptcp_disabled"),
+        trace: fails("server_mptcp_disabled"),
+        hop_range: None,
+        // The probes, the kernel connection to 65101, then the plain echo
+        // connection to 6101.
+        replay_client: &[
+            Some("inconclusive"),
+            Some("inconclusive"),
+            None,
+            Some("inconclusive"),
+            None,
+        ],
+        replay_server: &[
+            Some("server_mptcp_disabled"),
+            Some("server_mptcp_disabled"),
+            None,
+            Some("server_mptcp_disabled"),
+            None,
+        ],
+    },
 ];
 
 /// The scenario named `name`.
@@ -354,6 +432,13 @@ mod tests {
         assert!(has(&|s| s.middleboxes == [M::SilentHop(Router::R2)]));
         assert!(has(&|s| s.middleboxes == [M::ServerMptcpDisabled]));
         assert!(has(&|s| s.middleboxes == [M::Reflect(Router::R2)]));
+        assert!(has(
+            &|s| s.middleboxes == [M::DropSynAckOption30(Router::R1)]
+        ));
+        assert!(has(&|s| s.middleboxes == [M::SynProxy(Router::R2)]));
+        assert!(has(
+            &|s| s.middleboxes == [M::PlainTcpService] && s.client_args.contains(&"--echo-port")
+        ));
         assert!(has(&|s| s.client_args == ["--mptcp-version", "0"]));
         assert!(has(&|s| s.family == Family::V6));
     }

@@ -10,6 +10,10 @@ use std::net::IpAddr;
 /// The echo server's port in every scenario.
 pub const PORT: u16 = 6101;
 
+/// The port of the plain TCP service the echo server watches (what
+/// OpenMPTCProuter's tunnel uses).
+pub const SERVICE_PORT: u16 = 65101;
+
 /// A router of the chain, by its distance from the client (its TTL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Router {

@@ -1,9 +1,10 @@
 //! Properties of the verdict engine over arbitrary inputs: total (never
 //! panics), deterministic, JSON-replayable, and sound in what it claims.
 use packet::verdict::{
-    evaluate, find_capable, ConnectOutcome, HopOption, KernelConnection, LocalHost, OptionArea,
-    ProbeAnswer, ProbeKind, ProbeResult, QuoteKind, ServerProbeSeen, ServerReport, Trace, TraceHop,
-    VerdictCode, VerdictInput, VersionSource,
+    evaluate, find_capable, AnswerHeader, ConnectOutcome, Direction, HopOption, KernelConnection,
+    LocalHost, MiddleboxKind, OptionArea, ProbeAnswer, ProbeKind, ProbeResult, QuoteKind,
+    ServerProbeSeen, ServerReport, Trace, TraceHop, Translation, VerdictCode, VerdictInput,
+    VersionSource,
 };
 use proptest::prelude::*;
 use std::net::IpAddr;
@@ -46,7 +47,14 @@ fn area() -> impl Strategy<Value = OptionArea> {
 
 fn answer() -> impl Strategy<Value = ProbeAnswer> {
     prop_oneof![
-        area().prop_map(|options| ProbeAnswer::SynAck { options }),
+        (
+            area(),
+            prop::option::of((any::<u8>(), prop_oneof![Just(0u16), any::<u16>()]))
+        )
+            .prop_map(|(options, header)| ProbeAnswer::SynAck {
+                options,
+                header: header.map(|(ttl, window)| AnswerHeader { ttl, window }),
+            }),
         Just(ProbeAnswer::Rst),
         (any::<[u8; 4]>(), any::<u8>(), any::<u8>()).prop_map(|(a, t, c)| ProbeAnswer::Icmp {
             from: IpAddr::from(a),
@@ -129,9 +137,20 @@ fn server() -> impl Strategy<Value = ServerReport> {
             }),
             0..3,
         ),
+        (
+            any::<bool>(),
+            prop::option::of(1u16..3),
+            prop::option::of(any::<u8>()),
+            prop::option::of((any::<[u8; 4]>(), any::<[u8; 4]>())),
+        ),
     )
         .prop_map(
-            |((syn_seen, syn_ack_sent, conn), (en, ver, lis, q), probes)| ServerReport {
+            |(
+                (syn_seen, syn_ack_sent, conn),
+                (en, ver, lis, q),
+                probes,
+                (plain, watched, ttl, translated),
+            )| ServerReport {
                 syn_seen,
                 syn_ack_sent,
                 connection_mptcp: conn,
@@ -140,6 +159,13 @@ fn server() -> impl Strategy<Value = ServerReport> {
                 mptcp_listener: lis,
                 probes,
                 probes_queried: q,
+                plain_tcp_fallback: plain,
+                watched_port: watched,
+                syn_seen_ttl: ttl,
+                translated: translated.map(|(a, b)| Translation {
+                    sent_from: IpAddr::from(a),
+                    seen_from: IpAddr::from(b),
+                }),
             },
         )
 }
@@ -193,7 +219,7 @@ fn input() -> impl Strategy<Value = VerdictInput> {
 /// (on this host or the server's side).
 fn some_negotiation(input: &VerdictInput) -> bool {
     let synack = input.probes.iter().any(|p| match &p.answer {
-        ProbeAnswer::SynAck { options } => {
+        ProbeAnswer::SynAck { options, .. } => {
             find_capable(options.as_bytes()).is_some_and(|c| c.is_valid_syn_ack())
         }
         _ => false,
@@ -237,6 +263,32 @@ proptest! {
         // Never "works" without a handshake that negotiated MPTCP.
         if v.code == VerdictCode::MptcpOk {
             prop_assert!(some_negotiation(&input), "{:#?}", v);
+        }
+        // A direction only for a loss on the path; the box named fits the
+        // verdict.
+        if v.direction.is_some() {
+            prop_assert!(matches!(
+                v.code,
+                VerdictCode::SynDropped
+                    | VerdictCode::StrippedUpstream
+                    | VerdictCode::StrippedDownstream
+                    | VerdictCode::OptionModified
+            ));
+        }
+        let expected_boxes: &[MiddleboxKind] = match v.code {
+            VerdictCode::StrippedUpstream => &[MiddleboxKind::OptionStripper, MiddleboxKind::TcpProxy],
+            VerdictCode::StrippedDownstream => &[MiddleboxKind::OptionStripper],
+            VerdictCode::OptionModified => &[MiddleboxKind::OptionRewriter],
+            VerdictCode::SynDropped => &[MiddleboxKind::OptionDropper],
+            VerdictCode::EchoingMiddlebox => &[MiddleboxKind::OptionReflector],
+            _ => &[],
+        };
+        match v.middlebox {
+            Some(m) => prop_assert!(expected_boxes.contains(&m), "{:#?}", v),
+            None => prop_assert!(expected_boxes.is_empty(), "{:#?}", v),
+        }
+        if v.middlebox == Some(MiddleboxKind::TcpProxy) {
+            prop_assert_eq!(v.direction, Some(Direction::Upstream));
         }
     }
 

@@ -97,13 +97,17 @@ _mptcp__probe() {
             return 0
             ;;
         mptcp__subcmd__probe__subcmd__check)
-            opts="-i -4 -6 -h -V --port --mptcp-version --format --interface --source --timeout --write --json --help --version"
+            opts="-i -4 -6 -h -V --port --echo-port --mptcp-version --format --interface --source --timeout --write --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --echo-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -301,13 +305,17 @@ _mptcp__probe() {
             return 0
             ;;
         mptcp__subcmd__probe__subcmd__trace)
-            opts="-m -i -4 -6 -h -V --port --max-ttl --format --mptcp-version --interface --source --timeout --write --json --help --version"
+            opts="-m -i -4 -6 -h -V --port --echo-port --max-ttl --format --mptcp-version --interface --source --timeout --write --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --echo-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

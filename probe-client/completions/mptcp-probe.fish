@@ -34,7 +34,8 @@ complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -f -a "analyze" -d
 complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
 complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -f -a "manpage" -d 'Print the man page mptcp-probe(1) in roff (--dir: every page)'
 complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -l port -d 'Port of the echo server' -r
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -l port -d 'Port to check: the echo server\'s, or with --echo-port the real service\'s (the tunnel\'s, say)' -r
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -l echo-port -d 'Port of the echo server when it is not --port: the kernel connection and the crafted probes go to --port, and the echo server on this port (started with `--watch PORT`) says what arrived there' -r
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -l mptcp-version -d 'MPTCP version this host (the router) speaks: 0 (out-of-tree -mptcp kernel) or 1 (upstream). Default: read from the local kernel' -r
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -l format -d 'Output format (`--json` overrides it)' -r -f -a "text\t'The verdict, its evidence and what the echo server saw'
 omr-status\t'One line for OpenMPTCProuter\'s status page: `MPTCP enabled`, `MPTCP disabled`, or nothing when the check cannot tell. Default --timeout 1'"
@@ -48,6 +49,7 @@ complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -l json -
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -s V -l version -d 'Print version'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand trace" -l port -d 'Destination port' -r
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand trace" -l echo-port -d 'Port of the echo server when it is not --port (it must `--watch` --port): it is asked what arrived on --port' -r
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand trace" -s m -l max-ttl -d 'Highest TTL (hop limit) probed' -r
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand trace" -l format -d 'Output format (`--json` overrides it)' -r -f -a "text\t'One line per hop with what the path changed besides the TTL'
 tracebox\t'tracebox\'s own line format (`N: ADDR RTTms IP::TTL ... -TCPOptionMPTCPCapable`)'"

@@ -203,6 +203,7 @@ pub fn verdict_input(h: &Handshake, side: Side, server_version: Option<u8>) -> V
             answer: match &syn_ack {
                 Some(options) => ProbeAnswer::SynAck {
                     options: options.clone(),
+                    header: None,
                 },
                 None => ProbeAnswer::Silence,
             },

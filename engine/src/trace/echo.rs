@@ -53,6 +53,7 @@ pub fn server_report(outcome: &EchoOutcome) -> Option<ServerReport> {
         mptcp_listener: Some(report.connection.listener_mptcp),
         probes,
         probes_queried: outcome.queried,
+        ..Default::default()
     })
 }
 

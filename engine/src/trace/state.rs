@@ -327,6 +327,10 @@ impl TraceState {
             None => ProbeAnswer::Silence,
             Some(r) => match r.what {
                 ResponseKind::Answer(AnswerKind::Rst) => ProbeAnswer::Rst,
+                // A bare ACK: the server acknowledges a SYN of this flow
+                // it already answered (it sits in SYN_RECV), so its
+                // SYN/ACK never came back. Not a handshake answer.
+                ResponseKind::Answer(AnswerKind::Other) => ProbeAnswer::Silence,
                 ResponseKind::Answer(_) => {
                     let area = parse_ip_tcp(&r.packet)
                         .map(|s| s.options.to_vec())
@@ -710,6 +714,25 @@ mod tests {
         let f = frames("ttl-stripped.client.pcap");
         silent.absorb(&f[3].1, std::time::UNIX_EPOCH + f[3].0);
         assert_eq!(silent.query_seqs(), vec![seq(2), seq(0), seq(1)]);
+    }
+
+    #[test]
+    fn a_bare_ack_from_the_destination_is_no_handshake_answer() {
+        let s = replay("ttl-stripped.client.pcap");
+        let mut state = TraceState::new(s.probes.clone());
+        let key = s.probes[2].key;
+        let mut ack =
+            packet::build::ProbeBuilder::new(key.dst, key.src, key.dst_port, key.src_port)
+                .seq(7)
+                .flags(packet::TcpFlags(0x10));
+        ack.ack = key.seq.wrapping_add(1);
+        state.absorb(&ack.build().unwrap(), std::time::UNIX_EPOCH);
+        assert_eq!(state.destination_ttl(), Some(3));
+        assert_eq!(
+            state.verdict_probe(1).unwrap().answer,
+            ProbeAnswer::Silence,
+            "the SYN/ACK this ACK stands for never arrived"
+        );
     }
 
     #[test]

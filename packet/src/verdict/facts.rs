@@ -2,7 +2,9 @@
 //! carried MP_CAPABLE, or the plain control), each with what arrived at the
 //! server and what came back. The rules read only these.
 use super::capable::{find_capable, syn_fate, CapableSeen, SynFate};
-use super::input::{ConnectOutcome, HopOption, ProbeAnswer, ProbeKind, QuoteKind, VerdictInput};
+use super::input::{
+    hops_from_ttl, ConnectOutcome, HopOption, ProbeAnswer, ProbeKind, QuoteKind, VerdictInput,
+};
 use super::output::{HopRange, HopRef};
 
 /// The server's account of the SYN of one attempt.
@@ -174,6 +176,14 @@ impl Attempt {
         matches!(self.arrival, Arrival::Seen(SynFate::Intact(_)))
     }
 
+    /// The SYN arrived intact, the server answered with a real MP_CAPABLE
+    /// SYN/ACK, and nothing came back: the answer was lost on the way back.
+    pub fn answer_lost_downstream(&self) -> bool {
+        self.arrived_intact()
+            && matches!(&self.server_sent, ServerSent::Capable(c) if c.is_valid_syn_ack())
+            && self.reply.unanswered()
+    }
+
     /// Evidence line for this attempt.
     pub fn describe(&self) -> String {
         let sent = match (&self.sent, self.version) {
@@ -241,6 +251,31 @@ pub struct Facts<'a> {
     /// when this host's kernel does not do MPTCP.
     pub plain: Vec<Attempt>,
     pub trace: Option<TraceFinding>,
+    /// Signs of a box that terminates TCP on the path.
+    pub proxy: ProxySigns,
+}
+
+/// Signs that a box on the path terminates TCP: it answers our SYNs itself
+/// and opens its own connection to the server (a SYN proxy such as
+/// iptables SYNPROXY, a transparent relay). Each sign is an evidence line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProxySigns {
+    /// Signs that prove it on their own.
+    pub decisive: Vec<String>,
+    /// Signs that fit it but have other explanations (a NAT, asymmetric
+    /// routes, an odd stack).
+    pub supporting: Vec<String>,
+}
+
+impl ProxySigns {
+    pub fn found(&self) -> bool {
+        !self.decisive.is_empty()
+    }
+
+    /// Every sign, decisive ones first.
+    pub fn lines(&self) -> impl Iterator<Item = &String> {
+        self.decisive.iter().chain(self.supporting.iter())
+    }
 }
 
 impl<'a> Facts<'a> {
@@ -269,6 +304,8 @@ impl<'a> Facts<'a> {
                 }
             }
         }
+        plain.extend(plain_echo_attempt(input));
+        let proxy = proxy_signs(input, &mptcp, &plain);
         Facts {
             input,
             target,
@@ -276,6 +313,7 @@ impl<'a> Facts<'a> {
             mptcp,
             plain,
             trace: input.trace.as_ref().map(trace_finding),
+            proxy,
         }
     }
 
@@ -322,7 +360,13 @@ fn kernel_attempt(input: &VerdictInput) -> Option<super::facts::Attempt> {
         _ => Some(input.local.mptcp_version.unwrap_or(1)),
     };
     let sent = k.syn_sent.as_ref().and_then(|a| find_capable(a.as_bytes()));
-    let (arrival, server_sent) = match &input.server {
+    // A report fetched over another connection (a plain fallback, the
+    // echo port of a watched service) says nothing about this one's SYN.
+    let account = input
+        .server
+        .as_ref()
+        .filter(|s| s.describes_kernel_connection());
+    let (arrival, server_sent) = match account {
         Some(s) => (
             match &s.syn_seen {
                 Some(area) => Arrival::Seen(syn_fate(
@@ -351,8 +395,106 @@ fn kernel_attempt(input: &VerdictInput) -> Option<super::facts::Attempt> {
         reply,
         server_sent,
         syn_retransmissions: k.syn_retransmissions,
-        server_connection_mptcp: input.server.as_ref().and_then(|s| s.connection_mptcp),
+        server_connection_mptcp: account.and_then(|s| s.connection_mptcp),
     })
+}
+
+/// The plain TCP connection a report was fetched over instead of the
+/// kernel's MPTCP connection: that it connected makes it a plain control.
+fn plain_echo_attempt(input: &VerdictInput) -> Option<Attempt> {
+    let s = input.server.as_ref().filter(|s| s.plain_tcp_fallback)?;
+    Some(Attempt {
+        label: "plain echo connection",
+        is_kernel: true,
+        version: None,
+        sent: None,
+        arrival: Arrival::Seen(SynFate::NotSent),
+        reply: Reply::Connected(Some(false)),
+        server_sent: server_sent(s.syn_ack_sent.as_ref().map(|a| a.as_bytes())),
+        syn_retransmissions: None,
+        server_connection_mptcp: s.connection_mptcp,
+    })
+}
+
+/// The TS echo of a SYN's option area (`None`: no timestamp option).
+fn syn_ts_echo(area: &[u8]) -> Option<u32> {
+    let list = crate::tcp_opt::OptionList::parse(area, None);
+    list.options.iter().find_map(|o| match o {
+        crate::TcpOption::Timestamps { tsecr, .. } => Some(*tsecr),
+        _ => None,
+    })
+}
+
+fn proxy_signs(input: &VerdictInput, mptcp: &[Attempt], plain: &[Attempt]) -> ProxySigns {
+    let mut signs = ProxySigns::default();
+    let Some(server) = input.server.as_ref() else {
+        return signs;
+    };
+    // Every crafted SYN got a SYN/ACK, yet the server (asked) saw none of
+    // them, while a connection of ours reached it. Not with a watched
+    // port: an echo server that does not watch it sees no probe either.
+    let probes: Vec<&Attempt> = mptcp
+        .iter()
+        .chain(plain.iter())
+        .filter(|a| !a.is_kernel)
+        .collect();
+    if server.probes_queried
+        && server.watched_port.is_none()
+        && !probes.is_empty()
+        && probes
+            .iter()
+            .all(|a| matches!(a.reply, Reply::SynAck(_)) && a.arrival == Arrival::NotSeen)
+    {
+        let which = match probes.len() {
+            1 => "the crafted SYN never reached the server, yet it was".to_string(),
+            n => format!("none of the {n} crafted SYNs reached the server, yet each was"),
+        };
+        signs.decisive.push(format!(
+            "{which} answered with a SYN/ACK, while this host's connection to the echo server \
+             reached it: something on the path answers SYNs in the server's name"
+        ));
+    }
+    if let Some(ecr) = server
+        .syn_seen
+        .as_ref()
+        .and_then(|a| syn_ts_echo(a.as_bytes()))
+        .filter(|&e| e != 0)
+    {
+        signs.decisive.push(format!(
+            "the SYN the server saw echoes a timestamp (TS ecr {ecr}): a SYN never does, so it was \
+             built by a box that had already completed a handshake with this host"
+        ));
+    }
+    let headers: Vec<_> = input
+        .probes
+        .iter()
+        .filter_map(|p| p.answer.header())
+        .collect();
+    if !headers.is_empty() && headers.iter().all(|h| h.window == 0) {
+        signs.supporting.push(
+            "the SYN/ACKs advertised a window of 0, as SYN proxies (iptables SYNPROXY) do".into(),
+        );
+    }
+    if let (Some(nearest), Some(ttl)) = (
+        headers.iter().map(|h| hops_from_ttl(h.ttl)).min(),
+        server.syn_seen_ttl,
+    ) {
+        let server_hops = hops_from_ttl(ttl);
+        if nearest < server_hops {
+            signs.supporting.push(format!(
+                "the SYN/ACKs came from {nearest} hop(s) away, fewer than the {server_hops} the \
+                 connection crossed to reach the server: something nearer answered"
+            ));
+        }
+    }
+    if let Some(t) = server.translated {
+        signs.supporting.push(format!(
+            "the server saw the connection come from {}, not from this host's {} (a NAT, or a \
+             box that opens its own connection)",
+            t.seen_from, t.sent_from
+        ));
+    }
+    signs
 }
 
 fn server_sent(area: Option<&[u8]>) -> ServerSent {
@@ -379,7 +521,7 @@ fn probe_attempt(input: &VerdictInput, kind: ProbeKind) -> Option<Attempt> {
         _ => (Arrival::NoAccount, ServerSent::Unknown),
     };
     let reply = match &p.answer {
-        ProbeAnswer::SynAck { options } => Reply::SynAck(find_capable(options.as_bytes())),
+        ProbeAnswer::SynAck { options, .. } => Reply::SynAck(find_capable(options.as_bytes())),
         ProbeAnswer::Rst => Reply::Rst,
         ProbeAnswer::Icmp {
             from,

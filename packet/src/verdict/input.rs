@@ -178,6 +178,10 @@ pub struct ProbeResult {
 pub enum ProbeAnswer {
     SynAck {
         options: OptionArea,
+        /// The SYN/ACK's TTL and window, when recorded: they tell a box
+        /// that answers for the server (nearer, window 0) from the server.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        header: Option<AnswerHeader>,
     },
     Rst,
     Icmp {
@@ -194,6 +198,24 @@ impl ProbeAnswer {
     pub fn from_syn_ack_options(area: &[u8]) -> Self {
         ProbeAnswer::SynAck {
             options: OptionArea::new(area),
+            header: None,
+        }
+    }
+
+    /// A SYN/ACK with its option area and the header fields that tell who
+    /// sent it.
+    pub fn from_syn_ack(area: &[u8], header: AnswerHeader) -> Self {
+        ProbeAnswer::SynAck {
+            options: OptionArea::new(area),
+            header: Some(header),
+        }
+    }
+
+    /// The recorded header fields of a SYN/ACK answer.
+    pub fn header(&self) -> Option<AnswerHeader> {
+        match self {
+            ProbeAnswer::SynAck { header, .. } => *header,
+            _ => None,
         }
     }
 
@@ -201,6 +223,37 @@ impl ProbeAnswer {
     pub fn is_answer(&self) -> bool {
         matches!(self, ProbeAnswer::SynAck { .. } | ProbeAnswer::Rst)
     }
+}
+
+/// IP and TCP header fields of a SYN/ACK as it reached this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerHeader {
+    /// IPv4 TTL or IPv6 hop limit on arrival.
+    pub ttl: u8,
+    /// The TCP window it advertised.
+    pub window: u16,
+}
+
+/// Hops a packet crossed, from the TTL it arrived with: the distance to the
+/// nearest initial TTL at or above it (64, 128 or 255, what hosts use).
+pub fn hops_from_ttl(ttl: u8) -> u8 {
+    let initial = match ttl {
+        0..=64 => 64,
+        65..=128 => 128,
+        _ => 255,
+    };
+    initial - ttl
+}
+
+/// The echo server saw our connection come from another address than the
+/// one this host sent it from (a NAT, or a box that opens its own
+/// connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Translation {
+    /// This host's address on the connection.
+    pub sent_from: IpAddr,
+    /// The client address the server saw.
+    pub seen_from: IpAddr,
 }
 
 /// The echo server's account of this client's connections.
@@ -228,6 +281,33 @@ pub struct ServerReport {
     /// absent probe means "not asked", not "not seen").
     #[serde(default)]
     pub probes_queried: bool,
+    /// The report came over a plain TCP connection made instead of (or
+    /// after) the kernel's MPTCP connection: `syn_seen`, `syn_ack_sent`
+    /// and `connection_mptcp` describe that plain connection, not the
+    /// kernel connection, and that it connected is itself a plain control.
+    #[serde(default)]
+    pub plain_tcp_fallback: bool,
+    /// The port the probes and the kernel connection went to, when it is
+    /// not the echo server's own (`check --echo-port`): a service the
+    /// server only watches, so the report's connection fields and
+    /// `mptcp_listener` are about the echo port, not this one.
+    #[serde(default)]
+    pub watched_port: Option<u16>,
+    /// TTL (hop limit) with which the SYN of the report's connection
+    /// arrived at the server.
+    #[serde(default)]
+    pub syn_seen_ttl: Option<u8>,
+    /// Set when the server saw that connection come from another address.
+    #[serde(default)]
+    pub translated: Option<Translation>,
+}
+
+impl ServerReport {
+    /// Whether the report's connection fields (`syn_seen`, `syn_ack_sent`,
+    /// `connection_mptcp`) describe the kernel connection.
+    pub fn describes_kernel_connection(&self) -> bool {
+        !self.plain_tcp_fallback && self.watched_port.is_none()
+    }
 }
 
 /// One crafted SYN as the echo server captured it.

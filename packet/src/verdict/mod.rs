@@ -16,11 +16,11 @@ pub mod rules;
 
 pub use capable::{find_capable, syn_fate, CapableSeen, SynFate};
 pub use input::{
-    ConnectOutcome, HopOption, KernelConnection, LocalHost, OptionArea, ProbeAnswer, ProbeKind,
-    ProbeResult, QuoteKind, ServerProbeSeen, ServerReport, Trace, TraceHop, VerdictInput,
-    VersionSource,
+    hops_from_ttl, AnswerHeader, ConnectOutcome, HopOption, KernelConnection, LocalHost,
+    OptionArea, ProbeAnswer, ProbeKind, ProbeResult, QuoteKind, ServerProbeSeen, ServerReport,
+    Trace, TraceHop, Translation, VerdictInput, VersionSource,
 };
-pub use output::{HopRange, HopRef, Verdict, VerdictCode};
+pub use output::{Direction, HopRange, HopRef, MiddleboxKind, Verdict, VerdictCode};
 pub use rules::{Finding, Rule, RULES};
 
 use facts::Facts;
@@ -43,6 +43,8 @@ pub fn evaluate(input: &VerdictInput) -> Verdict {
                     hop_range: None,
                     fix: None,
                     missing: vec!["no rule matched".into()],
+                    direction: None,
+                    middlebox: None,
                 },
             )
         });
@@ -56,6 +58,8 @@ pub fn evaluate(input: &VerdictInput) -> Verdict {
         fix: finding.fix,
         missing: finding.missing,
         rule: rule.name.to_string(),
+        direction: finding.direction,
+        middlebox: finding.middlebox,
     }
 }
 
@@ -86,15 +90,27 @@ fn common_evidence(f: &Facts<'_>) -> Vec<String> {
         if let Some(v) = s.mptcp_version {
             parts.push(format!("version v{v}"));
         }
+        // With --echo-port the listener and the connection are the echo
+        // server's own, not the watched service's.
+        let (listener_name, connection_name) = match (s.watched_port, s.plain_tcp_fallback) {
+            (Some(_), _) => ("echo listener", "the echo connection"),
+            (None, true) => ("listener", "the plain echo connection"),
+            (None, false) => ("listener", "this connection"),
+        };
         if let Some(listener) = s.mptcp_listener {
             parts.push(format!(
-                "listener {}",
+                "{listener_name} {}",
                 if listener { "MPTCP" } else { "plain TCP" }
+            ));
+        }
+        if let Some(port) = s.watched_port {
+            parts.push(format!(
+                "port {port} watched (another service listens there)"
             ));
         }
         if let Some(mptcp) = s.connection_mptcp {
             parts.push(format!(
-                "this connection {}",
+                "{connection_name} {}",
                 if mptcp { "MPTCP" } else { "plain TCP" }
             ));
         }

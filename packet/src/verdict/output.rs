@@ -86,6 +86,57 @@ impl fmt::Display for VerdictCode {
     }
 }
 
+/// Which way the MP_CAPABLE handshake was lost: on the way to the server
+/// (our SYN) or on the way back (the server's SYN/ACK). JSON field
+/// `direction`: `"upstream"`, `"downstream"`, or null when the verdict is
+/// not about a loss on the path or the evidence cannot tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Upstream,
+    Downstream,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Upstream => "upstream",
+            Direction::Downstream => "downstream",
+        }
+    }
+}
+
+/// The kind of middlebox a verdict blames. JSON field `middlebox`, null
+/// when the verdict blames none (a host, the server, or nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MiddleboxKind {
+    /// Terminates TCP: answers our SYN itself and opens its own connection
+    /// to the server (a SYN proxy such as iptables SYNPROXY, a transparent
+    /// relay), so no option of ours reaches the server.
+    TcpProxy,
+    /// Removes (or NOP-fills) MP_CAPABLE and forwards the segment.
+    OptionStripper,
+    /// Answers or rewrites handshakes with an MP_CAPABLE no MPTCP host sent.
+    OptionReflector,
+    /// Rewrites the MP_CAPABLE option (version, length, flags, key).
+    OptionRewriter,
+    /// Drops segments that carry MP_CAPABLE.
+    OptionDropper,
+}
+
+impl MiddleboxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MiddleboxKind::TcpProxy => "tcp_proxy",
+            MiddleboxKind::OptionStripper => "option_stripper",
+            MiddleboxKind::OptionReflector => "option_reflector",
+            MiddleboxKind::OptionRewriter => "option_rewriter",
+            MiddleboxKind::OptionDropper => "option_dropper",
+        }
+    }
+}
+
 /// A hop of a trace, as named in a hop range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HopRef {
@@ -156,6 +207,13 @@ pub struct Verdict {
     pub missing: Vec<String>,
     /// Name of the rule that decided (see [`crate::verdict::RULES`]).
     pub rule: String,
+    /// Which way the handshake was lost, where the verdict is such a loss
+    /// and the evidence tells (always serialized, null otherwise).
+    #[serde(default)]
+    pub direction: Option<Direction>,
+    /// The kind of middlebox blamed, if any (always serialized).
+    #[serde(default)]
+    pub middlebox: Option<MiddleboxKind>,
 }
 
 impl Verdict {

@@ -29,16 +29,33 @@
 //! 6. `syn_dropped`: before `stripped_upstream` because the kernel retries a
 //!    lost MP_CAPABLE SYN without the option, which then arrives at the
 //!    server looking stripped; the retransmission count tells the truth.
+//!    It also covers the loss on the way back: when the server saw our SYN
+//!    intact and answered with MP_CAPABLE while nothing came back, the
+//!    server's account proves the direction (`downstream`) without any
+//!    control, and `stripped_downstream` (an answer that lacks the option)
+//!    can never match an answer that never came. A plain TCP connection
+//!    to the echo server (made instead of the MPTCP one) is a control too.
 //! 7. `stripped_upstream`, 8. `stripped_downstream`, 9. `option_modified`:
 //!    path defects proven by the server's account (or a trace). Removal is
 //!    checked before rewriting: a box that removes the option on one
 //!    attempt and rewrites it on another is first of all a remover.
+//!    `stripped_upstream` names a TCP-terminating box (SYN proxy,
+//!    transparent relay) when its signs are decisive (crafted SYNs answered
+//!    yet never seen by the server while our connection reached it; a SYN
+//!    at the server echoing a timestamp): such a box's own connection
+//!    reaches the server without MP_CAPABLE, which is exactly what this
+//!    rule reads, so the signs change the name of the box and the fix,
+//!    not the verdict, and they need no rule of their own.
 //! 10. `server_mptcp_disabled`: only once the path is cleared (the option
 //!     arrived intact) is the server's own refusal the cause.
 //! 11. `inconclusive`: always matches, naming the missing evidence.
+//!
+//! Each finding also says which way the handshake was lost (`direction`,
+//! where the evidence tells) and what kind of box is to blame
+//! (`middlebox`); both stay empty for verdicts about a host.
 use super::capable::SynFate;
 use super::facts::{Arrival, Attempt, Facts, Reply, ServerSent};
-use super::output::{HopRange, VerdictCode};
+use super::output::{Direction, HopRange, MiddleboxKind, VerdictCode};
 
 /// What a matching rule decided (evidence common to every verdict is added
 /// by the engine).
@@ -50,6 +67,10 @@ pub struct Finding {
     pub hop_range: Option<HopRange>,
     pub fix: Option<String>,
     pub missing: Vec<String>,
+    /// Which way the handshake was lost, when the evidence tells.
+    pub direction: Option<Direction>,
+    /// The kind of box blamed.
+    pub middlebox: Option<MiddleboxKind>,
 }
 
 impl Finding {
@@ -61,10 +82,17 @@ impl Finding {
             hop_range: None,
             fix: None,
             missing: Vec::new(),
+            direction: None,
+            middlebox: None,
         }
     }
     fn fix(mut self, fix: impl Into<String>) -> Self {
         self.fix = Some(fix.into());
+        self
+    }
+    fn blames(mut self, middlebox: MiddleboxKind, direction: Option<Direction>) -> Self {
+        self.middlebox = Some(middlebox);
+        self.direction = direction;
         self
     }
 }
@@ -142,6 +170,15 @@ const STRIP_FIX: &str = "a middlebox (often the ISP's CPE or carrier-grade NAT) 
 const DROP_FIX: &str = "a middlebox (often the ISP's CPE or a firewall) drops SYNs carrying TCP option 30: \
      try another destination port, ask the ISP, or carry this link's traffic in a tunnel (e.g. UDP/WireGuard)";
 
+const DROP_BACK_FIX: &str = "a middlebox (often a firewall or the ISP's CPE) drops the server's SYN/ACKs \
+     carrying TCP option 30 on their way back: try another port, ask the ISP or the hosting provider, \
+     or carry this link's traffic in a tunnel (e.g. UDP/WireGuard)";
+
+const PROXY_FIX: &str = "a box on the path terminates TCP (a SYN proxy such as DDoS protection, or a \
+     transparent proxy) and opens its own connection to the server, so no MPTCP option can pass it: \
+     have this port or the server exempted from it (ask the provider), try another port, or carry \
+     the traffic in a tunnel (e.g. UDP/WireGuard)";
+
 /// This host cannot make MPTCP connections (`LocalHost::mptcp_enabled == Some(false)`).
 fn local_mptcp_disabled(f: &Facts<'_>) -> Option<Finding> {
     if f.input.local.mptcp_enabled != Some(false) {
@@ -204,10 +241,12 @@ fn echoing_middlebox(f: &Facts<'_>) -> Option<Finding> {
         "a middlebox on the path to {} reflects MP_CAPABLE: the SYN/ACK's option is not the server's",
         f.target
     );
-    let mut finding = Finding::new(VerdictCode::EchoingMiddlebox, summary).fix(
-        "a box on the path answers or rewrites handshakes (transparent proxy, broken option \
+    let mut finding = Finding::new(VerdictCode::EchoingMiddlebox, summary)
+        .fix(
+            "a box on the path answers or rewrites handshakes (transparent proxy, broken option \
          handling); MPTCP cannot work through it: try another port, or a tunnel",
-    );
+        )
+        .blames(MiddleboxKind::OptionReflector, None);
     finding.evidence.push(why);
     Some(finding)
 }
@@ -311,9 +350,10 @@ fn mptcp_ok(f: &Facts<'_>) -> Option<Finding> {
     Some(finding)
 }
 
-/// The kernel needed 2+ SYN retransmissions and fell back to TCP; or
-/// crafted MPTCP SYNs met silence/ICMP (or a RST while the plain SYN got a
-/// SYN/ACK) while the plain control was answered.
+/// The kernel needed 2+ SYN retransmissions and fell back to TCP; or the
+/// server saw our SYN intact and answered with MP_CAPABLE while nothing
+/// came back (downstream); or MPTCP SYNs met silence/ICMP (or a RST while
+/// the plain SYN got a SYN/ACK) while a plain control was answered.
 fn syn_dropped(f: &Facts<'_>) -> Option<Finding> {
     // The kernel's own fallback: its SYNs with MP_CAPABLE were lost and a
     // retry without the option got through.
@@ -327,42 +367,96 @@ fn syn_dropped(f: &Facts<'_>) -> Option<Finding> {
             "SYNs with MP_CAPABLE to {} are dropped: the kernel got through only after retrying without the option",
             f.target
         );
-        let mut finding = Finding::new(VerdictCode::SynDropped, summary).fix(DROP_FIX);
+        let mut finding = Finding::new(VerdictCode::SynDropped, summary)
+            .fix(DROP_FIX)
+            .blames(MiddleboxKind::OptionDropper, None);
         finding.evidence.push(format!(
             "kernel connection needed {} SYN retransmissions and fell back to TCP",
             k.syn_retransmissions.unwrap_or(0)
         ));
         return Some(finding);
     }
-    let control = f.plain.iter().find(|a| a.reply.answered())?;
+    let control = f.plain.iter().find(|a| a.reply.answered());
+    // The server's own account proves the loss on the way back.
+    if let Some(a) = f.relevant().find(|a| a.answer_lost_downstream()) {
+        let summary = format!(
+            "SYN/ACKs with MP_CAPABLE from {} are dropped on the way back: our SYN arrived intact \
+             and the server answered with MP_CAPABLE, but its SYN/ACK never reached this host",
+            f.target
+        );
+        let mut finding = Finding::new(VerdictCode::SynDropped, summary)
+            .fix(DROP_BACK_FIX)
+            .blames(MiddleboxKind::OptionDropper, Some(Direction::Downstream));
+        let sent = match &a.server_sent {
+            ServerSent::Capable(c) => c.describe(),
+            _ => "MP_CAPABLE".into(),
+        };
+        finding.evidence.push(format!(
+            "the {} arrived at the server intact and the server answered with a SYN/ACK carrying \
+             {sent}; this host got {}",
+            a.label,
+            a.reply.describe()
+        ));
+        if let Some(c) = control {
+            finding.evidence.push(format!(
+                "the control, the {}, got {}",
+                c.label,
+                c.reply.describe()
+            ));
+        }
+        finding
+            .missing
+            .push("the hop: a trace only sees the forward path".into());
+        return Some(finding);
+    }
+    let control = control?;
     // Silence or an ICMP error; or a RST where the plain SYN got a SYN/ACK
     // (a box rejecting MPTCP SYNs).
     let dropped: Vec<&Attempt> = f
         .relevant()
         .filter(|a| {
-            !a.is_kernel
-                && (a.reply.unanswered() || (a.reply == Reply::Rst && control.reply.handshake()))
+            a.reply.unanswered()
+                || (!a.is_kernel && a.reply == Reply::Rst && control.reply.handshake())
         })
         .collect();
     if dropped.is_empty() {
         return None;
     }
     let labels: Vec<&str> = dropped.iter().map(|a| a.label).collect();
-    let summary = format!(
-        "SYNs with MP_CAPABLE to {} are dropped on the path, while a plain SYN is answered",
-        f.target
-    );
-    let mut finding = Finding::new(VerdictCode::SynDropped, summary).fix(DROP_FIX);
+    let upstream = dropped.iter().any(|a| a.arrival == Arrival::NotSeen);
+    let summary = if upstream {
+        format!(
+            "SYNs with MP_CAPABLE to {} are dropped on the way to the server (it never saw them), \
+             while a plain SYN is answered",
+            f.target
+        )
+    } else {
+        format!(
+            "SYNs with MP_CAPABLE to {} are dropped on the path, or the server's answers to them \
+             on the way back, while a plain SYN is answered",
+            f.target
+        )
+    };
+    let direction = upstream.then_some(Direction::Upstream);
+    let mut finding = Finding::new(VerdictCode::SynDropped, summary)
+        .fix(DROP_FIX)
+        .blames(MiddleboxKind::OptionDropper, direction);
     finding.evidence.push(format!(
-        "{} unanswered; {} answered with {}",
+        "{} unanswered; the control, the {}, got {}",
         labels.join(", "),
         control.label,
         control.reply.describe()
     ));
-    if dropped.iter().any(|a| a.arrival == Arrival::NotSeen) {
+    if upstream {
         finding
             .evidence
             .push("the echo server did not see the MPTCP SYNs arrive".into());
+    } else {
+        finding.missing.push(
+            "the echo server's account of crafted SYNs (needs CAP_NET_RAW), to tell a SYN lost on \
+             the way there from a SYN/ACK lost on the way back"
+                .into(),
+        );
     }
     Some(finding)
 }
@@ -374,6 +468,9 @@ fn stripped_upstream(f: &Facts<'_>) -> Option<Finding> {
         .relevant()
         .find(|a| matches!(a.arrival, Arrival::Seen(SynFate::Removed { .. })));
     let by_trace = f.relevant_trace().and_then(|t| t.vanished);
+    if f.proxy.found() {
+        return Some(tcp_proxy(f, by_server, by_trace));
+    }
     if by_server.is_none() && by_trace.is_none() {
         return None;
     }
@@ -392,7 +489,9 @@ fn stripped_upstream(f: &Facts<'_>) -> Option<Finding> {
         "a middlebox on the way to {} removes the MP_CAPABLE option{place}",
         f.target
     );
-    let mut finding = Finding::new(VerdictCode::StrippedUpstream, summary).fix(STRIP_FIX);
+    let mut finding = Finding::new(VerdictCode::StrippedUpstream, summary)
+        .fix(STRIP_FIX)
+        .blames(MiddleboxKind::OptionStripper, Some(Direction::Upstream));
     finding.hop_range = range;
     if let Some(HopRange {
         last_with: Some(last),
@@ -429,6 +528,51 @@ fn stripped_upstream(f: &Facts<'_>) -> Option<Finding> {
     Some(finding)
 }
 
+/// A box terminates TCP: our SYNs never reach the server, its own
+/// connection arrives there without MP_CAPABLE.
+fn tcp_proxy(f: &Facts<'_>, by_server: Option<&Attempt>, by_trace: Option<HopRange>) -> Finding {
+    // A trace whose quotes all still held the option puts the proxy after
+    // the last hop that quoted it.
+    let by_trace = by_trace.or_else(|| {
+        f.relevant_trace()
+            .filter(|t| t.informative_hops > 0)
+            .map(|_| last_present_range(f))
+    });
+    let place = by_trace.map_or(String::new(), |r| format!(" {r}"));
+    let summary = format!(
+        "a TCP proxy on the way to {}{place} (a SYN proxy or a transparent relay) answers SYNs \
+         itself and opens its own connection to the server, without MP_CAPABLE",
+        f.target
+    );
+    let mut finding = Finding::new(VerdictCode::StrippedUpstream, summary)
+        .fix(PROXY_FIX)
+        .blames(MiddleboxKind::TcpProxy, Some(Direction::Upstream));
+    finding.hop_range = by_trace;
+    if let Some(HopRange {
+        last_with: Some(last),
+        ..
+    }) = by_trace
+    {
+        finding.evidence.push(format!(
+            "{last} is the likely proxy: a router quotes a TTL-expired SYN before it forwards \
+             (or answers) it"
+        ));
+    }
+    finding.evidence.extend(f.proxy.lines().cloned());
+    if let Some(a) = by_server {
+        finding.evidence.push(format!(
+            "the server saw the {}'s SYN without MP_CAPABLE: the proxy's own SYN",
+            a.label
+        ));
+    }
+    if f.input.trace.is_none() {
+        finding
+            .missing
+            .push("a trace (`mptcp-probe trace`) to name the hop".into());
+    }
+    finding
+}
+
 /// Range after the last hop that quoted the option, up to the server.
 fn last_present_range(f: &Facts<'_>) -> HopRange {
     let last = f.input.trace.as_ref().and_then(|t| {
@@ -459,7 +603,9 @@ fn stripped_downstream(f: &Facts<'_>) -> Option<Finding> {
         "{} answers with MP_CAPABLE but a middlebox removes it on the way back to this host",
         f.target
     );
-    let mut finding = Finding::new(VerdictCode::StrippedDownstream, summary).fix(STRIP_FIX);
+    let mut finding = Finding::new(VerdictCode::StrippedDownstream, summary)
+        .fix(STRIP_FIX)
+        .blames(MiddleboxKind::OptionStripper, Some(Direction::Downstream));
     finding.evidence.push(format!(
         "the server sent MP_CAPABLE in its SYN/ACK to the {}; this host got {}",
         a.label,
@@ -491,9 +637,11 @@ fn option_modified(f: &Facts<'_>) -> Option<Finding> {
         "a middlebox on the way to {} rewrites the MP_CAPABLE option{place}",
         f.target
     );
-    let mut finding = Finding::new(VerdictCode::OptionModified, summary).fix(
-        "a middlebox normalises TCP options it does not understand: try another port, or a tunnel",
-    );
+    let mut finding = Finding::new(VerdictCode::OptionModified, summary)
+        .fix(
+            "a middlebox normalises TCP options it does not understand: try another port, or a tunnel",
+        )
+        .blames(MiddleboxKind::OptionRewriter, Some(Direction::Upstream));
     finding.hop_range = by_trace;
     if let Some((a, sent, arrived, changes)) = by_server {
         finding.evidence.push(format!(
@@ -512,7 +660,11 @@ fn option_modified(f: &Facts<'_>) -> Option<Finding> {
 /// listener and our connection did not get MPTCP).
 fn server_mptcp_disabled(f: &Facts<'_>) -> Option<Finding> {
     let server = f.input.server.as_ref()?;
-    let said_no = server.mptcp_enabled == Some(false) || server.mptcp_listener == Some(false);
+    // With --echo-port the listener the server reports is the echo
+    // server's own, not the watched service's.
+    let watched = server.watched_port;
+    let listener_said_no = watched.is_none() && server.mptcp_listener == Some(false);
+    let said_no = server.mptcp_enabled == Some(false) || listener_said_no;
     // The option arrived intact and the server answered without MPTCP; or,
     // without an arrival record, the server's own word that it does not do
     // MPTCP, when our connection did not get it either.
@@ -523,21 +675,30 @@ fn server_mptcp_disabled(f: &Facts<'_>) -> Option<Finding> {
             f.relevant()
                 .find(|a| said_no && a.arrival == Arrival::NoAccount && a.ignored())
         })?;
+    let service = watched.filter(|_| server.mptcp_enabled != Some(false));
     let reason = if server.mptcp_enabled == Some(false) {
-        "MPTCP is disabled in its kernel (net.mptcp.enabled=0)"
-    } else if server.mptcp_listener == Some(false) {
-        "the port is served by a plain TCP listener"
+        "MPTCP is disabled in its kernel (net.mptcp.enabled=0)".to_string()
+    } else if let Some(port) = service {
+        format!("the service on port {port} does not listen with MPTCP")
+    } else if listener_said_no {
+        "the port is served by a plain TCP listener".to_string()
     } else {
-        "its kernel answered without MP_CAPABLE"
+        "its kernel answered without MP_CAPABLE".to_string()
     };
     let summary = format!(
         "the MP_CAPABLE option reaches {} intact, but the server does not do MPTCP: {reason}",
         f.target
     );
-    let mut finding = Finding::new(VerdictCode::ServerMptcpDisabled, summary).fix(
-        "on the VPS: `sysctl -w net.mptcp.enabled=1`, and serve the port with an MPTCP listener \
-         (`mptcpize run <server>` or the application's MPTCP socket)",
-    );
+    let fix = match service {
+        Some(port) => format!(
+            "the service on port {port} does not listen with MPTCP: start it with mptcpize \
+             (`mptcpize run <service>`) or open its listening socket with IPPROTO_MPTCP"
+        ),
+        None => "on the VPS: `sysctl -w net.mptcp.enabled=1`, and serve the port with an MPTCP \
+                 listener (`mptcpize run <server>` or the application's MPTCP socket)"
+            .to_string(),
+    };
+    let mut finding = Finding::new(VerdictCode::ServerMptcpDisabled, summary).fix(fix);
     finding.evidence.push(format!(
         "{}: the server answered without MPTCP",
         attempt.label

@@ -2,6 +2,12 @@
 //! kernel (an IPPROTO_MPTCP socket, or plain TCP when the kernel refuses
 //! MPTCP), the echo server's report on it, and what the local socket says
 //! (`TCP_IS_MPTCP`, SYN retransmissions). Needs no capability.
+//!
+//! [`Purpose`] says what a connection is for: the kernel's MPTCP connection
+//! to the echo server (connect, then ask), to a service that is not an echo
+//! server (`--echo-port`: connect only), or a plain TCP connection that
+//! only asks the echo server (when an MPTCP connection would do harm or
+//! has failed).
 use super::adapt::{CounterDelta, KernelFacts};
 use crate::echo_client::{EchoConn, EchoError};
 use netsys::sockopt;
@@ -29,6 +35,19 @@ pub struct ConnectSpec {
     /// as a late plain-TCP connection with SYN retransmissions rather than
     /// as a dead host.
     pub mptcp_connect_timeout: Duration,
+}
+
+/// What a connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The kernel's MPTCP connection to the echo server, which is then
+    /// asked for its report.
+    MptcpEcho,
+    /// The kernel's MPTCP connection to a service (not an echo server):
+    /// connect, read the socket's state, close; nothing is sent.
+    MptcpOnly,
+    /// A plain TCP connection to the echo server, to ask it.
+    PlainEcho,
 }
 
 /// When the kernel's SYN without MP_CAPABLE goes out after lost MP_CAPABLE
@@ -112,19 +131,39 @@ fn outcome_of(err: &io::Error) -> ConnectOutcome {
     }
 }
 
-/// Opens the kernel connection and reads the echo server's report.
-pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
-    let (socket, mptcp_refused) = match open_socket(spec, Protocol::MPTCP) {
-        Ok(s) => (s, None),
-        Err(e) => {
-            let why = format!("socket(IPPROTO_MPTCP) refused: {e}");
-            (
-                open_socket(spec, Protocol::TCP).map_err(SetupError::Socket)?,
-                Some(why),
-            )
+/// Why `socket(..., IPPROTO_MPTCP)` fails for `dest`'s family, if it does
+/// (the socket is closed again at once: nothing is sent).
+pub fn mptcp_socket_refused(dest: SocketAddr) -> Option<String> {
+    Socket::new(
+        Domain::for_address(dest),
+        Type::STREAM,
+        Some(Protocol::MPTCP),
+    )
+    .err()
+    .map(|e| format!("socket(IPPROTO_MPTCP) refused: {e}"))
+}
+
+/// Opens a connection for `purpose` and, for the echo purposes, reads the
+/// echo server's report.
+pub fn connect(spec: &ConnectSpec, purpose: Purpose) -> Result<KernelSession, SetupError> {
+    let (socket, mptcp_refused) = if purpose == Purpose::PlainEcho {
+        (
+            open_socket(spec, Protocol::TCP).map_err(SetupError::Socket)?,
+            None,
+        )
+    } else {
+        match open_socket(spec, Protocol::MPTCP) {
+            Ok(s) => (s, None),
+            Err(e) => {
+                let why = format!("socket(IPPROTO_MPTCP) refused: {e}");
+                (
+                    open_socket(spec, Protocol::TCP).map_err(SetupError::Socket)?,
+                    Some(why),
+                )
+            }
         }
     };
-    let mptcp_socket = mptcp_refused.is_none();
+    let mptcp_socket = mptcp_refused.is_none() && purpose != Purpose::PlainEcho;
     let notes: Vec<String> = mptcp_refused
         .iter()
         .map(|why| {
@@ -187,6 +226,10 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
         notes,
         conn: None,
     };
+    if purpose == Purpose::MptcpOnly {
+        // Not an echo server: the connection closes unused.
+        return Ok(session);
+    }
     let mut conn = match EchoConn::new(stream) {
         Ok(c) => c,
         Err(e) => {
@@ -222,6 +265,25 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
 }
 
 impl KernelSession {
+    /// Whether this session holds an echo report (and can be queried).
+    pub fn has_report(&self) -> bool {
+        self.echo == EchoStatus::Report
+    }
+
+    /// Whether an MPTCP connection to the echo server failed in a way a
+    /// plain TCP connection may get past: it never connected (no answer,
+    /// an ICMP error), or it connected without falling back and the
+    /// echo exchange then failed (the MPTCP data path may be broken). A
+    /// refused connection (nothing listens) or a plain connection that is
+    /// not an echo server would fail the same way again.
+    pub fn worth_a_plain_retry(&self) -> bool {
+        match self.echo {
+            EchoStatus::Report | EchoStatus::ServerError { .. } => false,
+            EchoStatus::NotConnected => self.facts.outcome != ConnectOutcome::Refused,
+            EchoStatus::NotEcho(_) => self.facts.is_mptcp != Some(false),
+        }
+    }
+
     /// Asks the echo server for its observations of the crafted SYNs with
     /// these sequence numbers, on the same connection (the server only
     /// shows SYNs from the asking connection's source address).
@@ -268,7 +330,7 @@ mod tests {
             .unwrap()
             .local_addr()
             .unwrap();
-        let s = connect(&spec(port)).unwrap();
+        let s = connect(&spec(port), Purpose::MptcpEcho).unwrap();
         assert_eq!(s.facts.outcome, ConnectOutcome::Refused);
         assert_eq!(s.echo, EchoStatus::NotConnected);
     }
@@ -277,7 +339,7 @@ mod tests {
     fn a_silent_listener_is_not_an_echo_server() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        let s = connect(&spec(addr)).unwrap();
+        let s = connect(&spec(addr), Purpose::MptcpEcho).unwrap();
         assert_eq!(s.facts.outcome, ConnectOutcome::Connected);
         assert!(
             matches!(&s.echo, EchoStatus::NotEcho(w) if w.contains("no answer")),
@@ -296,7 +358,7 @@ mod tests {
             c.write_all(b"SSH-2.0-OpenSSH_9.2\r\n").unwrap();
             std::thread::sleep(Duration::from_millis(200));
         });
-        let s = connect(&spec(addr)).unwrap();
+        let s = connect(&spec(addr), Purpose::MptcpEcho).unwrap();
         t.join().unwrap();
         assert!(
             matches!(&s.echo, EchoStatus::NotEcho(w) if w.contains("not an echo report")),
@@ -306,10 +368,55 @@ mod tests {
     }
 
     #[test]
+    fn connect_only_sends_nothing_and_plain_echo_is_plain() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            // The first connection (connect only) must send nothing.
+            let (mut c, _) = l.accept().unwrap();
+            c.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            let mut buf = [0u8; 64];
+            let got = std::io::Read::read(&mut c, &mut buf).unwrap_or(0);
+            // The second (plain echo) says hello.
+            let (mut c2, _) = l.accept().unwrap();
+            c2.set_read_timeout(Some(Duration::from_millis(800)))
+                .unwrap();
+            let hello = std::io::Read::read(&mut c2, &mut buf).unwrap_or(0);
+            (got, hello)
+        });
+        let only = connect(&spec(addr), Purpose::MptcpOnly).unwrap();
+        assert_eq!(only.facts.outcome, ConnectOutcome::Connected);
+        assert_eq!(only.echo, EchoStatus::NotConnected);
+        drop(only);
+        let plain = connect(&spec(addr), Purpose::PlainEcho).unwrap();
+        assert!(!plain.facts.mptcp_socket);
+        assert_ne!(plain.facts.is_mptcp, Some(true));
+        let (first, second) = t.join().unwrap();
+        assert_eq!(first, 0, "connect only sent bytes");
+        assert!(second > 0, "the plain echo connection sent its hello");
+        // A silent listener over plain TCP is not worth another plain try.
+        assert!(!plain.worth_a_plain_retry());
+    }
+
+    #[test]
+    fn refused_is_not_worth_a_plain_retry() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let s = connect(&spec(port), Purpose::MptcpEcho).unwrap();
+        assert!(!s.worth_a_plain_retry());
+    }
+
+    #[test]
     fn bad_interface_is_a_setup_error() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut sp = spec(l.local_addr().unwrap());
         sp.interface = Some("no-such-if0".into());
-        assert!(matches!(connect(&sp), Err(SetupError::Device { .. })));
+        assert!(matches!(
+            connect(&sp, Purpose::MptcpEcho),
+            Err(SetupError::Device { .. })
+        ));
     }
 }

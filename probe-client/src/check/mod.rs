@@ -1,5 +1,5 @@
-//! `mptcp-probe check HOST [--port 6101] [--mptcp-version 0|1]`: does MPTCP
-//! work end to end to HOST, and if not, why.
+//! `mptcp-probe check HOST [--port 6101] [--echo-port E] [--mptcp-version 0|1]`:
+//! does MPTCP work end to end to HOST, and if not, why.
 //!
 //! Without privileges: one connection made by this host's kernel
 //! (IPPROTO_MPTCP; plain TCP when the kernel refuses MPTCP, which is itself
@@ -10,6 +10,24 @@
 //! Everything observed goes through [`adapt`] into the verdict engine
 //! (`packet::verdict`). `-i` is repeatable: one verdict per interface.
 //!
+//! Do no harm: the crafted probes go first. When they show MP_CAPABLE SYNs
+//! in the kernel's version lost (or reset) while the plain SYN passes, the
+//! kernel's MPTCP connection is not made ([`adapt::kernel_plan`]): its SYNs
+//! would be lost too, and once its plain retry got through the kernel's
+//! blackhole detection would turn MPTCP off for every new connection of
+//! the host for `net.mptcp.blackhole_timeout` seconds. The echo server is
+//! then asked over a plain TCP connection, as it is when the MPTCP
+//! connection failed (no answer, an ICMP error, or an echo exchange that
+//! failed on an MPTCP connection). The `MPTcpExt Blackhole` counter is read
+//! before and after ([`blackhole`]); when it rose, the output says so
+//! first, and the detection is reset where this process may write the
+//! sysctl (uid 0), else the reset command is given.
+//!
+//! `--echo-port E`: the kernel connection (connect only, nothing sent) and
+//! the probes go to `--port`, a real service the echo server on E watches
+//! (`mptcp-probe-server --watch PORT`); the echo server is asked over a
+//! plain TCP connection to E.
+//!
 //! Timing: `--timeout` bounds the wait for the crafted probes' answers and
 //! for each echo exchange. The kernel connection's connect alone may wait
 //! longer, up to `net.mptcp.syn_retrans_before_tcp_fallback` + 2 seconds
@@ -19,10 +37,10 @@
 //! A path that works connects in one round trip and never waits.
 //!
 //! # Output
-//! Text: the verdict code and its one-line summary, the evidence, the hop
-//! range (if any), the fix, what is missing, notes, then what the echo
-//! server saw: each SYN's options as sent and as they arrived, and the
-//! SYN/ACK the server's host sent.
+//! Text: warnings first, then the verdict code and its one-line summary,
+//! the evidence, the hop range (if any), the fix, what is missing, notes,
+//! then what the echo server saw: each SYN's options as sent and as they
+//! arrived, and the SYN/ACK the server's host sent.
 //!
 //! `--format omr-status`: one line per interface, `MPTCP enabled`,
 //! `MPTCP disabled` or nothing (see [`omr`]), for OpenMPTCProuter's
@@ -40,6 +58,11 @@
 //!   (`{"last_with":{"ttl","addr"}|null,"first_without":{...}|null}`, only
 //!   when located), `fix` (only when there is one), `missing` (list, only
 //!   when not empty), `rule` (the engine rule that decided);
+//! - `direction`: `upstream`, `downstream` or null (which way the
+//!   handshake was lost, where the verdict is such a loss and the evidence
+//!   tells); `middlebox`: `tcp_proxy`, `option_stripper`,
+//!   `option_reflector`, `option_rewriter`, `option_dropper` or null (the
+//!   kind of box blamed);
 //! - `exit_code`: 0 (`mptcp_ok`), 1 (any other verdict), 2 (error);
 //! - `target` (`HOST:PORT` as given), `address` (the resolved IP address),
 //!   `port`, `interface` (string or null), `source` (the kernel
@@ -48,7 +71,16 @@
 //!   `privilege_error`: why not, or null;
 //! - `echo`: `report` (an echo server answered), `not_connected`,
 //!   `not_echo` (something else answered or nothing did) or
-//!   `server_error`; `echo_detail`: why, or null;
+//!   `server_error`; `echo_detail`: why, or null; `echo_port`: the echo
+//!   server's port; `echo_via`: `kernel_connection`, `plain_tcp` (the
+//!   report came over a plain TCP connection) or null (no report);
+//! - `kernel_skipped`: why the kernel's MPTCP connection was not made, or
+//!   null;
+//! - `warnings`: lines to read first (printed first in text): the kernel's
+//!   blackhole detection tripped during the check, and whether it was
+//!   reset; `blackhole`: `{"before","after","tripped","reset":
+//!   {"result":"restored","value"}|{"result":"failed","error"}|null}` (the
+//!   `MPTcpExt Blackhole` counter; null where unreadable);
 //! - `notes`: list of lines: what was left out of the verdict and why
 //!   (a kernel connection in another MPTCP version than `--mptcp-version`,
 //!   or one whose SYN the kernel's blackhole detection sent without
@@ -77,6 +109,7 @@
 //! interface or source address unusable).
 // The pure adapter lives in the engine; `check::adapt` stays its name here.
 pub use engine::check as adapt;
+pub mod blackhole;
 pub mod error;
 pub mod kernel;
 pub mod omr;
@@ -90,9 +123,11 @@ use crate::net::pcap::PcapRecorder;
 use crate::net::raw::Deadline;
 use crate::net::resolve::FamilyPreference;
 use crate::output;
-use adapt::{LocalFacts, Observations};
+use adapt::{KernelPlan, LocalFacts, Observations};
+use blackhole::{BlackholeState, BlackholeWatch};
 use error::{CheckError, ProbesSkipped};
-use kernel::{ConnectSpec, EchoStatus};
+use kernel::{ConnectSpec, EchoStatus, Purpose};
+use packet::verdict::ConnectOutcome;
 use probes::RawPath;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -103,9 +138,15 @@ use std::time::Duration;
 pub struct CheckArgs {
     /// Host name or address of the echo server (or of any TCP server).
     pub host: String,
-    /// Port of the echo server.
+    /// Port to check: the echo server's, or with --echo-port the real
+    /// service's (the tunnel's, say).
     #[arg(long, default_value_t = 6101)]
     pub port: u16,
+    /// Port of the echo server when it is not --port: the kernel
+    /// connection and the crafted probes go to --port, and the echo server
+    /// on this port (started with `--watch PORT`) says what arrived there.
+    #[arg(long = "echo-port")]
+    pub echo_port: Option<u16>,
     /// MPTCP version this host (the router) speaks: 0 (out-of-tree -mptcp
     /// kernel) or 1 (upstream). Default: read from the local kernel.
     #[arg(long = "mptcp-version", value_parser = clap::value_parser!(u8).range(0..=1))]
@@ -120,15 +161,40 @@ pub struct CheckArgs {
 /// One finished check (one interface).
 pub struct CheckRun {
     pub target: String,
+    /// The address and port probed (the service's with `--echo-port`).
     pub dest: SocketAddr,
+    /// The echo server's port (`dest`'s unless `--echo-port`).
+    pub echo_port: u16,
     pub interface: Option<String>,
-    pub session: kernel::KernelSession,
+    /// Why it was not made (the crafted probes showed it would do harm).
+    pub kernel_skipped: Option<String>,
+    /// How the echo exchange went, and over which connection a report came.
+    pub echo: EchoStatus,
+    pub echo_via: Option<EchoVia>,
+    /// This host's end of the kernel connection (else of the echo
+    /// connection).
+    pub source: Option<SocketAddr>,
     pub observations: Observations,
     pub adapted: adapt::Adapted,
     pub verdict: packet::verdict::Verdict,
     /// Why the crafted probes did not run (the message carries the fix).
     pub privilege_error: Option<ProbesSkipped>,
     pub privileged: bool,
+    /// The kernel's blackhole detection before and after the check.
+    pub blackhole: BlackholeState,
+    /// What the user must read first: harm this check did to the host.
+    pub warnings: Vec<String>,
+}
+
+/// Which connection the echo server's report came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EchoVia {
+    /// The kernel's MPTCP connection (the default).
+    KernelConnection,
+    /// A plain TCP connection: made instead of an MPTCP connection that
+    /// would have done harm, after one that failed, or to `--echo-port`.
+    PlainTcp,
 }
 
 /// Resolves HOST to one address of the wanted family (`-4`/`-6`, and the
@@ -155,7 +221,11 @@ pub struct PathPlan {
     pub raw: Result<RawPath, ProbesSkipped>,
 }
 
-/// Runs the check on one path.
+/// Runs the check on one path: the crafted probes first (when the raw
+/// sockets opened), then the kernel's MPTCP connection unless the probes
+/// show it would lose its SYNs (see [`adapt::kernel_plan`]), then the echo
+/// server's account, over a plain TCP connection when the MPTCP one was
+/// not made or failed, or when the echo server listens on `--echo-port`.
 pub fn check_one<W: Write>(
     args: &CheckArgs,
     plan: PathPlan,
@@ -166,6 +236,7 @@ pub fn check_one<W: Write>(
         interface,
         raw,
     } = plan;
+    let watch = BlackholeWatch::start();
     let readiness = host::read_readiness(&host::ReadinessOptions::default());
     let timeout = Duration::from_secs_f64(args.net.timeout.max(0.05));
     let fallback_retries = readiness
@@ -178,6 +249,8 @@ pub fn check_one<W: Write>(
         omr::CheckFormat::OmrStatus => timeout,
         omr::CheckFormat::Text => kernel::fallback_wait(fallback_retries),
     };
+    let echo_port = args.echo_port.unwrap_or(dest.port());
+    let separate_echo = echo_port != dest.port();
     let spec = ConnectSpec {
         dest,
         interface: interface.clone(),
@@ -188,53 +261,183 @@ pub fn check_one<W: Write>(
         source: raw.as_ref().map(|r| r.source).ok().or(args.net.source),
         timeout,
     };
-    let mut session = kernel::connect(&spec)?;
-    let local = LocalFacts {
-        mptcp_socket: Some(session.mptcp_refused.is_none()),
+    let echo_spec = ConnectSpec {
+        dest: SocketAddr::new(dest.ip(), echo_port),
+        ..spec.clone()
+    };
+    let mut local = LocalFacts {
+        mptcp_socket: None,
         readiness,
         user_version: args.mptcp_version,
     };
     let target = format!("{}:{}", args.host, args.port);
-    let mut observations = Observations {
-        target: target.clone(),
-        kernel: Some(session.facts.clone()),
-        report: session.report.clone(),
-        ..Default::default()
-    };
+
+    // 1. The crafted probes, before anything of the kernel's.
+    let mut probes = Vec::new();
     let mut privilege_error = None;
     let mut privileged = false;
     match raw {
         Ok(path) => match path.run(dest, &Deadline::after(timeout), recorder) {
             Ok(results) => {
-                observations.probes = results;
+                probes = results;
                 privileged = true;
             }
             Err(e) => privilege_error = Some(ProbesSkipped::Failed(e)),
         },
         Err(why) => privilege_error = Some(why),
     }
-    if session.echo == EchoStatus::Report && !observations.probes.is_empty() {
-        match query_probes(&mut session, &observations.probes, timeout) {
-            Ok(answer) => observations.answer = Some(answer),
-            Err(e) => session.notes.push(format!(
+
+    // 2. The kernel's MPTCP connection, unless the probes show it would
+    // lose its SYNs and trip the blackhole detection.
+    let mut notes = Vec::new();
+    // A kernel that refuses MPTCP sockets connects with plain TCP, which
+    // harms nothing (and is itself the finding).
+    let refused = kernel::mptcp_socket_refused(dest);
+    let plan = match refused {
+        Some(_) => KernelPlan::Mptcp,
+        None => adapt::kernel_plan(&probes, local.kernel_version()),
+    };
+    let (mut kernel_session, kernel_skipped) = match plan {
+        KernelPlan::Mptcp => {
+            let purpose = if separate_echo {
+                Purpose::MptcpOnly
+            } else {
+                Purpose::MptcpEcho
+            };
+            (Some(kernel::connect(&spec, purpose)?), None)
+        }
+        KernelPlan::PlainInstead(why) => (None, Some(why)),
+    };
+    local.mptcp_socket = Some(match &kernel_session {
+        Some(k) => k.mptcp_refused.is_none(),
+        None => refused.is_none(),
+    });
+    if let Some(k) = kernel_session.as_mut() {
+        notes.append(&mut k.notes);
+    }
+    notes.extend(kernel_skipped.iter().cloned());
+
+    // 3. The echo server's account: over the kernel connection, else over
+    // plain TCP.
+    let needs_plain = separate_echo
+        || kernel_session
+            .as_ref()
+            .is_none_or(kernel::KernelSession::worth_a_plain_retry);
+    let mut echo_session = if needs_plain {
+        Some(kernel::connect(&echo_spec, Purpose::PlainEcho)?)
+    } else {
+        None
+    };
+    if let (Some(k), Some(e), false) = (&kernel_session, &echo_session, separate_echo) {
+        if e.has_report() {
+            notes.push(format!(
+                "the MPTCP connection to the echo server failed ({}); the echo server was asked \
+                 over plain TCP instead",
+                failure(k)
+            ));
+        }
+    }
+    let via = match (&kernel_session, &echo_session) {
+        (Some(k), _) if k.has_report() => Some(EchoVia::KernelConnection),
+        (_, Some(e)) if e.has_report() => Some(EchoVia::PlainTcp),
+        _ => None,
+    };
+    let echo = match (via, &kernel_session, &echo_session) {
+        (Some(_), _, _) => EchoStatus::Report,
+        (None, Some(k), _) if !separate_echo => k.echo.clone(),
+        (None, _, Some(e)) => e.echo.clone(),
+        _ => EchoStatus::NotConnected,
+    };
+    let kernel_facts = kernel_session.as_ref().map(|k| k.facts.clone());
+    let mut asked = match via {
+        Some(EchoVia::KernelConnection) => kernel_session.as_mut(),
+        Some(EchoVia::PlainTcp) => echo_session.as_mut(),
+        None => None,
+    };
+    let mut observations = Observations {
+        target: target.clone(),
+        kernel: kernel_facts,
+        report: asked.as_ref().and_then(|s| s.report.clone()),
+        probes,
+        report_over_plain_tcp: via == Some(EchoVia::PlainTcp) && !separate_echo,
+        watched_port: separate_echo.then_some(dest.port()),
+        report_local: asked.as_ref().and_then(|s| s.local_addr),
+        ..Default::default()
+    };
+    if let (Some(session), false) = (asked.as_mut(), observations.probes.is_empty()) {
+        match query_probes(session, &observations.probes, timeout) {
+            Ok(answer) => {
+                if separate_echo && answer.observations.is_empty() {
+                    notes.push(format!(
+                        "the echo server saw none of the crafted SYNs to port {}: is it started \
+                         with `--watch {}`?",
+                        dest.port(),
+                        dest.port()
+                    ));
+                }
+                observations.answer = Some(answer);
+            }
+            Err(e) => notes.push(format!(
                 "the echo server did not answer the query for the crafted probes: {e}"
             )),
         }
     }
+
+    // 4. Do no harm: did the detection trip, and was it reset?
+    let blackhole = watch.finish();
+    let mut warnings: Vec<String> = blackhole.warning().into_iter().collect();
+    if warnings.is_empty()
+        && blackhole.after.is_none()
+        && kernel_session.as_ref().is_some_and(|k| lost_syns(&k.facts))
+    {
+        warnings.push(blackhole::blind_warning());
+    }
+
     let mut adapted = adapt::verdict_input(&local, &observations);
-    adapted.notes.append(&mut session.notes);
+    adapted.notes.append(&mut notes);
     let verdict = packet::verdict::evaluate(&adapted.input);
+    let source = kernel_session
+        .as_ref()
+        .and_then(|k| k.local_addr)
+        .or_else(|| echo_session.as_ref().and_then(|e| e.local_addr));
     Ok(CheckRun {
         target,
         dest,
+        echo_port,
         interface,
-        session,
+        kernel_skipped,
+        echo,
+        echo_via: via,
+        source,
         observations,
         adapted,
         verdict,
         privilege_error,
         privileged,
+        blackhole,
+        warnings,
     })
+}
+
+/// How an MPTCP connection to the echo server failed, in words.
+fn failure(k: &kernel::KernelSession) -> String {
+    match &k.echo {
+        EchoStatus::NotConnected => match k.facts.outcome {
+            ConnectOutcome::Timeout => "no answer to its SYNs".into(),
+            ConnectOutcome::Unreachable => "an ICMP error answered its SYNs".into(),
+            ConnectOutcome::Refused => "refused".into(),
+            ConnectOutcome::Connected => "not connected".into(),
+        },
+        EchoStatus::NotEcho(why) => format!("connected, then {why}"),
+        EchoStatus::ServerError { code, .. } => format!("echo server error {code}"),
+        EchoStatus::Report => "it did not".into(),
+    }
+}
+
+/// The kernel connection lost SYNs (retransmitted them, or got nothing).
+fn lost_syns(k: &adapt::KernelFacts) -> bool {
+    k.mptcp_socket
+        && (k.syn_retransmissions.unwrap_or(0) > 0 || k.outcome == ConnectOutcome::Timeout)
 }
 
 /// Asks the echo server how the crafted probes arrived. One query: the

@@ -17,7 +17,7 @@ use crate::net::raw::{Deadline, RawOptions, RawSockets};
 use crate::net::source::{reserve_port, select_source, ReservedPort};
 use packet::build::ProbeBuilder;
 use packet::mptcp::{MpCapable, MptcpOption};
-use packet::verdict::{OptionArea, ProbeAnswer, ProbeKind, ProbeResult};
+use packet::verdict::{AnswerHeader, OptionArea, ProbeAnswer, ProbeKind, ProbeResult};
 use packet::TcpOption;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -148,7 +148,18 @@ impl Answers {
         match m {
             Match::Answer { kind, segment, .. } if !decided => {
                 *slot = match kind {
-                    AnswerKind::SynAck => Some(ProbeAnswer::from_syn_ack_options(segment.options)),
+                    // TTL and window tell a box answering for the server
+                    // (nearer, window 0) from the server itself.
+                    AnswerKind::SynAck => Some(match segment.window {
+                        Some(window) => ProbeAnswer::from_syn_ack(
+                            segment.options,
+                            AnswerHeader {
+                                ttl: segment.ttl(),
+                                window,
+                            },
+                        ),
+                        None => ProbeAnswer::from_syn_ack_options(segment.options),
+                    }),
                     AnswerKind::Rst => Some(ProbeAnswer::Rst),
                     AnswerKind::Other => return false,
                 };
@@ -338,14 +349,22 @@ mod tests {
         assert!(!a.fold(&keys, &reply(&other, 0x12, vec![])));
         let done = a.finish();
         match &done[0] {
-            ProbeAnswer::SynAck { options } => {
+            ProbeAnswer::SynAck { options, header } => {
                 let c = find_capable(options.as_bytes()).unwrap();
                 assert_eq!(c.sender_key, Some(42));
+                // The builder's defaults: TTL 64, window 64240.
+                assert_eq!(
+                    *header,
+                    Some(AnswerHeader {
+                        ttl: 64,
+                        window: 64240
+                    })
+                );
             }
             other => panic!("{other:?}"),
         }
         assert!(
-            matches!(&done[1], ProbeAnswer::SynAck { options } if find_capable(options.as_bytes()).is_none())
+            matches!(&done[1], ProbeAnswer::SynAck { options, .. } if find_capable(options.as_bytes()).is_none())
         );
         assert_eq!(done[2], ProbeAnswer::Rst);
     }

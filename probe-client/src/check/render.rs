@@ -1,8 +1,9 @@
 //! `check`'s output: the text a router admin reads, and the JSON line
 //! documented in the module above.
+use super::blackhole::BlackholeState;
 use super::error::CheckError;
 use super::kernel::EchoStatus;
-use super::CheckRun;
+use super::{CheckRun, EchoVia};
 use crate::output::{ErrorLine, ErrorTag};
 use packet::echo::{EchoReport, ObservedSegment, ProbeAnswer as EchoProbeAnswer};
 use packet::verdict::{OptionArea, ProbeAnswer, ProbeResult, Verdict, VerdictInput};
@@ -44,7 +45,7 @@ pub enum EchoState {
 }
 
 fn echo_status(run: &CheckRun) -> (EchoState, Option<String>) {
-    match &run.session.echo {
+    match &run.echo {
         EchoStatus::Report => (EchoState::Report, None),
         EchoStatus::NotConnected => (EchoState::NotConnected, None),
         EchoStatus::NotEcho(why) => (EchoState::NotEcho, Some(why.clone())),
@@ -71,6 +72,17 @@ pub struct CheckLine<'a> {
     pub privilege_error: Option<String>,
     pub echo: EchoState,
     pub echo_detail: Option<String>,
+    /// The echo server's port (`port` unless `--echo-port`).
+    pub echo_port: u16,
+    /// Which connection the report came over (null: none came).
+    pub echo_via: Option<EchoVia>,
+    /// Why the kernel's MPTCP connection was not made (null: it was).
+    pub kernel_skipped: Option<&'a str>,
+    /// What to read first: harm this check did to the host, and whether
+    /// it was undone.
+    pub warnings: &'a [String],
+    /// The kernel's blackhole detection around the check.
+    pub blackhole: &'a BlackholeState,
     pub notes: &'a [String],
     pub input: &'a VerdictInput,
     pub report: Option<&'a EchoReport>,
@@ -87,11 +99,16 @@ impl<'a> CheckLine<'a> {
             address: run.dest.ip(),
             port: run.dest.port(),
             interface: run.interface.as_deref(),
-            source: run.session.local_addr,
+            source: run.source,
             privileged: run.privileged,
             privilege_error: run.privilege_error.as_ref().map(ToString::to_string),
             echo,
             echo_detail,
+            echo_port: run.echo_port,
+            echo_via: run.echo_via,
+            kernel_skipped: run.kernel_skipped.as_deref(),
+            warnings: &run.warnings,
+            blackhole: &run.blackhole,
             notes: &run.adapted.notes,
             input: &run.adapted.input,
             report: run.observations.report.as_ref(),
@@ -130,8 +147,14 @@ fn segment_area(seg: &ObservedSegment) -> Option<OptionArea> {
 
 fn answer_text(answer: &ProbeAnswer) -> String {
     match answer {
-        ProbeAnswer::SynAck { options } => {
-            format!("SYN/ACK [{}]", options_text(options.as_bytes(), SYN_ACK))
+        ProbeAnswer::SynAck { options, header } => {
+            let from = header.map_or(String::new(), |h| {
+                format!(" (TTL {}, window {})", h.ttl, h.window)
+            });
+            format!(
+                "SYN/ACK [{}]{from}",
+                options_text(options.as_bytes(), SYN_ACK)
+            )
         }
         ProbeAnswer::Rst => "RST".into(),
         ProbeAnswer::Icmp {
@@ -184,6 +207,9 @@ fn probe_lines(out: &mut String, run: &CheckRun, p: &ProbeResult) {
 pub fn text(run: &CheckRun) -> String {
     let v = &run.verdict;
     let mut out = String::new();
+    for w in &run.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
     let via = run
         .interface
         .as_ref()
@@ -209,7 +235,7 @@ pub fn text(run: &CheckRun) -> String {
         }
     }
     let mut notes: Vec<String> = run.adapted.notes.clone();
-    match &run.session.echo {
+    match &run.echo {
         EchoStatus::NotEcho(why) => notes.push(format!(
             "no echo server at {}: {why}; judged from this host's side only (as tracebox would)",
             run.target
@@ -226,10 +252,18 @@ pub fn text(run: &CheckRun) -> String {
         let _ = writeln!(out, "note: {note}");
     }
     if let Some(report) = &run.observations.report {
-        let _ = writeln!(out, "echo server ({}):", report.local.addr);
         let _ = writeln!(
             out,
-            "  kernel connection from {}:{} (as the server saw it)",
+            "echo server ({}:{}):",
+            report.local.addr, report.local.port
+        );
+        let which = match run.echo_via {
+            Some(EchoVia::PlainTcp) => "plain TCP echo connection",
+            _ => "kernel connection",
+        };
+        let _ = writeln!(
+            out,
+            "  {which} from {}:{} (as the server saw it)",
             report.peer.addr, report.peer.port
         );
         let _ = writeln!(
@@ -318,6 +352,13 @@ mod json_tests {
         let input = VerdictInput::default();
         let verdict = evaluate(&input);
         let notes = vec!["a note".to_string()];
+        let warnings = vec!["a warning".to_string()];
+        let blackhole = BlackholeState {
+            before: Some(0),
+            after: Some(0),
+            tripped: false,
+            reset: None,
+        };
         let line = CheckLine {
             verdict: &verdict,
             exit_code: verdict.exit_code(),
@@ -330,6 +371,11 @@ mod json_tests {
             privilege_error: Some("no CAP_NET_RAW".into()),
             echo: EchoState::NotEcho,
             echo_detail: Some("nothing answered".into()),
+            echo_port: 6101,
+            echo_via: None,
+            kernel_skipped: None,
+            warnings: &warnings,
+            blackhole: &blackhole,
             notes: &notes,
             input: &input,
             report: None,
@@ -340,6 +386,8 @@ mod json_tests {
             "summary",
             "evidence",
             "rule",
+            "direction",
+            "middlebox",
             "exit_code",
             "target",
             "address",
@@ -350,6 +398,11 @@ mod json_tests {
             "privilege_error",
             "echo",
             "echo_detail",
+            "echo_port",
+            "echo_via",
+            "kernel_skipped",
+            "warnings",
+            "blackhole",
             "notes",
             "input",
             "report",

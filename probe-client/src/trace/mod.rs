@@ -96,6 +96,10 @@ pub struct TraceArgs {
     /// Destination port.
     #[arg(long, default_value_t = 6101)]
     pub port: u16,
+    /// Port of the echo server when it is not --port (it must `--watch`
+    /// --port): it is asked what arrived on --port.
+    #[arg(long = "echo-port")]
+    pub echo_port: Option<u16>,
     /// Highest TTL (hop limit) probed.
     #[arg(short = 'm', long, default_value_t = 30, value_parser = clap::value_parser!(u8).range(1..))]
     pub max_ttl: u8,
@@ -266,7 +270,7 @@ fn trace_one(
     }
 
     let (seq_tx, seq_rx) = std::sync::mpsc::channel::<Vec<u32>>();
-    let server = SocketAddr::new(destination, args.port);
+    let server = SocketAddr::new(destination, args.echo_port.unwrap_or(args.port));
     let echo_thread = match setup.echo {
         Ok(socket) => Ok(std::thread::spawn(move || {
             echo::run(socket, server, deadline, seq_rx)
@@ -328,7 +332,15 @@ fn trace_one(
         local,
         kernel: None,
         probes: state.verdict_probe(version).into_iter().collect(),
-        server: server_report(&outcome),
+        server: server_report(&outcome).map(|mut s| {
+            // Another port's echo server speaks for --port only through
+            // its capture of the probes.
+            s.watched_port = args
+                .echo_port
+                .filter(|&e| e != args.port)
+                .map(|_| args.port);
+            s
+        }),
         trace: Some(state.verdict_trace(version)),
     };
     let verdict = evaluate(&input);

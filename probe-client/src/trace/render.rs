@@ -614,9 +614,11 @@ mod tests {
         });
         let mut want = vec![
             "address",
+            "direction",
             "evidence",
             "exit_code",
             "interface",
+            "middlebox",
             "mptcp_version",
             "rule",
             "summary",
