@@ -319,10 +319,18 @@ pub fn check_one<W: Write>(
 
     // 3. The echo server's account: over the kernel connection, else over
     // plain TCP.
-    let needs_plain = separate_echo
-        || kernel_session
+    // OpenMPTCProuter's status page has about a second: after a kernel
+    // connection that timed out, a plain retry over the same path would
+    // double the wait for an account the probes already gave.
+    let omr_timed_out = args.format == omr::CheckFormat::OmrStatus
+        && kernel_session
             .as_ref()
-            .is_none_or(kernel::KernelSession::worth_a_plain_retry);
+            .is_some_and(|k| k.facts.outcome == ConnectOutcome::Timeout);
+    let needs_plain = separate_echo
+        || (!omr_timed_out
+            && kernel_session
+                .as_ref()
+                .is_none_or(kernel::KernelSession::worth_a_plain_retry));
     let mut echo_session = if needs_plain {
         Some(kernel::connect(&echo_spec, Purpose::PlainEcho)?)
     } else {
