@@ -60,6 +60,12 @@ impl EchoError {
                 wanted,
                 got: "a probe answer",
             },
+            ServerMessage::AggregateStart(_) | ServerMessage::AggregateResult(_) => {
+                EchoError::Unexpected {
+                    wanted,
+                    got: "an aggregate message",
+                }
+            }
         }
     }
 }

@@ -105,6 +105,7 @@ mod tests {
                 ..Default::default()
             },
             warnings: Vec::new(),
+            features: Vec::new(),
         }
     }
 

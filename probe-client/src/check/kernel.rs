@@ -213,8 +213,10 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
                 message: e.message,
             }
         }
-        Ok(ServerMessage::Answer(_)) => {
-            session.echo = EchoStatus::NotEcho("it answered the hello with a probe answer".into())
+        Ok(other) => {
+            session.echo = EchoStatus::NotEcho(
+                EchoError::unexpected("a report", &other).to_string(),
+            )
         }
         Err(why) => session.echo = EchoStatus::NotEcho(why.to_string()),
     }
