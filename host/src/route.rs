@@ -70,8 +70,12 @@ pub fn build_dump_request(seq: u32, family: u8) -> Vec<u8> {
 
 fn addr(family: u8, b: &[u8]) -> Option<IpAddr> {
     match (i32::from(family), b.len()) {
-        (libc::AF_INET, 4) => <[u8; 4]>::try_from(b).ok().map(|a| Ipv4Addr::from(a).into()),
-        (libc::AF_INET6, 16) => <[u8; 16]>::try_from(b).ok().map(|a| Ipv6Addr::from(a).into()),
+        (libc::AF_INET, 4) => <[u8; 4]>::try_from(b)
+            .ok()
+            .map(|a| Ipv4Addr::from(a).into()),
+        (libc::AF_INET6, 16) => <[u8; 16]>::try_from(b)
+            .ok()
+            .map(|a| Ipv6Addr::from(a).into()),
         _ => None,
     }
 }
@@ -284,11 +288,23 @@ mod tests {
     #[test]
     fn other_routes_are_not_default_routes() {
         let oif = attr(RTA_OIF, &3u32.to_ne_bytes());
-        assert_eq!(parse_route(&route(24, 254, RTN_UNICAST, &[oif.clone()])).unwrap(), None);
+        assert_eq!(
+            parse_route(&route(24, 254, RTN_UNICAST, std::slice::from_ref(&oif))).unwrap(),
+            None
+        );
         // local / blackhole types, and the local table.
-        assert_eq!(parse_route(&route(0, 254, 2, &[oif.clone()])).unwrap(), None);
-        assert_eq!(parse_route(&route(0, 254, 6, &[oif.clone()])).unwrap(), None);
-        assert_eq!(parse_route(&route(0, 255, RTN_UNICAST, &[oif])).unwrap(), None);
+        assert_eq!(
+            parse_route(&route(0, 254, 2, std::slice::from_ref(&oif))).unwrap(),
+            None
+        );
+        assert_eq!(
+            parse_route(&route(0, 254, 6, std::slice::from_ref(&oif))).unwrap(),
+            None
+        );
+        assert_eq!(
+            parse_route(&route(0, 255, RTN_UNICAST, &[oif])).unwrap(),
+            None
+        );
         assert!(parse_route(&[2, 0, 0]).is_err());
     }
 

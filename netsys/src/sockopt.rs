@@ -12,9 +12,9 @@ use std::os::fd::{AsFd, AsRawFd};
 
 mod subflows;
 pub use subflows::{
-    decode_addrs, decode_addrs_and_tcpinfo, decode_full_info, decode_sockaddr,
-    decode_subflow_data, mptcp_addrs_and_tcpinfo, mptcp_full_info, mptcp_subflows,
-    MptcpSubflows, Subflow, SubflowSource, MAX_SUBFLOWS,
+    decode_addrs, decode_addrs_and_tcpinfo, decode_full_info, decode_sockaddr, decode_subflow_data,
+    mptcp_addrs_and_tcpinfo, mptcp_full_info, mptcp_subflows, MptcpSubflows, Subflow,
+    SubflowSource, MAX_SUBFLOWS,
 };
 
 /// `SOL_TCP` (`IPPROTO_TCP`).

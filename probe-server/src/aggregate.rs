@@ -120,7 +120,11 @@ impl Gate {
 
 /// The grant for a request: the asked duration and bytes, cut to the
 /// limits; zero with the refusal as note when not admitted.
-pub fn grant(req: &AggregateRequest, limits: &AggregateLimits, refused: Option<String>) -> AggregateStart {
+pub fn grant(
+    req: &AggregateRequest,
+    limits: &AggregateLimits,
+    refused: Option<String>,
+) -> AggregateStart {
     if let Some(why) = refused {
         return AggregateStart {
             version: ECHO_VERSION,
@@ -218,13 +222,15 @@ pub async fn run(
 ) -> Result<AggregateResult, Failure> {
     let admitted = env.gate.admit(unmapped(peer.ip()));
     let start = grant(req, &env.gate.limits(), admitted.as_ref().err().cloned());
-    let mut line = serde_json::to_string(&packet::echo::ServerMessage::AggregateStart(start.clone()))
-        .unwrap_or_default();
+    let mut line =
+        serde_json::to_string(&packet::echo::ServerMessage::AggregateStart(start.clone()))
+            .unwrap_or_default();
     line.push('\n');
     write(stream, line.as_bytes(), env.idle).await?;
     let plan = DataPlan::new(start.duration_ms, start.max_bytes);
     let leftover = lines.take();
-    let (sent, received, rest) = data_phase(stream, leftover, plan, start.max_bytes, env.idle).await?;
+    let (sent, received, rest) =
+        data_phase(stream, leftover, plan, start.max_bytes, env.idle).await?;
     drop(admitted);
     lines.push(&rest);
     wait_for_capture(env).await;
@@ -266,7 +272,9 @@ async fn data_phase(
             tokio::time::sleep_until(started + plan.due(i)).await;
             let mut left = plan.burst_bytes;
             while left > 0 {
-                let n = usize::try_from(left).unwrap_or(ZEROS.len()).min(ZEROS.len());
+                let n = usize::try_from(left)
+                    .unwrap_or(ZEROS.len())
+                    .min(ZEROS.len());
                 match tokio::time::timeout(idle, wr.write_all(&ZEROS[..n])).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => return Err(("io", e.to_string())),
@@ -299,7 +307,9 @@ async fn data_phase(
                 break Err(too_much(max_bytes));
             }
             let n = match tokio::time::timeout(idle, rd.read(&mut buf)).await {
-                Ok(Ok(0)) => break Err(("closed", "the client closed during the data phase".into())),
+                Ok(Ok(0)) => {
+                    break Err(("closed", "the client closed during the data phase".into()))
+                }
                 Ok(Ok(n)) => n,
                 Ok(Err(e)) => break Err(("io", e.to_string())),
                 Err(_) => break Err(("idle_timeout", "no data from the client".into())),
@@ -377,7 +387,11 @@ fn result(
     let (subflows, source, info) = match sockopt::mptcp_subflows(stream) {
         Ok(s) => {
             let info = s.info.or_else(|| sockopt::mptcp_info(stream).ok());
-            (subflow_reports(&s), Some(s.source.as_str().to_string()), info)
+            (
+                subflow_reports(&s),
+                Some(s.source.as_str().to_string()),
+                info,
+            )
         }
         Err(e) => {
             if mptcp {
@@ -458,7 +472,10 @@ mod tests {
             b
         });
         let c = connection_of(true, Some(&info));
-        assert_eq!((c.token, c.subflows, c.subflows_max), (Some(7), Some(1), Some(8)));
+        assert_eq!(
+            (c.token, c.subflows, c.subflows_max),
+            (Some(7), Some(1), Some(8))
+        );
         assert_eq!(connection_of(false, None), AggregateConnection::default());
         let s = MptcpSubflows {
             source: sockopt::SubflowSource::FullInfo,
@@ -478,7 +495,10 @@ mod tests {
         };
         let r = subflow_reports(&s);
         assert_eq!(r[0].remote.as_deref(), Some("10.12.0.1:4000"));
-        assert_eq!((r[0].state, r[0].bytes_acked, r[0].bytes_received), (Some(1), Some(10), Some(20)));
+        assert_eq!(
+            (r[0].state, r[0].bytes_acked, r[0].bytes_received),
+            (Some(1), Some(10), Some(20))
+        );
     }
 
     #[test]

@@ -144,7 +144,9 @@ pub fn decode_full_info(header: &[u8], sfinfo: &[u8], tcpinfo: &[u8]) -> Option<
     let arrays = u32_at(header, 20)? as usize;
     let count = (total as usize).min(arrays);
     // The addresses follow the id, aligned as the kernel's struct has them.
-    let addrs_at = sf_kernel.checked_sub(ADDRS_LEN).filter(|a| (4..=8).contains(a));
+    let addrs_at = sf_kernel
+        .checked_sub(ADDRS_LEN)
+        .filter(|a| (4..=8).contains(a));
     let mut subflows = Vec::with_capacity(count);
     for i in 0..count {
         let sf = (sf_size > 0)
@@ -220,8 +222,16 @@ pub fn mptcp_full_info(fd: impl AsFd) -> io::Result<MptcpSubflows> {
     put(&mut header, 4, &(TCP_INFO_BUF as u32).to_ne_bytes());
     put(&mut header, 12, &(SFINFO_BUF as u32).to_ne_bytes());
     put(&mut header, 20, &(MAX_SUBFLOWS as u32).to_ne_bytes());
-    put(&mut header, 24, &(sfinfo.as_mut_ptr() as usize as u64).to_ne_bytes());
-    put(&mut header, 32, &(tcpinfo.as_mut_ptr() as usize as u64).to_ne_bytes());
+    put(
+        &mut header,
+        24,
+        &(sfinfo.as_mut_ptr() as usize as u64).to_ne_bytes(),
+    );
+    put(
+        &mut header,
+        32,
+        &(tcpinfo.as_mut_ptr() as usize as u64).to_ne_bytes(),
+    );
     let mut len = libc::socklen_t::try_from(header.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "buffer too large"))?;
     // SAFETY: `header` is valid for writes of `len` bytes and `len` for one
@@ -266,8 +276,8 @@ pub fn mptcp_addrs_and_tcpinfo(fd: impl AsFd) -> io::Result<MptcpSubflows> {
     let addrs = subflow_data(fd, MPTCP_SUBFLOW_ADDRS, ADDRS_LEN)?;
     // Without tcp_info the addresses still map subflows to links.
     let tcpinfo = subflow_data(fd, MPTCP_TCPINFO, TCP_INFO_BUF).unwrap_or_default();
-    let mut s = decode_addrs_and_tcpinfo(&addrs, &tcpinfo)
-        .ok_or_else(|| short("MPTCP_SUBFLOW_ADDRS"))?;
+    let mut s =
+        decode_addrs_and_tcpinfo(&addrs, &tcpinfo).ok_or_else(|| short("MPTCP_SUBFLOW_ADDRS"))?;
     s.info = super::mptcp_info(fd).ok();
     Ok(s)
 }
@@ -311,7 +321,14 @@ mod tests {
     /// sizes 280 (tcp_info) and 264 (mptcp_subflow_info).
     fn full_info_fixture() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         let mut header = vec![0u8; 40 + 96];
-        for (at, v) in [(0, 280u32), (4, 280), (8, 264), (12, 264), (16, 2), (20, 32)] {
+        for (at, v) in [
+            (0, 280u32),
+            (4, 280),
+            (8, 264),
+            (12, 264),
+            (16, 2),
+            (20, 32),
+        ] {
             header[at..at + 4].copy_from_slice(&v.to_ne_bytes());
         }
         header[40] = 1; // mptcpi_subflows
@@ -426,7 +443,13 @@ mod tests {
         assert!(s.subflows.iter().all(|f| f.tcp.is_none()));
         // A kernel that reports more subflows than it wrote.
         addrs[4..8].copy_from_slice(&9u32.to_ne_bytes());
-        assert_eq!(decode_addrs_and_tcpinfo(&addrs, &[]).unwrap().subflows.len(), 2);
+        assert_eq!(
+            decode_addrs_and_tcpinfo(&addrs, &[])
+                .unwrap()
+                .subflows
+                .len(),
+            2
+        );
     }
 
     #[test]

@@ -249,7 +249,10 @@ mod tests {
         }));
         let line = serde_json::to_string(&result).unwrap();
         assert!(line.starts_with(r#"{"type":"aggregate_result""#), "{line}");
-        assert_eq!(serde_json::from_str::<ServerMessage>(&line).unwrap(), result);
+        assert_eq!(
+            serde_json::from_str::<ServerMessage>(&line).unwrap(),
+            result
+        );
     }
 
     #[test]

@@ -214,9 +214,8 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
             }
         }
         Ok(other) => {
-            session.echo = EchoStatus::NotEcho(
-                EchoError::unexpected("a report", &other).to_string(),
-            )
+            session.echo =
+                EchoStatus::NotEcho(EchoError::unexpected("a report", &other).to_string())
         }
         Err(why) => session.echo = EchoStatus::NotEcho(why.to_string()),
     }
