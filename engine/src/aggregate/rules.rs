@@ -515,6 +515,9 @@ fn join_refused(c: &PathCtx<'_>) -> Option<Finding> {
         )
         .fix(limit_fix.clone())
     } else if let Some(l) = server
+        // The connection's own limit, when the server gave it, is the truth
+        // for this connection; the configured one only stands in for it.
+        .filter(|s| s.connection.and_then(|sc| sc.subflows_max).is_none())
         .and_then(|s| s.limits)
         .and_then(|l| l.subflows)
         .filter(|&l| (l as usize) < c.joins_needed())

@@ -295,6 +295,23 @@ fn server_limit_zero_is_refused_at_the_third_ack() {
 }
 
 #[test]
+fn the_connections_own_limit_outweighs_the_configured_one() {
+    // Limits lowered after the connection opened: it keeps its own.
+    let mut i = without_second_subflow(clean());
+    i.local.endpoints.truncate(1);
+    i.server.as_mut().unwrap().limits = Some(PmLimits {
+        subflows: Some(0),
+        add_addr_accepted: Some(8),
+    });
+    let p = &evaluate(&i).paths[1];
+    assert_eq!(p.verdict, "no_endpoint");
+    assert!(p.also.is_empty(), "{:?}", p.also);
+    // Without the connection's, the configured limit stands in.
+    i.server.as_mut().unwrap().connection = None;
+    assert_eq!(evaluate(&i).paths[1].also, vec!["join_refused".to_string()]);
+}
+
+#[test]
 fn refusal_by_reset_reason_and_by_the_initial_port_sysctl() {
     let mut i = without_second_subflow(clean());
     set_join(

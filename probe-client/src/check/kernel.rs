@@ -223,6 +223,12 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
 }
 
 impl KernelSession {
+    /// The echo session on the kernel connection, while it is open (the
+    /// aggregate exchange runs on it after the report).
+    pub fn conn_mut(&mut self) -> Option<&mut EchoConn> {
+        self.conn.as_mut()
+    }
+
     /// Asks the echo server for its observations of the crafted SYNs with
     /// these sequence numbers, on the same connection (the server only
     /// shows SYNs from the asking connection's source address).
