@@ -155,7 +155,7 @@ fn opt_range(r: Option<HopRange>) -> String {
 }
 
 /// The echo server in the server namespace; stopped on drop.
-enum ServerGuard {
+pub(crate) enum ServerGuard {
     Binary(Child),
     /// Held for its Drop, which stops the server.
     InProcess {
@@ -164,7 +164,7 @@ enum ServerGuard {
 }
 
 impl ServerGuard {
-    fn start(ns: &Netns, how: &ServerLaunch) -> io::Result<Self> {
+    pub(crate) fn start(ns: &Netns, how: &ServerLaunch) -> io::Result<Self> {
         match how {
             ServerLaunch::Binary(bin) => start_binary(ns, bin),
             ServerLaunch::InProcess => {
@@ -290,7 +290,7 @@ impl Drop for Capture {
     }
 }
 
-fn run_client(ns: &Netns, bin: &Path, args: Vec<String>) -> io::Result<ClientRun> {
+pub(crate) fn run_client(ns: &Netns, bin: &Path, args: Vec<String>) -> io::Result<ClientRun> {
     interrupt::check()?;
     let out = ns.command(&bin.to_string_lossy()).args(&args).output()?;
     Ok(ClientRun {
