@@ -32,7 +32,10 @@ fn outcome(name: &str) -> Option<AggOutcome> {
         client: BIN.into(),
         server: ServerLaunch::InProcess,
     };
-    let i = AGGREGATE_SCENARIOS.iter().position(|x| x.name == name).unwrap_or(99);
+    let i = AGGREGATE_SCENARIOS
+        .iter()
+        .position(|x| x.name == name)
+        .unwrap_or(99);
     let o = lab::aggregate::run::run(s, &format!("ag{i}"), &bins, &AggOptions::default())
         .expect("lab run");
     assert!(o.mismatches().is_empty(), "{:?}\n{}", o.mismatches(), o.run);
@@ -49,7 +52,9 @@ fn input(o: &AggOutcome) -> &Value {
 
 #[test]
 fn agg_clean() {
-    let Some(o) = outcome("agg-clean") else { return };
+    let Some(o) = outcome("agg-clean") else {
+        return;
+    };
     let conn = &input(&o)["connection"];
     let locals: Vec<&str> = conn["subflows"]
         .as_array()
@@ -59,8 +64,20 @@ fn agg_clean() {
         .collect();
     // One subflow per WAN: no join on the initial subflow's WAN.
     assert_eq!(locals.len(), 2, "{}", o.run);
-    assert_eq!(locals.iter().filter(|l| l.starts_with("10.11.0.1:")).count(), 1);
-    assert_eq!(locals.iter().filter(|l| l.starts_with("10.12.0.1:")).count(), 1);
+    assert_eq!(
+        locals
+            .iter()
+            .filter(|l| l.starts_with("10.11.0.1:"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        locals
+            .iter()
+            .filter(|l| l.starts_with("10.12.0.1:"))
+            .count(),
+        1
+    );
     for p in &o.path_lines {
         assert_eq!(p["join"]["answer"]["kind"], "syn_ack_valid", "{}", o.run);
         assert_eq!(p["join"]["server_saw"]["kind"], "intact", "{}", o.run);
@@ -76,23 +93,39 @@ fn agg_clean() {
         "{}",
         o.run
     );
-    assert!(o.summary_line["notes"].as_array().unwrap().is_empty(), "{}", o.run);
+    assert!(
+        o.summary_line["notes"].as_array().unwrap().is_empty(),
+        "{}",
+        o.run
+    );
 }
 
 #[test]
 fn agg_strip_join() {
-    let Some(o) = outcome("agg-strip-join") else { return };
+    let Some(o) = outcome("agg-strip-join") else {
+        return;
+    };
     let w = wan2(&o);
-    assert_eq!(w["join"]["answer"]["kind"], "syn_ack_without_join", "{}", o.run);
+    assert_eq!(
+        w["join"]["answer"]["kind"], "syn_ack_without_join",
+        "{}",
+        o.run
+    );
     assert_eq!(w["join"]["server_saw"]["kind"], "stripped", "{}", o.run);
     // The router reset the plain SYN/ACK its stripped join got.
-    assert!(o.router_delta("MPRstTx").unwrap_or(0) >= 1, "{:?}", o.router_after);
+    assert!(
+        o.router_delta("MPRstTx").unwrap_or(0) >= 1,
+        "{:?}",
+        o.router_after
+    );
     assert_eq!(o.router_delta("MPJoinSynAckRx"), Some(0));
 }
 
 #[test]
 fn agg_drop_join() {
-    let Some(o) = outcome("agg-drop-join") else { return };
+    let Some(o) = outcome("agg-drop-join") else {
+        return;
+    };
     let w = wan2(&o);
     assert_eq!(w["join"]["answer"]["kind"], "silence", "{}", o.run);
     assert_eq!(w["plain"], "syn_ack");
@@ -111,7 +144,9 @@ fn agg_drop_join() {
 
 #[test]
 fn agg_server_limit() {
-    let Some(o) = outcome("agg-server-limit") else { return };
+    let Some(o) = outcome("agg-server-limit") else {
+        return;
+    };
     let w = wan2(&o);
     // Accepted at SYN time, refused at the third ACK.
     assert_eq!(w["join"]["answer"]["kind"], "syn_ack_valid", "{}", o.run);
@@ -122,12 +157,13 @@ fn agg_server_limit() {
 
 #[test]
 fn agg_no_endpoint() {
-    let Some(o) = outcome("agg-no-endpoint") else { return };
+    let Some(o) = outcome("agg-no-endpoint") else {
+        return;
+    };
     let w = wan2(&o);
     assert_eq!(w["join"]["answer"]["kind"], "syn_ack_valid", "{}", o.run);
     assert_eq!(
-        w["fix"],
-        "ip mptcp endpoint add 10.12.0.1 dev wan2 subflow",
+        w["fix"], "ip mptcp endpoint add 10.12.0.1 dev wan2 subflow",
         "{}",
         o.run
     );
@@ -135,7 +171,9 @@ fn agg_no_endpoint() {
 
 #[test]
 fn agg_router_limit() {
-    let Some(o) = outcome("agg-router-limit") else { return };
+    let Some(o) = outcome("agg-router-limit") else {
+        return;
+    };
     assert_eq!(input(&o)["connection"]["subflows_max"], 0, "{}", o.run);
     assert_eq!(
         wan2(&o)["fix"],
@@ -165,7 +203,9 @@ fn an_older_server_gets_a_note_and_the_local_view_stays() {
             let (c, peer) = s.accept().unwrap();
             let c: std::net::TcpStream = c.into();
             let mut hello = String::new();
-            BufReader::new(c.try_clone().unwrap()).read_line(&mut hello).unwrap();
+            BufReader::new(c.try_clone().unwrap())
+                .read_line(&mut hello)
+                .unwrap();
             let peer = peer.as_socket().unwrap();
             let report = serde_json::json!({
                 "type": "report", "version": 1,
@@ -189,18 +229,34 @@ fn an_older_server_gets_a_note_and_the_local_view_stays() {
     let out = lab
         .router
         .command(BIN)
-        .args(["aggregate", "--json", "--duration", "0.5", "--timeout", "1.5", "10.99.0.2"])
+        .args([
+            "aggregate",
+            "--json",
+            "--duration",
+            "0.5",
+            "--timeout",
+            "1.5",
+            "10.99.0.2",
+        ])
         .output()
         .expect("client");
     let _ = server.join();
     let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     let summary = lines.iter().find(|l| l["type"] == "summary").expect(&text);
     assert_eq!(summary["input"]["data"]["ran"], false, "{text}");
-    let note = summary["input"]["data"]["note"].as_str().unwrap_or_default();
+    let note = summary["input"]["data"]["note"]
+        .as_str()
+        .unwrap_or_default();
     assert!(note.contains("predates the aggregate exchange"), "{text}");
     // The local view is still there: wan2 joined, its data unmeasured.
-    let w2 = lines.iter().find(|l| l["interface"] == "wan2").expect(&text);
+    let w2 = lines
+        .iter()
+        .find(|l| l["interface"] == "wan2")
+        .expect(&text);
     assert_eq!(w2["verdict"], "inconclusive", "{text}");
     assert_eq!(w2["subflows"][0]["state"], 1, "{text}");
     assert_eq!(summary["verdict"], "inconclusive", "{text}");

@@ -211,4 +211,6 @@ fn token_notes(input: &AggregateInput) -> Vec<String> {
 }
 
 #[cfg(test)]
+mod replay;
+#[cfg(test)]
 mod tests;

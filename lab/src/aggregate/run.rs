@@ -19,7 +19,9 @@ pub struct AggOptions {
     pub duration: f64,
     /// `--timeout`, seconds.
     pub timeout: f64,
-    /// Write the client's `--write` capture into DIR/lab-NAME.client.pcap.
+    /// Write the client's `--write` capture into DIR/lab-NAME.client.pcap
+    /// and its JSON lines into DIR/lab-NAME.aggregate.json (what the
+    /// engine's replay test reads).
     pub record: Option<PathBuf>,
 }
 
@@ -60,7 +62,9 @@ impl AggOutcome {
         }
         let names: Vec<&str> = self.paths.iter().map(|(i, _)| i.as_str()).collect();
         if names != ["wan1", "wan2"] {
-            out.push(format!("WANs found: expected [\"wan1\", \"wan2\"], got {names:?}"));
+            out.push(format!(
+                "WANs found: expected [\"wan1\", \"wan2\"], got {names:?}"
+            ));
         }
         if self.summary != s.summary || self.run.exit != s.exit {
             out.push(format!(
@@ -73,7 +77,11 @@ impl AggOutcome {
 
     /// How much a router counter moved during the run.
     pub fn router_delta(&self, name: &str) -> Option<u64> {
-        Some(self.router_after.get(name)?.saturating_sub(*self.router_before.get(name)?))
+        Some(
+            self.router_after
+                .get(name)?
+                .saturating_sub(*self.router_before.get(name)?),
+        )
     }
 }
 
@@ -118,6 +126,12 @@ pub fn run(
     let router_before = counters(&lab);
     let run = run_client(&lab.router, &bins.client, args)?;
     let router_after = counters(&lab);
+    if let Some(dir) = &opts.record {
+        std::fs::write(
+            dir.join(format!("lab-{}.aggregate.json", scenario.name)),
+            &run.stdout,
+        )?;
+    }
     let lines = run.json_lines();
     let path_lines: Vec<Value> = lines
         .iter()

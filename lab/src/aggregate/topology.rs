@@ -67,9 +67,19 @@ impl TwoWan {
         t.server.sysctl("net.ipv4.conf.all.rp_filter", "0")?;
         t.server.sysctl("net.ipv4.conf.default.rp_filter", "0")?;
         let r = &t.router;
-        r.ip(&["route", "add", "default", "via", "10.11.0.254", "dev", "wan1"])?;
+        r.ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            "10.11.0.254",
+            "dev",
+            "wan1",
+        ])?;
         for (dev, gw, table) in [("wan1", "10.11.0.254", "1"), ("wan2", "10.12.0.254", "2")] {
-            r.ip(&["route", "add", "default", "via", gw, "dev", dev, "table", table])?;
+            r.ip(&[
+                "route", "add", "default", "via", gw, "dev", dev, "table", table,
+            ])?;
         }
         for (dev, addr, table) in WANS {
             let (addr, table) = (addr.to_string(), table.to_string());
@@ -77,11 +87,33 @@ impl TwoWan {
             r.ip(&["rule", "add", "oif", dev, "table", &table])?;
             r.ip(&["mptcp", "endpoint", "add", &addr, "dev", dev, "subflow"])?;
         }
-        r.ip(&["mptcp", "limits", "set", "subflows", "8", "add_addr_accepted", "1"])?;
-        t.server
-            .ip(&["mptcp", "limits", "set", "subflows", "8", "add_addr_accepted", "8"])?;
-        t.server
-            .ip(&["mptcp", "endpoint", "add", "10.99.0.2", "dev", "lo", "signal"])?;
+        r.ip(&[
+            "mptcp",
+            "limits",
+            "set",
+            "subflows",
+            "8",
+            "add_addr_accepted",
+            "1",
+        ])?;
+        t.server.ip(&[
+            "mptcp",
+            "limits",
+            "set",
+            "subflows",
+            "8",
+            "add_addr_accepted",
+            "8",
+        ])?;
+        t.server.ip(&[
+            "mptcp",
+            "endpoint",
+            "add",
+            "10.99.0.2",
+            "dev",
+            "lo",
+            "signal",
+        ])?;
         Ok(t)
     }
 }

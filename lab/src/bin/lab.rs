@@ -285,7 +285,10 @@ fn run_aggregate_group(
     if chosen.is_empty() {
         return (0, 0);
     }
-    println!("\nlab: aggregate, {} scenarios on a two-WAN router\n", chosen.len());
+    println!(
+        "\nlab: aggregate, {} scenarios on a two-WAN router\n",
+        chosen.len()
+    );
     let results = in_parallel(jobs, chosen.len(), |i| {
         lab::aggregate::run::run(chosen[i], &format!("lab{i}a"), bins, opts)
     });
@@ -318,7 +321,10 @@ fn run_aggregate_group(
             }
         }
     }
-    println!("{:<18} {:<30} {:<22} result", "scenario", "wan1 wan2", "summary (exit)");
+    println!(
+        "{:<18} {:<30} {:<22} result",
+        "scenario", "wan1 wan2", "summary (exit)"
+    );
     for r in rows {
         println!("{r}");
     }
@@ -476,7 +482,8 @@ fn main() -> ExitCode {
         timeout: args.timeout.min(1.5),
         record: args.record.clone(),
     };
-    let (agg_total, agg_failed) = run_aggregate_group(&chosen_aggregate, &bins, &aggregate_opts, args.jobs);
+    let (agg_total, agg_failed) =
+        run_aggregate_group(&chosen_aggregate, &bins, &aggregate_opts, args.jobs);
     let (n, failed) = (n + agg_total, failed + agg_failed);
     println!(
         "\n{} of {n} scenarios as expected in {:.1} s; namespaces removed.",

@@ -261,7 +261,13 @@ pub fn aggregate(args: &AggregateArgs) -> Result<AggregateRun, AggregateError> {
             let (found, packets) = c.keys(l, dest, Duration::from_millis(300));
             if let Some(r) = &recorder {
                 let mut r = r.lock().unwrap_or_else(|p| p.into_inner());
-                for (at, p) in &packets {
+                // The connection's own segments: the capture also saw the
+                // MP_CAPABLE probes, which are recorded already.
+                let own = |p: &[u8]| {
+                    packet::ip::parse_ip_tcp(p)
+                        .is_ok_and(|s| s.src_port == l.port() || s.dst_port == l.port())
+                };
+                for (at, p) in packets.iter().filter(|(_, p)| own(p)) {
                     let _ = r.record(*at, p);
                 }
             }
