@@ -133,6 +133,14 @@ pub fn grant(
             note: Some(why),
         };
     }
+    if limits.max_bytes == 0 || limits.max_duration.is_zero() {
+        return AggregateStart {
+            version: ECHO_VERSION,
+            duration_ms: 0,
+            max_bytes: 0,
+            note: Some("this server pushes no data (--aggregate-max-bytes 0)".into()),
+        };
+    }
     let max_ms = u32::try_from(limits.max_duration.as_millis()).unwrap_or(u32::MAX);
     AggregateStart {
         version: ECHO_VERSION,
@@ -436,6 +444,11 @@ mod tests {
         assert_eq!(g.max_bytes, 16 << 20);
         let g = grant(&req(500, 1000), &limits, None);
         assert_eq!((g.duration_ms, g.max_bytes, g.note), (500, 1000, None));
+        let off = AggregateLimits {
+            max_bytes: 0,
+            ..limits
+        };
+        assert!(grant(&req(500, 1000), &off, None).note.is_some());
         let g = grant(&req(500, 1000), &limits, Some("busy".into()));
         assert_eq!((g.duration_ms, g.max_bytes), (0, 0));
         assert_eq!(g.note.as_deref(), Some("busy"));
@@ -499,6 +512,62 @@ mod tests {
             (r[0].state, r[0].bytes_acked, r[0].bytes_received),
             (Some(1), Some(10), Some(20))
         );
+    }
+
+    /// A loopback connection: (the server's end, the client's end).
+    async fn pair() -> (TcpStream, std::net::TcpStream) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let c = std::thread::spawn(move || std::net::TcpStream::connect(addr).unwrap());
+        let (s, _) = l.accept().await.unwrap();
+        (s, c.join().unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_data_phase_counts_both_ways_and_keeps_what_follows() {
+        use std::io::{Read, Write};
+        let (mut s, mut c) = pair().await;
+        c.write_all(&[0u8; 5000]).unwrap();
+        c.write_all(b"\n{\"next\"").unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut b = [0u8; 4096];
+            while !got.ends_with(b"\n") {
+                let n = c.read(&mut b).unwrap();
+                got.extend_from_slice(&b[..n]);
+            }
+            got.len()
+        });
+        let plan = DataPlan::new(200, 3000);
+        let (sent, received, rest) = data_phase(
+            &mut s,
+            b"\0\0".to_vec(),
+            plan,
+            10_000,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        assert_eq!((sent, received), (3000, 5002));
+        assert_eq!(rest, b"{\"next\"");
+        assert_eq!(reader.join().unwrap(), 3001);
+    }
+
+    #[tokio::test]
+    async fn a_client_pushing_more_than_granted_is_stopped() {
+        use std::io::Write;
+        let (mut s, mut c) = pair().await;
+        c.write_all(&[0u8; 100]).unwrap();
+        let r = data_phase(
+            &mut s,
+            Vec::new(),
+            DataPlan::new(0, 0),
+            10,
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(r.unwrap_err().0, "too_much_data");
+        drop(c);
     }
 
     #[test]

@@ -44,6 +44,13 @@ struct Args {
     /// Seconds a connection may stay silent.
     #[arg(long, default_value_t = 10)]
     idle_timeout: u64,
+    /// Bytes the aggregate exchange pushes each way per connection (0: no
+    /// data phase, the exchange still reports the subflows).
+    #[arg(long, default_value_t = 16 << 20)]
+    aggregate_max_bytes: u64,
+    /// Aggregate data phases per source address per minute.
+    #[arg(long, default_value_t = 10)]
+    aggregate_rate: u32,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -81,6 +88,11 @@ fn main() {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         report_kernel: args.report_kernel,
         force_tcp: args.tcp,
+        aggregate: probe_server::aggregate::AggregateLimits {
+            max_bytes: args.aggregate_max_bytes,
+            per_source_per_minute: args.aggregate_rate,
+            ..Default::default()
+        },
         ..Config::default()
     };
     let shutdown = async {

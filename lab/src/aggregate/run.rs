@@ -49,6 +49,8 @@ pub struct AggOutcome {
     pub router_before: BTreeMap<String, u64>,
     pub router_after: BTreeMap<String, u64>,
     pub capture: Option<PathBuf>,
+    /// Wall time of the client run (its budget: `--duration` + `--timeout`).
+    pub elapsed: std::time::Duration,
 }
 
 impl AggOutcome {
@@ -124,7 +126,9 @@ pub fn run(
     }
     args.push(SERVER.to_string());
     let router_before = counters(&lab);
+    let started = std::time::Instant::now();
     let run = run_client(&lab.router, &bins.client, args)?;
+    let elapsed = started.elapsed();
     let router_after = counters(&lab);
     if let Some(dir) = &opts.record {
         std::fs::write(
@@ -157,5 +161,6 @@ pub fn run(
         router_before,
         router_after,
         capture,
+        elapsed,
     })
 }

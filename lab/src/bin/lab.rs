@@ -261,6 +261,7 @@ fn print_aggregate(i: usize, n: usize, o: &AggOutcome) {
         o.run.exit,
         o.summary_line["summary"].as_str().unwrap_or("")
     );
+    println!("  took {:.2} s", o.elapsed.as_secs_f64());
     if let Some(c) = &o.capture {
         println!("  recorded: {}", c.display());
     }
@@ -286,8 +287,11 @@ fn run_aggregate_group(
         return (0, 0);
     }
     println!(
-        "\nlab: aggregate, {} scenarios on a two-WAN router\n",
-        chosen.len()
+        "\nlab: aggregate, {} scenarios on a two-WAN router (--duration {} --timeout {}: \
+         each run must take less than their sum)\n",
+        chosen.len(),
+        opts.duration,
+        opts.timeout
     );
     let results = in_parallel(jobs, chosen.len(), |i| {
         lab::aggregate::run::run(chosen[i], &format!("lab{i}a"), bins, opts)
@@ -304,9 +308,10 @@ fn run_aggregate_group(
                 failed += usize::from(!ok);
                 let per_wan: Vec<&str> = o.paths.iter().map(|(_, v)| v.as_str()).collect();
                 rows.push(format!(
-                    "{name:<18} {:<30} {:<22} {}",
+                    "{name:<18} {:<30} {:<22} {:>6.2} s  {}",
                     per_wan.join(" "),
                     format!("{} ({})", o.summary, o.run.exit),
+                    o.elapsed.as_secs_f64(),
                     if ok { "ok" } else { "MISMATCH" }
                 ));
             }
@@ -479,7 +484,7 @@ fn main() -> ExitCode {
     }
     let aggregate_opts = AggOptions {
         duration: args.duration,
-        timeout: args.timeout.min(1.5),
+        timeout: args.timeout,
         record: args.record.clone(),
     };
     let (agg_total, agg_failed) =

@@ -187,6 +187,7 @@ fn resolve(args: &AggregateArgs) -> Result<SocketAddr, NetError> {
 
 /// Runs `aggregate` and returns what it found.
 pub fn aggregate(args: &AggregateArgs) -> Result<AggregateRun, AggregateError> {
+    let started = std::time::Instant::now();
     crate::net::privileges::lower_effective()?;
     let timeout = secs(args.timeout, 60.0).max(Duration::from_millis(50));
     let duration = secs(args.duration, MAX_DURATION_SECS);
@@ -344,7 +345,14 @@ pub fn aggregate(args: &AggregateArgs) -> Result<AggregateRun, AggregateError> {
     let mut result = None;
     let mut local_view = (Vec::new(), None, None);
     let finished: Vec<Option<Result<WanProbes, NetError>>> = std::thread::scope(|scope| {
-        let deadline = Deadline::after(timeout);
+        // One timeout from the start of the run, so that the whole run stays
+        // within --duration + --timeout; but never less than half of it for
+        // the probes themselves.
+        let deadline = Deadline::after(
+            (started + timeout)
+                .saturating_duration_since(std::time::Instant::now())
+                .max(timeout / 2),
+        );
         let handles: Vec<_> = planned
             .into_iter()
             .zip(&opened.wans)
