@@ -11,7 +11,9 @@
 //! - a dropped join stays in SYN-SENT and `MPTCP_INFO` counts it, and
 //!   dropped joins do not trip the blackhole detector;
 //! - a join over the server's limit gets a SYN/ACK with a valid HMAC and is
-//!   refused at the third ACK (the server's MPJoinRejected counter moves).
+//!   refused at the third ACK (the server's MPJoinRejected counter moves);
+//! - on a path that drops MP_CAPABLE SYNs no kernel connection is opened,
+//!   so the router's blackhole detector is never tripped.
 //!
 //! Root only (namespaces, iptables); otherwise each test says why it skipped.
 use lab::aggregate::{AggOptions, AggOutcome, TwoWan, AGGREGATE_SCENARIOS};
@@ -179,6 +181,21 @@ fn agg_router_limit() {
         wan2(&o)["fix"],
         "on this router: ip mptcp limits set subflows 1 add_addr_accepted 1"
     );
+}
+
+#[test]
+fn agg_drop_capable() {
+    let Some(o) = outcome("agg-drop-capable") else {
+        return;
+    };
+    // No kernel MPTCP connection over a path that drops MP_CAPABLE SYNs:
+    // the router's kernel sent none, and its blackhole detector is untouched.
+    assert_eq!(o.router_delta("MPCapableSYNTX"), Some(0), "{}", o.run);
+    assert_eq!(o.router_after.get("Blackhole"), Some(&0));
+    assert!(input(&o)["connection"].is_null(), "{}", o.run);
+    assert_eq!(o.summary_line["handshake"], "syn_dropped");
+    let missing = wan2(&o)["missing"].to_string();
+    assert!(missing.contains("an MPTCP connection to join"), "{missing}");
 }
 
 /// An echo server from before the aggregate exchange: a report without

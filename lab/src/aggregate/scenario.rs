@@ -5,8 +5,9 @@ use super::topology::TwoWan;
 use crate::topology::PORT;
 use std::io;
 
-/// What is switched on (always on wan2's side: wan1 carries the initial
-/// subflow, and a WAN that drops option 30 must never carry it).
+/// What is switched on: on wan2's side, except `DropCapable`, which breaks
+/// the WAN of the initial subflow (where `aggregate` must then not open a
+/// kernel MPTCP connection at all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
     /// Nothing.
@@ -16,6 +17,9 @@ pub enum Cause {
     StripJoin,
     /// isp2 drops forwarded SYNs carrying option 30.
     DropJoin,
+    /// isp1 (the initial subflow's ISP) drops forwarded SYNs carrying
+    /// option 30: MP_CAPABLE SYNs are lost there.
+    DropCapable,
     /// The server allows no extra subflow.
     ServerNoSubflows,
     /// The router has no endpoint for wan2.
@@ -55,6 +59,28 @@ impl Cause {
             ),
             Cause::DropJoin => (
                 "isp2",
+                v(&[
+                    "iptables",
+                    "-w",
+                    "-A",
+                    "FORWARD",
+                    "-p",
+                    "tcp",
+                    "--dport",
+                    &port,
+                    "--tcp-flags",
+                    "SYN,ACK",
+                    "SYN",
+                    "-m",
+                    "tcp",
+                    "--tcp-option",
+                    "30",
+                    "-j",
+                    "DROP",
+                ]),
+            ),
+            Cause::DropCapable => (
+                "isp1",
                 v(&[
                     "iptables",
                     "-w",
@@ -122,6 +148,7 @@ impl Cause {
             return Ok(());
         };
         let ns = match ns {
+            "isp1" => &lab.isp1,
             "isp2" => &lab.isp2,
             "server" => &lab.server,
             _ => &lab.router,
@@ -167,6 +194,13 @@ pub const AGGREGATE_SCENARIOS: &[AggScenario] = &[
     fails("agg-server-limit", Cause::ServerNoSubflows, "join_refused"),
     fails("agg-no-endpoint", Cause::NoEndpoint, "no_endpoint"),
     fails("agg-router-limit", Cause::RouterNoSubflows, "local_limit"),
+    AggScenario {
+        name: "agg-drop-capable",
+        cause: Cause::DropCapable,
+        paths: ["syn_dropped", "inconclusive"],
+        summary: "syn_dropped",
+        exit: 1,
+    },
 ];
 
 /// The scenario called `name`.

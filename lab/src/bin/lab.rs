@@ -327,8 +327,8 @@ fn run_aggregate_group(
         }
     }
     println!(
-        "{:<18} {:<30} {:<22} result",
-        "scenario", "wan1 wan2", "summary (exit)"
+        "{:<18} {:<30} {:<22} {:>8}  result",
+        "scenario", "wan1 wan2", "summary (exit)", "took"
     );
     for r in rows {
         println!("{r}");
