@@ -198,6 +198,49 @@ fn agg_drop_capable() {
     assert!(missing.contains("an MPTCP connection to join"), "{missing}");
 }
 
+/// IPv6, one WAN named with `-i`: the initial subflow is that WAN's, its
+/// MP_JOIN probe verifies against keys captured from an IPv6 handshake.
+#[test]
+fn ipv6_single_wan() {
+    if let Some(why) = lab::unavailable() {
+        println!("skipped: {why}");
+        return;
+    }
+    let lab = lab::netns::Lab::direct("agv6").expect("lab");
+    let _server = lab::echo_server::InProcessServer::on_port(&lab.server, 6101).expect("server");
+    let out = lab
+        .client
+        .command(BIN)
+        .args([
+            "aggregate",
+            "--json",
+            "-6",
+            "-i",
+            "eth0",
+            "--duration",
+            "0.5",
+            "--timeout",
+            "1.5",
+        ])
+        .arg(lab.server_addr6.to_string())
+        .output()
+        .expect("client");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let path = lines.iter().find(|l| l["type"] == "path").expect(&text);
+    assert_eq!(path["interface"], "eth0", "{text}");
+    assert_eq!(path["source"], "fd00:1::1", "{text}");
+    assert_eq!(path["verdict"], "subflow_ok", "{text}");
+    assert_eq!(path["join"]["answer"]["kind"], "syn_ack_valid", "{text}");
+    assert_eq!(path["join"]["server_saw"]["kind"], "intact", "{text}");
+    let summary = lines.iter().find(|l| l["type"] == "summary").expect(&text);
+    assert_eq!(summary["verdict"], "aggregation_ok", "{text}");
+    assert_eq!(out.status.code(), Some(0));
+}
+
 /// An echo server from before the aggregate exchange: a report without
 /// `features`, then nothing. The client must say so and still report what
 /// it sees locally.
