@@ -21,6 +21,7 @@
 //! - [`analyze`]: a pcap/pcapng capture decoded into handshakes and verdicts.
 #![forbid(unsafe_code)]
 
+pub mod aggregate;
 pub mod analyze;
 pub mod check;
 #[cfg(any(test, feature = "fixtures"))]

@@ -9,6 +9,7 @@ pub mod blackhole;
 pub mod kconfig;
 pub mod netlink;
 pub mod netstat;
+pub mod route;
 pub mod sysctl;
 
 use packet::echo::HostReadiness;

@@ -3,10 +3,14 @@
 //! on, the `lab` command that runs it, and the helpers the end-to-end tests
 //! share (namespaces, the in-process echo server).
 //!
+//! The aggregate lab ([`aggregate`]) adds a router with two WANs in
+//! OpenMPTCProuter's layout for `mptcp-probe aggregate`, with its own table.
+//!
 //! One table ([`scenario::SCENARIOS`]) drives the `lab` command, the
 //! end-to-end tests (probe-client/tests/lab_e2e.rs), the fixture recorder
 //! (`lab --record DIR`) and the replay tests (probe-client/tests/lab_replay.rs).
 #![forbid(unsafe_code)]
+pub mod aggregate;
 pub mod echo_server;
 pub mod interrupt;
 pub mod middlebox;

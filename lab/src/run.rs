@@ -156,7 +156,7 @@ fn opt_range(r: Option<HopRange>) -> String {
 }
 
 /// The echo server in the server namespace; stopped on drop.
-enum ServerGuard {
+pub(crate) enum ServerGuard {
     Binary(Child),
     /// Held for its Drop, which stops the server.
     InProcess {
@@ -166,7 +166,7 @@ enum ServerGuard {
 
 impl ServerGuard {
     /// Starts the echo server on [`PORT`], capturing `watch` too.
-    fn start(ns: &Netns, how: &ServerLaunch, watch: &[u16]) -> io::Result<Self> {
+    pub(crate) fn start(ns: &Netns, how: &ServerLaunch, watch: &[u16]) -> io::Result<Self> {
         match how {
             ServerLaunch::Binary(bin) => start_binary(ns, bin, watch),
             ServerLaunch::InProcess => InProcessServer::start(
@@ -303,7 +303,7 @@ impl Drop for Capture {
     }
 }
 
-fn run_client(ns: &Netns, bin: &Path, args: Vec<String>) -> io::Result<ClientRun> {
+pub(crate) fn run_client(ns: &Netns, bin: &Path, args: Vec<String>) -> io::Result<ClientRun> {
     interrupt::check()?;
     let out = ns.command(&bin.to_string_lossy()).args(&args).output()?;
     Ok(ClientRun {

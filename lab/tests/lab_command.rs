@@ -12,7 +12,14 @@ fn list_prints_the_scenario_table() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), SCENARIOS.len(), "{text}");
+    let aggregate = lab::aggregate::AGGREGATE_SCENARIOS;
+    assert_eq!(lines.len(), SCENARIOS.len() + aggregate.len(), "{text}");
+    // Then the aggregate group: name, wan2's verdict, summary, cause.
+    for (line, s) in lines[SCENARIOS.len()..].iter().zip(aggregate) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[..4], [s.name, "aggregate", s.paths[1], s.summary]);
+        assert!(line.ends_with(&s.cause.describe()), "{line}");
+    }
     for (line, s) in lines.iter().zip(SCENARIOS) {
         let words: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 /// `NETLINK_GENERIC`: generic netlink (families such as `mptcp_pm`).
 pub const NETLINK_GENERIC: libc::c_int = libc::NETLINK_GENERIC;
+/// `NETLINK_ROUTE`: routes, links, addresses (rtnetlink(7)).
+pub const NETLINK_ROUTE: libc::c_int = libc::NETLINK_ROUTE;
 
 /// A netlink socket of the calling thread's network namespace (the
 /// namespace is fixed when the socket is opened).

@@ -10,6 +10,13 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 
+mod subflows;
+pub use subflows::{
+    decode_addrs, decode_addrs_and_tcpinfo, decode_full_info, decode_sockaddr, decode_subflow_data,
+    mptcp_addrs_and_tcpinfo, mptcp_full_info, mptcp_subflows, MptcpSubflows, Subflow,
+    SubflowSource, MAX_SUBFLOWS,
+};
+
 /// `SOL_TCP` (`IPPROTO_TCP`).
 pub const SOL_TCP: libc::c_int = libc::SOL_TCP;
 /// `TCP_IS_MPTCP` (linux/tcp.h, 5.16+): 1 on an MPTCP socket that did not
@@ -32,9 +39,9 @@ pub const MPTCP_INFO_FLAG_FALLBACK: u32 = 1 << 0;
 pub const MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED: u32 = 1 << 1;
 
 /// Room for any `tcp_info` a kernel writes today (about 280 bytes in 6.x).
-const TCP_INFO_BUF: usize = 512;
+pub(crate) const TCP_INFO_BUF: usize = 512;
 /// Room for any `mptcp_info` a kernel writes today (96 bytes in 6.10+).
-const MPTCP_INFO_BUF: usize = 256;
+pub(crate) const MPTCP_INFO_BUF: usize = 256;
 
 /// `getsockopt(2)` into `buf`: returns how many bytes the kernel wrote
 /// (never more than `buf.len()`).
@@ -80,6 +87,11 @@ pub fn tcp_is_mptcp(fd: impl AsFd) -> io::Result<bool> {
     Ok(i32::from_ne_bytes(v) != 0)
 }
 
+/// TCP states as `tcpi_state` gives them (include/net/tcp_states.h).
+pub const TCP_ESTABLISHED: u8 = 1;
+/// `tcpi_state` of a connection whose SYN is unanswered so far.
+pub const TCP_SYN_SENT: u8 = 2;
+
 /// `TCP_INFO` of a TCP socket (or of an MPTCP socket's first subflow).
 pub fn tcp_info(fd: impl AsFd) -> io::Result<TcpInfo> {
     let mut buf = [0u8; TCP_INFO_BUF];
@@ -99,7 +111,7 @@ fn u8_at(b: &[u8], at: usize) -> Option<u8> {
     b.get(at).copied()
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     let bytes = b.get(at..at.checked_add(4)?)?;
     bytes.try_into().ok().map(u32::from_ne_bytes)
 }
@@ -121,7 +133,10 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
 ///  44..60 last_data_sent, last_ack_sent, last_data_recv, last_ack_recv
 ///  60 u32 tcpi_pmtu           64 rcv_ssthresh        68 u32 tcpi_rtt (us)
 ///  72 rttvar 76 snd_ssthresh 80 snd_cwnd 84 advmss 88 reordering
-///  92 rcv_rtt 96 rcv_space   100 u32 tcpi_total_retrans   104 u64 pacing_rate ...
+///  92 rcv_rtt 96 rcv_space   100 u32 tcpi_total_retrans   104 u64 pacing_rate
+/// 112 u64 max_pacing_rate    120 u64 tcpi_bytes_acked    128 u64 tcpi_bytes_received
+/// 136 segs_out ... 160 delivery_rate ... 192 delivered 196 delivered_ce
+/// 200 u64 tcpi_bytes_sent (4.19+) ...
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TcpInfo {
@@ -143,6 +158,12 @@ pub struct TcpInfo {
     /// `tcpi_total_retrans`: every retransmission of the connection so far
     /// (a retransmitted SYN counts too).
     pub total_retrans: Option<u32>,
+    /// `tcpi_bytes_acked`: payload bytes sent and acknowledged by the peer.
+    pub bytes_acked: Option<u64>,
+    /// `tcpi_bytes_received`: payload bytes received in order.
+    pub bytes_received: Option<u64>,
+    /// `tcpi_bytes_sent`: payload bytes sent, retransmissions included.
+    pub bytes_sent: Option<u64>,
 }
 
 impl TcpInfo {
@@ -157,6 +178,9 @@ impl TcpInfo {
             rcv_mss: u32_at(b, 20),
             rtt_us: u32_at(b, 68),
             total_retrans: u32_at(b, 100),
+            bytes_acked: u64_at(b, 120),
+            bytes_received: u64_at(b, 128),
+            bytes_sent: u64_at(b, 200),
         }
     }
 }
@@ -398,6 +422,23 @@ mod tests {
         assert_eq!(i.rcv_mss, Some(536));
         assert_eq!(i.rtt_us, Some(31));
         assert_eq!(i.total_retrans, Some(3));
+        assert_eq!(i.bytes_acked, None, "104 bytes end before tcpi_bytes_acked");
+    }
+
+    #[test]
+    fn tcp_info_byte_counters_are_read_at_their_offsets() {
+        let mut b = vec![0u8; 232];
+        put(&mut b, 120, 1_000u64.to_ne_bytes());
+        put(&mut b, 128, 2_000u64.to_ne_bytes());
+        put(&mut b, 200, 3_000u64.to_ne_bytes());
+        let i = TcpInfo::decode(&b);
+        assert_eq!(
+            (i.bytes_acked, i.bytes_received, i.bytes_sent),
+            (Some(1_000), Some(2_000), Some(3_000))
+        );
+        // A 4.18 kernel ends before tcpi_bytes_sent.
+        let old = TcpInfo::decode(&b[..200]);
+        assert_eq!((old.bytes_received, old.bytes_sent), (Some(2_000), None));
     }
 
     #[test]

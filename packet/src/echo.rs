@@ -25,6 +25,12 @@ use crate::json::OptionEntry;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod aggregate;
+pub use aggregate::{
+    AggregateConnection, AggregateRequest, AggregateResult, AggregateStart, DataPlan, JoinRef,
+    SubflowReport, FEATURE_AGGREGATE,
+};
+
 /// The protocol version this crate speaks.
 pub const ECHO_VERSION: u32 = 1;
 /// The server closes a connection whose line grows beyond this many bytes.
@@ -38,6 +44,7 @@ pub const MAX_QUERY_SEQS: usize = 64;
 pub enum ClientMessage {
     Hello(Hello),
     Query(ProbeQuery),
+    Aggregate(AggregateRequest),
 }
 
 /// Everything the server may send.
@@ -47,6 +54,8 @@ pub enum ServerMessage {
     Report(Box<EchoReport>),
     Answer(ProbeAnswer),
     Error(ErrorMessage),
+    AggregateStart(AggregateStart),
+    AggregateResult(Box<AggregateResult>),
 }
 
 /// The client's first line.
@@ -110,6 +119,10 @@ pub struct EchoReport {
     /// Anything that makes this report less complete than it could be.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Exchanges this server speaks beyond hello and query
+    /// ([`FEATURE_AGGREGATE`]); empty from older servers.
+    #[serde(default)]
+    pub features: Vec<String>,
 }
 
 /// An address and a port.
@@ -475,6 +488,7 @@ mod tests {
                 errors: vec![],
             },
             warnings: vec!["w".into()],
+            features: vec![FEATURE_AGGREGATE.into()],
         }));
         let line = serde_json::to_string(&report).unwrap();
         assert!(

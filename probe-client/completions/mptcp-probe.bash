@@ -16,6 +16,9 @@ _mptcp__probe() {
             ",$1")
                 cmd="mptcp__probe"
                 ;;
+            mptcp__probe,aggregate)
+                cmd="mptcp__probe__subcmd__aggregate"
+                ;;
             mptcp__probe,analyze)
                 cmd="mptcp__probe__subcmd__analyze"
                 ;;
@@ -36,6 +39,9 @@ _mptcp__probe() {
                 ;;
             mptcp__probe,trace)
                 cmd="mptcp__probe__subcmd__trace"
+                ;;
+            mptcp__probe__subcmd__help,aggregate)
+                cmd="mptcp__probe__subcmd__help__subcmd__aggregate"
                 ;;
             mptcp__probe__subcmd__help,analyze)
                 cmd="mptcp__probe__subcmd__help__subcmd__analyze"
@@ -65,12 +71,50 @@ _mptcp__probe() {
 
     case "${cmd}" in
         mptcp__probe)
-            opts="-h -V --json --help --version check trace doctor analyze completions manpage help"
+            opts="-h -V --json --help --version check aggregate trace doctor analyze completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mptcp__subcmd__probe__subcmd__aggregate)
+            opts="-i -4 -6 -h -V --port --interface --duration --timeout --write --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interface)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --write)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -175,8 +219,22 @@ _mptcp__probe() {
             return 0
             ;;
         mptcp__subcmd__probe__subcmd__help)
-            opts="check trace doctor analyze completions manpage help"
+            opts="check aggregate trace doctor analyze completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mptcp__subcmd__probe__subcmd__help__subcmd__aggregate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -28,6 +28,7 @@ complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -l json -d 'Machin
 complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -s h -l help -d 'Print help'
 complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -s V -l version -d 'Print version'
 complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -f -a "check" -d 'Does MPTCP work end to end to HOST? The main job: an MPTCP connection to the echo server, and with CAP_NET_RAW crafted v1/v0/plain SYNs'
+complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -f -a "aggregate" -d 'Does every WAN of this router join the MPTCP connection and carry data? One verdict per WAN, then a summary'
 complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -f -a "trace" -d 'Per hop: where on the path does MP_CAPABLE disappear?'
 complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -f -a "doctor" -d 'This host\'s MPTCP readiness, with a fix for each problem'
 complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -f -a "analyze" -d 'Decode every TCP packet of a pcap/pcapng file and summarise each MPTCP handshake found in it'
@@ -48,6 +49,16 @@ complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -s 6 -d '
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -s V -l version -d 'Print version'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -l port -d 'Port of the echo server' -r
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -s i -l interface -d 'A WAN interface to test (repeatable). Default: every interface with a default route in any routing table, and every `subflow` endpoint\'s device' -r
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -l duration -d 'Seconds of data pushed both ways over the MPTCP connection' -r
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -l timeout -d 'Seconds to wait for the crafted probes\' answers (and each echo exchange)' -r
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -l write -d 'Write every crafted probe, its answers and the connection\'s handshake to this pcap file' -r -F
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -s 4 -d 'Use IPv4 only'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -s 6 -d 'Use IPv6 only'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -s h -l help -d 'Print help'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -s V -l version -d 'Print version'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand trace" -l port -d 'Destination port' -r
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand trace" -l echo-port -d 'Port of the echo server when it is not --port (it must `--watch` --port): it is asked what arrived on --port' -r
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand trace" -s m -l max-ttl -d 'Highest TTL (hop limit) probed' -r
@@ -80,10 +91,11 @@ complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand manpage" -l dir 
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand manpage" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand manpage" -s h -l help -d 'Print help'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand manpage" -s V -l version -d 'Print version'
-complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand help; and not __fish_seen_subcommand_from check trace doctor analyze completions manpage help" -f -a "check" -d 'Does MPTCP work end to end to HOST? The main job: an MPTCP connection to the echo server, and with CAP_NET_RAW crafted v1/v0/plain SYNs'
-complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand help; and not __fish_seen_subcommand_from check trace doctor analyze completions manpage help" -f -a "trace" -d 'Per hop: where on the path does MP_CAPABLE disappear?'
-complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand help; and not __fish_seen_subcommand_from check trace doctor analyze completions manpage help" -f -a "doctor" -d 'This host\'s MPTCP readiness, with a fix for each problem'
-complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand help; and not __fish_seen_subcommand_from check trace doctor analyze completions manpage help" -f -a "analyze" -d 'Decode every TCP packet of a pcap/pcapng file and summarise each MPTCP handshake found in it'
-complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand help; and not __fish_seen_subcommand_from check trace doctor analyze completions manpage help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
-complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand help; and not __fish_seen_subcommand_from check trace doctor analyze completions manpage help" -f -a "manpage" -d 'Print the man page mptcp-probe(1) in roff (--dir: every page)'
-complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand help; and not __fish_seen_subcommand_from check trace doctor analyze completions manpage help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand help; and not __fish_seen_subcommand_from check aggregate trace doctor analyze completions manpage help" -f -a "check" -d 'Does MPTCP work end to end to HOST? The main job: an MPTCP connection to the echo server, and with CAP_NET_RAW crafted v1/v0/plain SYNs'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand help; and not __fish_seen_subcommand_from check aggregate trace doctor analyze completions manpage help" -f -a "aggregate" -d 'Does every WAN of this router join the MPTCP connection and carry data? One verdict per WAN, then a summary'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand help; and not __fish_seen_subcommand_from check aggregate trace doctor analyze completions manpage help" -f -a "trace" -d 'Per hop: where on the path does MP_CAPABLE disappear?'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand help; and not __fish_seen_subcommand_from check aggregate trace doctor analyze completions manpage help" -f -a "doctor" -d 'This host\'s MPTCP readiness, with a fix for each problem'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand help; and not __fish_seen_subcommand_from check aggregate trace doctor analyze completions manpage help" -f -a "analyze" -d 'Decode every TCP packet of a pcap/pcapng file and summarise each MPTCP handshake found in it'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand help; and not __fish_seen_subcommand_from check aggregate trace doctor analyze completions manpage help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand help; and not __fish_seen_subcommand_from check aggregate trace doctor analyze completions manpage help" -f -a "manpage" -d 'Print the man page mptcp-probe(1) in roff (--dir: every page)'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand help; and not __fish_seen_subcommand_from check aggregate trace doctor analyze completions manpage help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

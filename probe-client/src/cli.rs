@@ -65,6 +65,9 @@ pub enum Command {
     /// Does MPTCP work end to end to HOST? The main job: an MPTCP connection
     /// to the echo server, and with CAP_NET_RAW crafted v1/v0/plain SYNs.
     Check(crate::check::CheckArgs),
+    /// Does every WAN of this router join the MPTCP connection and carry
+    /// data? One verdict per WAN, then a summary.
+    Aggregate(crate::aggregate::AggregateArgs),
     /// Per hop: where on the path does MP_CAPABLE disappear?
     Trace(crate::trace::TraceArgs),
     /// This host's MPTCP readiness, with a fix for each problem.

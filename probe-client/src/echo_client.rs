@@ -60,6 +60,12 @@ impl EchoError {
                 wanted,
                 got: "a probe answer",
             },
+            ServerMessage::AggregateStart(_) | ServerMessage::AggregateResult(_) => {
+                EchoError::Unexpected {
+                    wanted,
+                    got: "an aggregate message",
+                }
+            }
         }
     }
 }
@@ -91,13 +97,25 @@ impl EchoConn {
         message: &ClientMessage,
         timeout: Duration,
     ) -> Result<ServerMessage, EchoError> {
+        self.send(message, timeout)?;
+        self.receive(timeout)
+    }
+
+    /// Sends one message within `timeout`.
+    pub fn send(&mut self, message: &ClientMessage, timeout: Duration) -> Result<(), EchoError> {
         let timeout = timeout.max(Duration::from_millis(1));
         let mut line = serde_json::to_string(message).map_err(EchoError::Encode)?;
         line.push('\n');
         self.writer
             .set_write_timeout(Some(timeout))
             .and_then(|()| self.writer.write_all(line.as_bytes()))
-            .map_err(EchoError::Send)?;
+            .map_err(EchoError::Send)
+    }
+
+    /// Reads one server message within `timeout` (the aggregate result
+    /// comes after the data phase, unasked).
+    pub fn receive(&mut self, timeout: Duration) -> Result<ServerMessage, EchoError> {
+        let timeout = timeout.max(Duration::from_millis(1));
         self.writer
             .set_read_timeout(Some(timeout))
             .map_err(EchoError::Timeout)?;
@@ -126,6 +144,13 @@ impl EchoConn {
             source,
             shown: String::from_utf8_lossy(&answer).chars().take(60).collect(),
         })
+    }
+
+    /// The socket (for socket options) and the buffered reader, for a
+    /// phase that is not JSON lines (the aggregate data phase): bytes the
+    /// reader already holds must be read through it.
+    pub fn raw_parts(&mut self) -> (&TcpStream, &mut BufReader<TcpStream>) {
+        (&self.writer, &mut self.reader)
     }
 }
 

@@ -6,6 +6,7 @@
 //! to stdout as `{"type":"error","error":"...","fix":"..."|null}`
 //! ([`output::ErrorLine`]).
 #![forbid(unsafe_code)]
+mod aggregate;
 mod analyze;
 mod check;
 mod cli;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
             }
             check::run(&args, &cli.global)
         }
+        cli::Command::Aggregate(args) => aggregate::run(&args, &cli.global),
         cli::Command::Trace(args) => trace::run(&args, &cli.global),
         cli::Command::Doctor(args) => doctor::run(&args, &cli.global),
         cli::Command::Analyze(args) => analyze::run(&args, &cli.global),

@@ -83,6 +83,17 @@ pub struct Args {
     /// Seconds a connection may stay silent.
     #[arg(long, default_value_t = 10, env = "MPTCP_PROBE_SERVER_IDLE_TIMEOUT")]
     pub idle_timeout: u64,
+    /// Bytes the aggregate exchange pushes each way per connection (0: no
+    /// data phase, the exchange still reports the subflows).
+    #[arg(
+        long,
+        default_value_t = 16 << 20,
+        env = "MPTCP_PROBE_SERVER_AGGREGATE_MAX_BYTES"
+    )]
+    pub aggregate_max_bytes: u64,
+    /// Aggregate data phases per source address per minute.
+    #[arg(long, default_value_t = 10, env = "MPTCP_PROBE_SERVER_AGGREGATE_RATE")]
+    pub aggregate_rate: u32,
     /// Log as JSON lines.
     #[arg(
         long,
@@ -112,6 +123,11 @@ impl Args {
             idle_timeout: Duration::from_secs(self.idle_timeout),
             report_kernel: self.report_kernel,
             force_tcp: self.tcp,
+            aggregate: crate::aggregate::AggregateLimits {
+                max_bytes: self.aggregate_max_bytes,
+                per_source_per_minute: self.aggregate_rate,
+                ..Default::default()
+            },
             ..Config::default()
         }
     }

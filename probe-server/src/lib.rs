@@ -3,6 +3,7 @@
 //! socket edge ([`server`]). The binary is a thin command line over
 //! [`server::run`]; the namespace tests run the same code in-process.
 #![forbid(unsafe_code)]
+pub mod aggregate;
 pub mod bpf;
 pub mod capture;
 pub mod cli;

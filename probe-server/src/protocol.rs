@@ -1,7 +1,10 @@
 //! The echo protocol's state machine, without I/O: line framing with a
 //! length limit, HTTP detection from the first bytes, and what to do with
 //! each line.
-use packet::echo::{ClientMessage, ErrorMessage, OptionForm, ECHO_VERSION, MAX_QUERY_SEQS};
+use packet::echo::aggregate::MAX_AGGREGATE_JOINS;
+use packet::echo::{
+    AggregateRequest, ClientMessage, ErrorMessage, OptionForm, ECHO_VERSION, MAX_QUERY_SEQS,
+};
 
 /// What the first bytes of a connection say it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +80,12 @@ impl LineBuffer {
     pub fn buffered(&self) -> &[u8] {
         &self.buf
     }
+
+    /// Takes every buffered byte out (the aggregate data phase reads past
+    /// the line framing, then gives back what follows it with [`Self::push`]).
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
 }
 
 /// What the server does next.
@@ -86,6 +95,8 @@ pub enum Action {
     Report,
     /// Answer a probe query for these sequence numbers.
     Answer(Vec<u32>),
+    /// Run the aggregate exchange ([`crate::aggregate`]).
+    Aggregate(AggregateRequest),
     /// Nothing (an empty line).
     Ignore,
     /// Send this error and close.
@@ -106,6 +117,8 @@ pub struct Session {
     max_queries: usize,
     /// How the hello asked for options to be listed (reports and answers).
     pub option_form: OptionForm,
+    /// Aggregate exchanges so far (one per connection).
+    pub aggregates: usize,
 }
 
 impl Session {
@@ -115,6 +128,7 @@ impl Session {
             queries: 0,
             max_queries,
             option_form: OptionForm::default(),
+            aggregates: 0,
         }
     }
 
@@ -135,6 +149,7 @@ impl Session {
         let version = match &msg {
             ClientMessage::Hello(h) => h.version,
             ClientMessage::Query(q) => q.version,
+            ClientMessage::Aggregate(a) => a.version,
         };
         if version != ECHO_VERSION {
             return Action::Fail(ErrorMessage::new(
@@ -164,13 +179,29 @@ impl Session {
                 }
                 Action::Answer(q.seqs)
             }
+            (State::Ready, ClientMessage::Aggregate(a)) => {
+                if a.joins.len() > MAX_AGGREGATE_JOINS {
+                    return Action::Fail(ErrorMessage::new(
+                        "too_many_joins",
+                        format!("at most {MAX_AGGREGATE_JOINS} joins per aggregate request"),
+                    ));
+                }
+                self.aggregates += 1;
+                if self.aggregates > 1 {
+                    return Action::Fail(ErrorMessage::new(
+                        "too_many_aggregates",
+                        "one aggregate exchange per connection",
+                    ));
+                }
+                Action::Aggregate(a)
+            }
             (State::AwaitHello, _) => Action::Fail(ErrorMessage::new(
                 "unexpected_message",
                 "the first message must be a hello",
             )),
             (State::Ready, _) => Action::Fail(ErrorMessage::new(
                 "unexpected_message",
-                "only queries may follow the hello",
+                "only queries and one aggregate request may follow the hello",
             )),
         }
     }
@@ -236,6 +267,28 @@ mod tests {
             code(s.on_line(br#"{"type":"query","version":1,"seqs":[]}"#)),
             "too_many_queries"
         );
+    }
+
+    #[test]
+    fn one_aggregate_per_connection_after_the_hello() {
+        let req = br#"{"type":"aggregate","version":1,"duration_ms":500,"max_bytes":1000}"#;
+        assert_eq!(code(Session::new(4).on_line(req)), "unexpected_message");
+        let mut s = Session::new(4);
+        s.on_line(br#"{"type":"hello","version":1}"#);
+        assert!(
+            matches!(s.on_line(req), Action::Aggregate(a) if a.duration_ms == 500 && a.max_bytes == 1000)
+        );
+        assert_eq!(code(s.on_line(req)), "too_many_aggregates");
+        let mut s = Session::new(4);
+        s.on_line(br#"{"type":"hello","version":1}"#);
+        let joins: Vec<String> = (0..=MAX_AGGREGATE_JOINS)
+            .map(|i| format!(r#"{{"source":"10.0.0.1","seq":{i}}}"#))
+            .collect();
+        let line = format!(
+            r#"{{"type":"aggregate","version":1,"duration_ms":1,"max_bytes":1,"joins":[{}]}}"#,
+            joins.join(",")
+        );
+        assert_eq!(code(s.on_line(line.as_bytes())), "too_many_joins");
     }
 
     #[test]

@@ -96,6 +96,7 @@ pub fn build(
         },
         readiness,
         warnings,
+        features: vec![packet::echo::FEATURE_AGGREGATE.to_string()],
     }
 }
 

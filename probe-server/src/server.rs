@@ -49,6 +49,8 @@ pub struct Config {
     pub max_queries: usize,
     /// Force TCP listeners (for tests of the fallback path).
     pub force_tcp: bool,
+    /// Bounds of the aggregate exchange's data phase.
+    pub aggregate: crate::aggregate::AggregateLimits,
 }
 
 impl Default for Config {
@@ -69,6 +71,7 @@ impl Default for Config {
             report_kernel: false,
             max_queries: 32,
             force_tcp: false,
+            aggregate: crate::aggregate::AggregateLimits::default(),
         }
     }
 }
@@ -98,6 +101,7 @@ struct Ctx {
     readiness: Mutex<Option<(Instant, HostReadiness)>>,
     rates: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     slots: Arc<tokio::sync::Semaphore>,
+    aggregate: crate::aggregate::Gate,
 }
 
 impl Ctx {
@@ -174,6 +178,7 @@ pub async fn serve(
     *shared.listener.lock().unwrap_or_else(|p| p.into_inner()) = opened.listener_state.clone();
     let ctx = Arc::new(Ctx {
         slots: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
+        aggregate: crate::aggregate::Gate::new(config.aggregate),
         config,
         shared: shared.clone(),
         capture_ok,
@@ -297,6 +302,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, listener_mptcp: bool, c
         Err(_) => return,
     };
     let idle = ctx.config.idle_timeout;
+    let accepted_at = crate::capture::now_ns() as f64 / 1e9;
     let mut lines = LineBuffer::new(MAX_LINE);
     let mut buf = [0u8; 2048];
     // Decide between HTTP and JSON lines from the first bytes.
@@ -371,6 +377,31 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, listener_mptcp: bool, c
                 let answer = answer(peer, &seqs, session.option_form, ctx);
                 tracing::info!(check = "query", %peer, asked = seqs.len(), found = answer.observations.len());
                 ServerMessage::Answer(answer)
+            }
+            Action::Aggregate(req) => {
+                let env = crate::aggregate::Env {
+                    shared: &ctx.shared,
+                    gate: &ctx.aggregate,
+                    capture_ok: ctx.capture_ok,
+                    capture_wait: ctx.config.capture_wait,
+                    idle,
+                    form: session.option_form,
+                    accepted_at,
+                };
+                match crate::aggregate::run(&mut stream, &mut lines, &req, peer, &env).await {
+                    Ok(r) => {
+                        tracing::info!(check = "aggregate", %peer, sent = r.sent, received = r.received,
+                            subflows = r.subflows.len(), joins = r.joins.len());
+                        ServerMessage::AggregateResult(Box::new(r))
+                    }
+                    Err((code, message)) => {
+                        tracing::info!(check = "aggregate", %peer, outcome = code);
+                        let _ = stream
+                            .write_all(error_line(ErrorMessage::new(code, message)).as_bytes())
+                            .await;
+                        return;
+                    }
+                }
             }
             Action::Fail(e) => {
                 tracing::info!(check = "connection", %peer, outcome = %e.code);

@@ -106,6 +106,7 @@ mod tests {
                 ..Default::default()
             },
             warnings: Vec::new(),
+            features: Vec::new(),
         }
     }
 

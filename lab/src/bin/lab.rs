@@ -5,7 +5,11 @@
 //! down (also on Ctrl-C).
 //!
 //!     sudo -E env "PATH=$PATH" cargo run --release -p lab --bin lab
-//!     lab [--list] [--record DIR] [--timeout SECS] [--bin-dir DIR] [-j N] [SCENARIO ...]
+//!     lab [--list] [--record DIR] [--timeout SECS] [--duration SECS] [--bin-dir DIR] [-j N] [SCENARIO ...]
+//!
+//! Then the aggregate group (`agg-*`, lab::aggregate): a router with two
+//! WANs, one cause each that keeps a WAN out of the aggregate, and the real
+//! `mptcp-probe aggregate` asked about it (`--duration`, 0.5 s by default).
 //!
 //! Where the binaries come from: a binary of the `tests` package cannot
 //! depend on another package's binary (cargo has no stable artifact
@@ -18,6 +22,7 @@
 //! Started directly (`sudo target/release/lab`), it uses what is there and
 //! says how to build it when it is missing.
 #![forbid(unsafe_code)]
+use lab::aggregate::{AggOptions, AggOutcome, AggScenario, AGGREGATE_SCENARIOS};
 use lab::{self, interrupt, Binaries, Outcome, RunOptions, ServerLaunch, SCENARIOS};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -29,11 +34,12 @@ struct Args {
     timeout: f64,
     bin_dir: Option<PathBuf>,
     jobs: usize,
+    /// `aggregate --duration` in the aggregate group.
+    duration: f64,
     names: Vec<String>,
 }
 
-const USAGE: &str =
-    "usage: lab [--list] [--record DIR] [--timeout SECS] [--bin-dir DIR] [-j N] [SCENARIO ...]";
+const USAGE: &str = "usage: lab [--list] [--record DIR] [--timeout SECS] [--duration SECS] [--bin-dir DIR] [-j N] [SCENARIO ...]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -42,6 +48,7 @@ fn parse_args() -> Result<Args, String> {
         timeout: 3.0,
         bin_dir: None,
         jobs: 4,
+        duration: 0.5,
         names: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -56,13 +63,18 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--timeout: {e}"))?
             }
             "--bin-dir" => a.bin_dir = Some(value("a directory")?.into()),
+            "--duration" => {
+                a.duration = value("seconds")?
+                    .parse()
+                    .map_err(|e| format!("--duration: {e}"))?
+            }
             "-j" | "--jobs" => {
                 a.jobs = value("a number")?.parse().map_err(|e| format!("-j: {e}"))?
             }
             "-h" | "--help" => return Err(USAGE.into()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
             s => {
-                if lab::scenario::find(s).is_none() {
+                if lab::scenario::find(s).is_none() && lab::aggregate::find(s).is_none() {
                     return Err(format!("no scenario {s} (see --list)"));
                 }
                 a.names.push(s.into())
@@ -207,6 +219,123 @@ fn print_outcome(i: usize, n: usize, o: &Outcome) {
     }
 }
 
+/// Runs `f(i)` for every `i < n` on `jobs` threads; results in order.
+fn in_parallel<T: Send>(jobs: usize, n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<Option<T>> {
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
+    let next = Mutex::new(0usize);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(n) {
+            scope.spawn(|| loop {
+                let i = {
+                    let Ok(mut k) = next.lock() else { return };
+                    *k += 1;
+                    *k - 1
+                };
+                if i >= n {
+                    return;
+                }
+                let r = f(i);
+                if let Ok(mut all) = results.lock() {
+                    all[i] = Some(r);
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap_or_default()
+}
+
+fn print_aggregate(i: usize, n: usize, o: &AggOutcome) {
+    let s = o.scenario;
+    println!("[{}/{n}] {}: {}", i + 1, s.name, s.cause.describe());
+    for l in &o.path_lines {
+        println!(
+            "  {:<5} {:<14} {}",
+            l["interface"].as_str().unwrap_or("?"),
+            l["verdict"].as_str().unwrap_or("?"),
+            l["summary"].as_str().unwrap_or("")
+        );
+    }
+    println!(
+        "  summary {} (exit {}): {}",
+        o.summary,
+        o.run.exit,
+        o.summary_line["summary"].as_str().unwrap_or("")
+    );
+    println!("  took {:.2} s", o.elapsed.as_secs_f64());
+    if let Some(c) = &o.capture {
+        println!("  recorded: {}", c.display());
+    }
+    let bad = o.mismatches();
+    if bad.is_empty() {
+        println!("  as expected\n");
+    } else {
+        for b in &bad {
+            println!("  MISMATCH {b}");
+        }
+        println!("{}", indent(&o.run.to_string()));
+    }
+}
+
+/// The aggregate group: returns (scenarios run, scenarios not as expected).
+fn run_aggregate_group(
+    chosen: &[&'static AggScenario],
+    bins: &Binaries,
+    opts: &AggOptions,
+    jobs: usize,
+) -> (usize, usize) {
+    if chosen.is_empty() {
+        return (0, 0);
+    }
+    println!(
+        "\nlab: aggregate, {} scenarios on a two-WAN router (--duration {} --timeout {}: \
+         each run must take less than their sum)\n",
+        chosen.len(),
+        opts.duration,
+        opts.timeout
+    );
+    let results = in_parallel(jobs, chosen.len(), |i| {
+        lab::aggregate::run::run(chosen[i], &format!("lab{i}a"), bins, opts)
+    });
+    let n = chosen.len();
+    let mut failed = 0;
+    let mut rows = Vec::new();
+    for (i, r) in results.into_iter().enumerate() {
+        let name = chosen[i].name;
+        match r {
+            Some(Ok(o)) => {
+                print_aggregate(i, n, &o);
+                let ok = o.mismatches().is_empty();
+                failed += usize::from(!ok);
+                let per_wan: Vec<&str> = o.paths.iter().map(|(_, v)| v.as_str()).collect();
+                rows.push(format!(
+                    "{name:<18} {:<30} {:<22} {:>6.2} s  {}",
+                    per_wan.join(" "),
+                    format!("{} ({})", o.summary, o.run.exit),
+                    o.elapsed.as_secs_f64(),
+                    if ok { "ok" } else { "MISMATCH" }
+                ));
+            }
+            Some(Err(e)) => {
+                failed += 1;
+                println!("[{}/{n}] {name}: error: {e}\n", i + 1);
+                rows.push(format!("{name:<18} error: {e}"));
+            }
+            None => {
+                failed += 1;
+                rows.push(format!("{name:<18} not run"));
+            }
+        }
+    }
+    println!(
+        "{:<18} {:<30} {:<22} {:>8}  result",
+        "scenario", "wan1 wan2", "summary (exit)", "took"
+    );
+    for r in rows {
+        println!("{r}");
+    }
+    (n, failed)
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -220,6 +349,15 @@ fn main() -> ExitCode {
             println!(
                 "{:<16} check {:<22} trace {:<22} {}",
                 s.name, s.check.verdict, s.trace.verdict, s.cause
+            );
+        }
+        for s in lab::aggregate::AGGREGATE_SCENARIOS {
+            println!(
+                "{:<16} aggregate {:<16} {:<18} {}",
+                s.name,
+                s.paths[1],
+                s.summary,
+                s.cause.describe()
             );
         }
         return ExitCode::SUCCESS;
@@ -251,6 +389,10 @@ fn main() -> ExitCode {
         }
     }
     let chosen: Vec<&'static lab::Scenario> = SCENARIOS
+        .iter()
+        .filter(|s| args.names.is_empty() || args.names.iter().any(|n| n == s.name))
+        .collect();
+    let chosen_aggregate: Vec<&'static AggScenario> = AGGREGATE_SCENARIOS
         .iter()
         .filter(|s| args.names.is_empty() || args.names.iter().any(|n| n == s.name))
         .collect();
@@ -340,6 +482,14 @@ fn main() -> ExitCode {
     for l in summary {
         println!("{l}");
     }
+    let aggregate_opts = AggOptions {
+        duration: args.duration,
+        timeout: args.timeout,
+        record: args.record.clone(),
+    };
+    let (agg_total, agg_failed) =
+        run_aggregate_group(&chosen_aggregate, &bins, &aggregate_opts, args.jobs);
+    let (n, failed) = (n + agg_total, failed + agg_failed);
     println!(
         "\n{} of {n} scenarios as expected in {:.1} s; namespaces removed.",
         n - failed,

@@ -256,8 +256,9 @@ pub fn connect(spec: &ConnectSpec, purpose: Purpose) -> Result<KernelSession, Se
                 message: e.message,
             }
         }
-        Ok(ServerMessage::Answer(_)) => {
-            session.echo = EchoStatus::NotEcho("it answered the hello with a probe answer".into())
+        Ok(other) => {
+            session.echo =
+                EchoStatus::NotEcho(EchoError::unexpected("a report", &other).to_string())
         }
         Err(why) => session.echo = EchoStatus::NotEcho(why.to_string()),
     }
@@ -282,6 +283,12 @@ impl KernelSession {
             EchoStatus::NotConnected => self.facts.outcome != ConnectOutcome::Refused,
             EchoStatus::NotEcho(_) => self.facts.is_mptcp != Some(false),
         }
+    }
+
+    /// The echo session on the kernel connection, while it is open (the
+    /// aggregate exchange runs on it after the report).
+    pub fn conn_mut(&mut self) -> Option<&mut EchoConn> {
+        self.conn.as_mut()
     }
 
     /// Asks the echo server for its observations of the crafted SYNs with
