@@ -254,6 +254,51 @@ fn server_with_mptcp_disabled() {
 }
 
 #[test]
+fn the_echo_server_re_arms_once_mptcp_is_enabled() {
+    if skip("the_echo_server_re_arms_once_mptcp_is_enabled") {
+        return;
+    }
+    let lab = Lab::direct("cr").unwrap();
+    lab.server.sysctl("net.mptcp.enabled", "0").unwrap();
+    let interval = Duration::from_secs(1);
+    let _srv = InProcessServer::start(
+        &lab.server,
+        lab::echo_server::Config {
+            ports: vec![PORT],
+            rearm_interval: interval,
+            ..Default::default()
+        },
+    )
+    .expect("echo server");
+    let addr = lab.server_addr.to_string();
+    let run = check(&lab.client, &["--json", &addr]);
+    assert_eq!(run.verdict(), "server_mptcp_disabled", "{run:?}");
+    let v = &run.json()[0];
+    let listener = &v["report"]["readiness"]["listener"];
+    assert_eq!(listener["mptcp"], false, "{run:?}");
+    assert_eq!(listener["rearm"]["status"], "retrying", "{run:?}");
+    let evidence = v["evidence"].to_string();
+    assert!(evidence.contains("listener is a TCP fallback"), "{run:?}");
+    assert!(evidence.contains("disabled now"), "{run:?}");
+    let fix = v["fix"].as_str().unwrap();
+    assert!(fix.contains("net.mptcp.enabled=1"), "{run:?}");
+    assert!(fix.contains("no restart needed"), "{run:?}");
+
+    // The admin enables MPTCP; the same server process re-arms within
+    // its interval.
+    lab.server.sysctl("net.mptcp.enabled", "1").unwrap();
+    std::thread::sleep(interval + Duration::from_millis(700));
+    let run = check(&lab.client, &["--json", &addr]);
+    assert_eq!(run.verdict(), "mptcp_ok", "{run:?}");
+    let v = &run.json()[0];
+    assert_eq!(v["report"]["connection"]["listener_mptcp"], true, "{run:?}");
+    assert_eq!(
+        v["report"]["readiness"]["listener"]["rearm"]["status"], "rearmed",
+        "{run:?}"
+    );
+}
+
+#[test]
 fn v0_router_against_v1_server_is_version_mismatch() {
     if skip("v0_router_against_v1_server_is_version_mismatch") {
         return;

@@ -8,6 +8,7 @@ pub mod capture;
 pub mod listen;
 pub mod privdrop;
 pub mod protocol;
+pub mod rearm;
 pub mod report;
 pub mod segment;
 pub mod server;

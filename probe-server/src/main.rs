@@ -29,6 +29,10 @@ struct Args {
     /// Listen with plain TCP sockets even where MPTCP is available.
     #[arg(long)]
     tcp: bool,
+    /// Seconds between attempts to re-open TCP fallback listeners as MPTCP
+    /// once the kernel allows it (0: never).
+    #[arg(long, default_value_t = 5)]
+    rearm_interval: u64,
     /// Observations kept (oldest evicted).
     #[arg(long, default_value_t = 8192)]
     store_capacity: usize,
@@ -81,6 +85,7 @@ fn main() {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         report_kernel: args.report_kernel,
         force_tcp: args.tcp,
+        rearm_interval: Duration::from_secs(args.rearm_interval),
         ..Config::default()
     };
     let shutdown = async {

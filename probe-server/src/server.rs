@@ -8,17 +8,19 @@
 use crate::capture::CaptureStats;
 pub use crate::listen::{open, Opened};
 use crate::protocol::{classify, Action, LineBuffer, Opening, Session};
+use crate::rearm::ListenerSlot;
 use crate::report;
 use crate::sockopt;
 use crate::store::{FourTuple, Store, StoreLimits};
 use packet::echo::{
     ErrorMessage, HostReadiness, ListenerState, OptionForm, ProbeAnswer, ProbeObservation,
-    ServerMessage, ECHO_VERSION, MAX_LINE,
+    RearmStatus, ServerMessage, ECHO_VERSION, MAX_LINE,
 };
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,6 +50,9 @@ pub struct Config {
     pub max_queries: usize,
     /// Force TCP listeners (for tests of the fallback path).
     pub force_tcp: bool,
+    /// How often listeners that fell back to TCP try MPTCP again (zero:
+    /// never); see [`crate::rearm`].
+    pub rearm_interval: Duration,
 }
 
 impl Default for Config {
@@ -68,6 +73,7 @@ impl Default for Config {
             report_kernel: false,
             max_queries: 32,
             force_tcp: false,
+            rearm_interval: crate::rearm::DEFAULT_INTERVAL,
         }
     }
 }
@@ -180,17 +186,27 @@ pub async fn serve(
         rates: Mutex::new(HashMap::new()),
     });
     let mut tasks = tokio::task::JoinSet::new();
+    let mut slots = Vec::new();
     for l in opened.listeners {
-        let listener = TcpListener::from_std(l.socket)?;
-        if let Ok(a) = listener.local_addr() {
-            tracing::info!(check = "listen", addr = %a, mptcp = l.mptcp, "listening");
-            shared
-                .addresses
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(a);
-        }
-        tasks.spawn_local(accept_loop(listener, l.mptcp, ctx.clone()));
+        let slot = Rc::new(ListenerSlot::new(TcpListener::from_std(l.socket)?, l.mptcp)?);
+        let a = slot.addr();
+        tracing::info!(check = "listen", addr = %a, mptcp = l.mptcp, "listening");
+        shared
+            .addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(a);
+        tasks.spawn_local(accept_loop(slot.clone(), ctx.clone()));
+        slots.push(slot);
+    }
+    let retrying = opened
+        .listener_state
+        .rearm
+        .as_ref()
+        .is_some_and(|r| r.status == RearmStatus::Retrying);
+    if retrying && !ctx.config.rearm_interval.is_zero() {
+        let interval = ctx.config.rearm_interval;
+        tasks.spawn_local(crate::rearm::supervise(slots, shared.clone(), interval));
     }
     shutdown.await;
     stop.store(true, Ordering::Relaxed);
@@ -201,12 +217,12 @@ pub async fn serve(
     Ok(())
 }
 
-async fn accept_loop(listener: TcpListener, mptcp: bool, ctx: Arc<Ctx>) {
+async fn accept_loop(listener: Rc<ListenerSlot>, ctx: Arc<Ctx>) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         // Reap finished connection tasks so the set stays small.
         while conns.try_join_next().is_some() {}
-        let (stream, peer) = match listener.accept().await {
+        let (stream, peer, mptcp) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.

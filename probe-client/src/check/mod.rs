@@ -208,7 +208,10 @@ pub fn check_one<W: Write>(
     }
     let mut adapted = adapt::verdict_input(&local, &observations);
     adapted.notes.append(&mut session.notes);
-    let verdict = packet::verdict::evaluate(&adapted.input);
+    let mut verdict = packet::verdict::evaluate(&adapted.input);
+    if let Some(report) = &observations.report {
+        engine::listener::amend(&mut verdict, report);
+    }
     Ok(CheckRun {
         target,
         dest,

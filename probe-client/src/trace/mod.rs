@@ -320,7 +320,10 @@ fn trace_one(
         server: server_report(&outcome),
         trace: Some(state.verdict_trace(version)),
     };
-    let verdict = evaluate(&input);
+    let mut verdict = evaluate(&input);
+    if let Some(report) = &outcome.report {
+        engine::listener::amend(&mut verdict, report);
+    }
     if global.json {
         for hop in state.hops() {
             output::print_line(&TraceLine::Hop(render::HopLine::new(&hop)));
