@@ -79,9 +79,7 @@ pub fn amend(verdict: &mut Verdict, report: &EchoReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use packet::echo::{
-        ConnectionInfo, Endpoint, HostReadiness, ListenerState, Rearm,
-    };
+    use packet::echo::{ConnectionInfo, Endpoint, HostReadiness, ListenerState, Rearm};
     use packet::verdict::{evaluate, VerdictInput};
 
     fn report(enabled: bool, listener: Option<ListenerState>) -> EchoReport {
@@ -133,7 +131,10 @@ mod tests {
     #[test]
     fn disabled_now_and_retrying_needs_only_the_sysctl() {
         let mut v = disabled();
-        amend(&mut v, &report(false, fallback(RearmStatus::Retrying, None)));
+        amend(
+            &mut v,
+            &report(false, fallback(RearmStatus::Retrying, None)),
+        );
         let fix = v.fix.unwrap();
         assert!(fix.contains("net.mptcp.enabled=1"), "{fix}");
         assert!(fix.contains("no restart needed"), "{fix}");
@@ -158,7 +159,10 @@ mod tests {
         let mut v = disabled();
         amend(
             &mut v,
-            &report(true, fallback(RearmStatus::RestartNeeded, Some("port 443 is privileged"))),
+            &report(
+                true,
+                fallback(RearmStatus::RestartNeeded, Some("port 443 is privileged")),
+            ),
         );
         let fix = v.fix.unwrap();
         assert!(fix.contains("restart mptcp-probe-server"), "{fix}");
@@ -182,7 +186,10 @@ mod tests {
     fn other_verdicts_and_mptcp_listeners_are_left_alone() {
         let mut ok = evaluate(&VerdictInput::default());
         let before = ok.clone();
-        amend(&mut ok, &report(false, fallback(RearmStatus::Retrying, None)));
+        amend(
+            &mut ok,
+            &report(false, fallback(RearmStatus::Retrying, None)),
+        );
         assert_eq!(ok, before);
         let mut v = disabled();
         let before = v.clone();

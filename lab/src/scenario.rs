@@ -21,7 +21,8 @@ pub struct Expect {
 /// Where `trace` places the loss of MP_CAPABLE: the last hop (TTL) whose
 /// quote still carried it and the first hop whose quote did not (`None`
 /// when no router quote lacks it: the server's echo is the first place it
-/// was missing).
+/// was missing). For dropped SYNs, the first hop that answered only the
+/// plain control SYN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HopRange {
     pub last_with: u8,
@@ -197,10 +198,15 @@ pub const SCENARIOS: &[Scenario] = &[
         middleboxes: &[Middlebox::DropOption30(Router::R1)],
         client_args: &[],
         check: fails("syn_dropped"),
-        // trace sends MP_CAPABLE SYNs only: without a plain SYN as control
-        // it cannot tell dropped MPTCP SYNs from a dead host, and says so.
-        trace: fails("inconclusive"),
-        hop_range: None,
+        // Trace on a dropping path: r1 quotes our MP_CAPABLE SYN (TTL
+        // expiry comes before its FORWARD chain) and drops it when
+        // forwarding; the plain control SYNs, on their own flow, go on to
+        // r2 and the server.
+        trace: fails("syn_dropped"),
+        hop_range: Some(HopRange {
+            last_with: 1,
+            first_without: Some(2),
+        }),
         replay_client: &[
             Some("syn_dropped"),
             Some("unreachable"),
@@ -325,10 +331,11 @@ mod tests {
             for e in [s.check, s.trace] {
                 assert_eq!(e.exit, i32::from(e.verdict != "mptcp_ok"), "{}", s.name);
             }
-            // A hop range only where trace blames a stripping middlebox.
+            // A hop range only where trace blames a stripping or a
+            // dropping middlebox.
             assert_eq!(
                 s.hop_range.is_some(),
-                s.trace.verdict == "stripped_upstream",
+                matches!(s.trace.verdict, "stripped_upstream" | "syn_dropped"),
                 "{}",
                 s.name
             );
@@ -347,6 +354,10 @@ mod tests {
         assert!(has(&|s| s.middleboxes == [M::StripUpstream(Router::R2)]));
         assert!(has(&|s| s.middleboxes == [M::StripDownstream(Router::R1)]));
         assert!(has(&|s| s.middleboxes == [M::DropOption30(Router::R1)]));
+        // Trace on a dropping path, placed by its plain control.
+        assert!(has(&|s| s.middleboxes == [M::DropOption30(Router::R1)]
+            && s.trace.verdict == "syn_dropped"
+            && s.hop_range.is_some()));
         assert!(has(&|s| s.middleboxes == [M::Masquerade(Router::R1)]));
         assert!(has(
             &|s| s.middleboxes == [M::Masquerade(Router::R1), M::StripUpstream(Router::R2)]

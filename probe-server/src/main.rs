@@ -37,7 +37,7 @@ struct Args {
     #[arg(long, default_value_t = 8192)]
     store_capacity: usize,
     /// Observations kept per remote address.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 256)]
     store_per_source: usize,
     /// Concurrent connections.
     #[arg(long, default_value_t = 256)]

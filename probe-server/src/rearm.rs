@@ -19,13 +19,13 @@
 //! says `restart_needed` instead of closing a listener it could not
 //! replace.
 use crate::listen::{bind_listen, listener, refuses_mptcp, unbound};
+use crate::server::Shared;
 use packet::echo::{ListenerState, Rearm, RearmStatus};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use crate::server::Shared;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -216,7 +216,11 @@ pub enum Attempt {
 
 /// The listener state after an attempt; `fallback_reason` is why the
 /// server fell back in the first place.
-pub fn state_after(attempt: &Attempt, fallback_reason: Option<String>, interval: Duration) -> ListenerState {
+pub fn state_after(
+    attempt: &Attempt,
+    fallback_reason: Option<String>,
+    interval: Duration,
+) -> ListenerState {
     let interval_s = Some(interval.as_secs().max(1));
     match attempt {
         Attempt::Rearmed => ListenerState {
@@ -252,7 +256,11 @@ pub fn state_after(attempt: &Attempt, fallback_reason: Option<String>, interval:
 /// `port` may be bound by this process now: not a privileged port, or
 /// CAP_NET_BIND_SERVICE still held. `unprivileged_start` is
 /// `net.ipv4.ip_unprivileged_port_start`.
-pub fn may_bind(port: u16, unprivileged_start: u32, cap_net_bind_service: bool) -> Result<(), String> {
+pub fn may_bind(
+    port: u16,
+    unprivileged_start: u32,
+    cap_net_bind_service: bool,
+) -> Result<(), String> {
     if u32::from(port) >= unprivileged_start || cap_net_bind_service {
         return Ok(());
     }
@@ -326,9 +334,16 @@ pub async fn supervise(slots: Vec<Rc<ListenerSlot>>, shared: Arc<Shared>, interv
         let outcome = attempt(&slots);
         let next = state_after(&outcome, fallback_reason.clone(), interval);
         match &outcome {
-            Attempt::Rearmed => tracing::info!(check = "listen", "MPTCP allowed again: listeners re-armed as MPTCP"),
-            Attempt::Retry(why) => tracing::debug!(check = "listen", reason = %why, "still listening with TCP"),
-            Attempt::Never(why) => tracing::warn!(check = "listen", reason = %why, "cannot re-arm MPTCP listeners"),
+            Attempt::Rearmed => tracing::info!(
+                check = "listen",
+                "MPTCP allowed again: listeners re-armed as MPTCP"
+            ),
+            Attempt::Retry(why) => {
+                tracing::debug!(check = "listen", reason = %why, "still listening with TCP")
+            }
+            Attempt::Never(why) => {
+                tracing::warn!(check = "listen", reason = %why, "cannot re-arm MPTCP listeners")
+            }
         }
         *state.lock().unwrap_or_else(|p| p.into_inner()) = next;
         if !matches!(outcome, Attempt::Retry(_)) {
@@ -419,8 +434,7 @@ mod tests {
             let (accepted, _, mptcp) = slot.accept().await.unwrap();
             assert!(mptcp);
             assert!(
-                netsys::sockopt::tcp_is_mptcp(std::os::fd::AsFd::as_fd(&accepted))
-                    .unwrap_or(false),
+                netsys::sockopt::tcp_is_mptcp(std::os::fd::AsFd::as_fd(&accepted)).unwrap_or(false),
                 "an MPTCP connection end to end"
             );
             let mut c: std::net::TcpStream = client.into();
@@ -438,14 +452,15 @@ mod tests {
         let local = tokio::task::LocalSet::new();
         local.block_on(&runtime(), async {
             let std = listener("127.0.0.1:0".parse().unwrap(), false).unwrap();
-            let slot = Rc::new(ListenerSlot::new(TcpListener::from_std(std).unwrap(), false).unwrap());
+            let slot =
+                Rc::new(ListenerSlot::new(TcpListener::from_std(std).unwrap(), false).unwrap());
             let addr = slot.addr();
             let waiting = tokio::task::spawn_local({
                 let slot = slot.clone();
                 async move { slot.accept().await.map(|(_, _, mptcp)| mptcp) }
             });
             tokio::task::yield_now().await;
-            assert_eq!(attempt(&[slot.clone()]), Attempt::Rearmed);
+            assert_eq!(attempt(std::slice::from_ref(&slot)), Attempt::Rearmed);
             let _client = std::net::TcpStream::connect(addr).unwrap();
             let mptcp = tokio::time::timeout(Duration::from_secs(5), waiting)
                 .await

@@ -63,7 +63,9 @@ impl Default for Config {
             interface: None,
             store: StoreLimits {
                 capacity: 8192,
-                per_source: 64,
+                // A trace's three flows of up to 30 TTLs each, and the
+                // SYN/ACKs they draw, must fit (see engine::trace::flows).
+                per_source: 256,
             },
             max_connections: 256,
             per_source_per_minute: 120,
@@ -188,7 +190,10 @@ pub async fn serve(
     let mut tasks = tokio::task::JoinSet::new();
     let mut slots = Vec::new();
     for l in opened.listeners {
-        let slot = Rc::new(ListenerSlot::new(TcpListener::from_std(l.socket)?, l.mptcp)?);
+        let slot = Rc::new(ListenerSlot::new(
+            TcpListener::from_std(l.socket)?,
+            l.mptcp,
+        )?);
         let a = slot.addr();
         tracing::info!(check = "listen", addr = %a, mptcp = l.mptcp, "listening");
         shared

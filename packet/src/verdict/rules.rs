@@ -353,6 +353,7 @@ fn syn_dropped(f: &Facts<'_>) -> Option<Finding> {
         f.target
     );
     let mut finding = Finding::new(VerdictCode::SynDropped, summary).fix(DROP_FIX);
+    locate_drop(f, &mut finding);
     finding.evidence.push(format!(
         "{} unanswered; {} answered with {}",
         labels.join(", "),
@@ -365,6 +366,23 @@ fn syn_dropped(f: &Facts<'_>) -> Option<Finding> {
             .push("the echo server did not see the MPTCP SYNs arrive".into());
     }
     Some(finding)
+}
+
+/// A trace with a plain control names where MP_CAPABLE SYNs were dropped.
+fn locate_drop(f: &Facts<'_>, finding: &mut Finding) {
+    let Some(range) = f.relevant_trace().and_then(|t| t.dropped) else {
+        return;
+    };
+    finding.summary.push_str(&format!(" (dropped {range})"));
+    let last = range
+        .last_with
+        .map_or_else(|| "this host".to_string(), |h| h.to_string());
+    finding.evidence.push(format!(
+        "the trace's MP_CAPABLE SYNs got no answer beyond {last} while its plain control SYNs \
+         went on; {last} is the likely culprit (a router quotes a TTL-expired SYN before it \
+         filters)"
+    ));
+    finding.hop_range = Some(range);
 }
 
 /// The server saw our SYN without MP_CAPABLE (removed or NOP-filled), or a
