@@ -76,17 +76,13 @@ const fn fails(verdict: &'static str) -> Expect {
 
 // What `analyze` says about the four handshakes of a recorded `check`
 // (in order: the kernel's own MPTCP connection, then the crafted v1, v0
-// and plain SYNs). The plain SYN offers no MPTCP, so nothing is judged.
+// and plain SYNs). `analyze` recognises them as one check run and judges
+// them together, as check does: each gets the run's verdict. The plain SYN
+// offers no MPTCP, so nothing is judged on it.
 
-/// A clean path from either side. The crafted v0 SYN is ignored by the
-/// v1-only server: judged on its own, that handshake is a version mismatch
-/// (check only calls it the cause when this host speaks v0).
-const OK_SET: &[Option<&str>] = &[
-    Some("mptcp_ok"),
-    Some("mptcp_ok"),
-    Some("version_mismatch"),
-    None,
-];
+/// A clean path from either side. The crafted v0 SYN, ignored by the
+/// v1-only server, is check's own probe, not this host speaking v0.
+const OK_SET: &[Option<&str>] = &[Some("mptcp_ok"), Some("mptcp_ok"), Some("mptcp_ok"), None];
 /// An MP_CAPABLE SYN answered by a plain SYN/ACK: from the client's side
 /// alone, stripping on the way and a server without MPTCP look the same.
 const CLIENT_CANNOT_TELL: &[Option<&str>] = &[
@@ -95,7 +91,9 @@ const CLIENT_CANNOT_TELL: &[Option<&str>] = &[
     Some("inconclusive"),
     None,
 ];
-/// The server's capture shows NOPs where MP_CAPABLE was.
+/// The server's capture shows NOPs where MP_CAPABLE was (and a SYN that
+/// lost its option cannot be told a v1 from a v0 probe: each handshake is
+/// judged alone).
 const STRIPPED_SEEN_BY_SERVER: &[Option<&str>] = &[
     Some("stripped_upstream"),
     Some("stripped_upstream"),
@@ -184,10 +182,13 @@ pub const SCENARIOS: &[Scenario] = &[
         trace: fails("stripped_downstream"),
         hop_range: None,
         replay_client: CLIENT_CANNOT_TELL,
+        // The kernel connection's third ACK shows the client never got the
+        // server's MP_CAPABLE; it speaks for the run (a server-side capture
+        // cannot show what the probes' SYN/ACKs looked like on arrival).
         replay_server: &[
             Some("stripped_downstream"),
-            Some("mptcp_ok"),
-            Some("version_mismatch"),
+            Some("stripped_downstream"),
+            Some("stripped_downstream"),
             None,
         ],
     },
@@ -207,10 +208,12 @@ pub const SCENARIOS: &[Scenario] = &[
             last_with: 1,
             first_without: Some(2),
         }),
+        // The kernel's retries without MP_CAPABLE and the unanswered
+        // probes next to the answered plain one.
         replay_client: &[
             Some("syn_dropped"),
-            Some("unreachable"),
-            Some("unreachable"),
+            Some("syn_dropped"),
+            Some("syn_dropped"),
             None,
         ],
         replay_server: &[None, None],
@@ -295,12 +298,11 @@ pub const SCENARIOS: &[Scenario] = &[
         check: fails("echoing_middlebox"),
         trace: fails("echoing_middlebox"),
         hop_range: None,
-        // The kernel's own connection: the keyless MP_CAPABLE of its
-        // SYN/ACK is not part of what the engine is given about a kernel
-        // connection (check cannot see it either), so alone it is
-        // inconclusive; the crafted probes' SYN/ACKs show the reflection.
+        // The crafted probes' SYN/ACKs show the reflection (the keyless
+        // MP_CAPABLE of the kernel connection's SYN/ACK is not part of what
+        // the engine is given about a kernel connection); judged as one run.
         replay_client: &[
-            Some("inconclusive"),
+            Some("echoing_middlebox"),
             Some("echoing_middlebox"),
             Some("echoing_middlebox"),
             None,

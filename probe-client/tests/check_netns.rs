@@ -581,6 +581,67 @@ fn write_records_every_probe_and_answer() {
 }
 
 #[test]
+fn analyze_agrees_with_checks_own_capture() {
+    if skip("analyze_agrees_with_checks_own_capture") {
+        return;
+    }
+    // On a direct link (one capture point sees what both ends see) and
+    // through a router (the client's view only).
+    for (tag, routed) in [("cad", false), ("car", true)] {
+        let lab = if routed {
+            Lab::routed(tag)
+        } else {
+            Lab::direct(tag)
+        }
+        .unwrap();
+        let _srv = start_server(&lab.server);
+        let dir = std::env::temp_dir().join(format!("mpp-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("check.pcap");
+        let path = file.to_str().unwrap();
+        let run = check(
+            &lab.client,
+            &["--write", path, &lab.server_addr.to_string()],
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        let out = std::process::Command::new(BIN)
+            .args(["analyze", path])
+            .output()
+            .unwrap();
+        let json = std::process::Command::new(BIN)
+            .args(["analyze", "--json", path])
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "check said mptcp_ok: {text}");
+        assert!(!text.contains("version_mismatch"), "{text}");
+        assert!(
+            text.contains("check's crafted v0 MP_CAPABLE SYN (a random key"),
+            "{text}"
+        );
+        assert!(
+            text.contains("check's crafted plain SYN (the control)"),
+            "{text}"
+        );
+        // Only what the capture shows.
+        assert!(!text.contains("net.mptcp.enabled"), "{text}");
+        assert!(!text.contains("CAP_NET_RAW"), "{text}");
+        let verdicts: Vec<Value> = String::from_utf8_lossy(&json.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter_map(|v| v.get("handshake").cloned())
+            .filter(|h| !h["verdict"].is_null())
+            .collect();
+        assert_eq!(verdicts.len(), 2, "the v1 and v0 probes: {text}");
+        for h in &verdicts {
+            assert_eq!(h["verdict"], "mptcp_ok", "{h}");
+            assert_eq!(h["check_run"]["id"], 1, "{h}");
+        }
+    }
+}
+
+#[test]
 fn setcap_binary_sends_probes_as_an_ordinary_user() {
     let name = "setcap_binary_sends_probes_as_an_ordinary_user";
     if skip(name) || skip_without(name, "setcap") || skip_without(name, "setpriv") {
