@@ -16,6 +16,7 @@
 //!
 //! - [`matching`]: which probe a received packet answers;
 //! - [`check`]: `check`'s observations turned into the verdict engine's input;
+//! - [`listener`]: the echo server's fallback listener in a verdict's fix;
 //! - [`trace`]: the probes of a trace, the hops assembled from the answers,
 //!   and when to retry and give up ([`trace::driver`]);
 //! - [`analyze`]: a pcap/pcapng capture decoded into handshakes and verdicts.
@@ -26,5 +27,6 @@ pub mod analyze;
 pub mod check;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+pub mod listener;
 pub mod matching;
 pub mod trace;

@@ -3,7 +3,9 @@
 //! the end-to-end tests, which cannot start another package's binary (the
 //! lab's `--bin-dir` mode and CI's lab run cover the real binary).
 use crate::netns::Netns;
-use probe_server::server::{self, Config, Shared};
+/// The server's settings, for tests that start it with more than a port.
+pub use probe_server::server::Config;
+use probe_server::server::{self, Shared};
 use std::io;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;

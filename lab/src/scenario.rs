@@ -21,7 +21,8 @@ pub struct Expect {
 /// Where `trace` places the loss of MP_CAPABLE: the last hop (TTL) whose
 /// quote still carried it and the first hop whose quote did not (`None`
 /// when no router quote lacks it: the server's echo is the first place it
-/// was missing).
+/// was missing). For dropped SYNs, the first hop that answered only the
+/// plain control SYN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HopRange {
     pub last_with: u8,
@@ -75,21 +76,17 @@ const fn fails(verdict: &'static str) -> Expect {
 
 // What `analyze` says about the four handshakes of a recorded `check`
 // (in order: the kernel's own MPTCP connection, then the crafted v1, v0
-// and plain SYNs). The plain SYN offers no MPTCP, so nothing is judged.
+// and plain SYNs). `analyze` recognises them as one check run and judges
+// them together, as check does: each gets the run's verdict. The plain SYN
+// offers no MPTCP, so nothing is judged on it.
 // Captures recorded since issue 9 (the scenarios after `reflect-r2`) hold
 // the crafted SYNs first: `check` now sends them before anything of the
 // kernel's, and makes its kernel connection only when they show it does
 // no harm (else a plain echo connection comes last).
 
-/// A clean path from either side. The crafted v0 SYN is ignored by the
-/// v1-only server: judged on its own, that handshake is a version mismatch
-/// (check only calls it the cause when this host speaks v0).
-const OK_SET: &[Option<&str>] = &[
-    Some("mptcp_ok"),
-    Some("mptcp_ok"),
-    Some("version_mismatch"),
-    None,
-];
+/// A clean path from either side. The crafted v0 SYN, ignored by the
+/// v1-only server, is check's own probe, not this host speaking v0.
+const OK_SET: &[Option<&str>] = &[Some("mptcp_ok"), Some("mptcp_ok"), Some("mptcp_ok"), None];
 /// An MP_CAPABLE SYN answered by a plain SYN/ACK: from the client's side
 /// alone, stripping on the way and a server without MPTCP look the same.
 const CLIENT_CANNOT_TELL: &[Option<&str>] = &[
@@ -98,7 +95,9 @@ const CLIENT_CANNOT_TELL: &[Option<&str>] = &[
     Some("inconclusive"),
     None,
 ];
-/// The server's capture shows NOPs where MP_CAPABLE was.
+/// The server's capture shows NOPs where MP_CAPABLE was (and a SYN that
+/// lost its option cannot be told a v1 from a v0 probe: each handshake is
+/// judged alone).
 const STRIPPED_SEEN_BY_SERVER: &[Option<&str>] = &[
     Some("stripped_upstream"),
     Some("stripped_upstream"),
@@ -187,10 +186,13 @@ pub const SCENARIOS: &[Scenario] = &[
         trace: fails("stripped_downstream"),
         hop_range: None,
         replay_client: CLIENT_CANNOT_TELL,
+        // The kernel connection's third ACK shows the client never got the
+        // server's MP_CAPABLE; it speaks for the run (a server-side capture
+        // cannot show what the probes' SYN/ACKs looked like on arrival).
         replay_server: &[
             Some("stripped_downstream"),
-            Some("mptcp_ok"),
-            Some("version_mismatch"),
+            Some("stripped_downstream"),
+            Some("stripped_downstream"),
             None,
         ],
     },
@@ -201,14 +203,21 @@ pub const SCENARIOS: &[Scenario] = &[
         middleboxes: &[Middlebox::DropOption30(Router::R1)],
         client_args: &[],
         check: fails("syn_dropped"),
-        // trace sends MP_CAPABLE SYNs only: without a plain SYN as control
-        // it cannot tell dropped MPTCP SYNs from a dead host, and says so.
-        trace: fails("inconclusive"),
-        hop_range: None,
+        // Trace on a dropping path: r1 quotes our MP_CAPABLE SYN (TTL
+        // expiry comes before its FORWARD chain) and drops it when
+        // forwarding; the plain control SYNs, on their own flow, go on to
+        // r2 and the server.
+        trace: fails("syn_dropped"),
+        hop_range: Some(HopRange {
+            last_with: 1,
+            first_without: Some(2),
+        }),
+        // The kernel's retries without MP_CAPABLE and the unanswered
+        // probes next to the answered plain one.
         replay_client: &[
             Some("syn_dropped"),
-            Some("unreachable"),
-            Some("unreachable"),
+            Some("syn_dropped"),
+            Some("syn_dropped"),
             None,
         ],
         replay_server: &[None, None],
@@ -293,12 +302,11 @@ pub const SCENARIOS: &[Scenario] = &[
         check: fails("echoing_middlebox"),
         trace: fails("echoing_middlebox"),
         hop_range: None,
-        // The kernel's own connection: the keyless MP_CAPABLE of its
-        // SYN/ACK is not part of what the engine is given about a kernel
-        // connection (check cannot see it either), so alone it is
-        // inconclusive; the crafted probes' SYN/ACKs show the reflection.
+        // The crafted probes' SYN/ACKs show the reflection (the keyless
+        // MP_CAPABLE of the kernel connection's SYN/ACK is not part of what
+        // the engine is given about a kernel connection); judged as one run.
         replay_client: &[
-            Some("inconclusive"),
+            Some("echoing_middlebox"),
             Some("echoing_middlebox"),
             Some("echoing_middlebox"),
             None,
@@ -403,10 +411,11 @@ mod tests {
             for e in [s.check, s.trace] {
                 assert_eq!(e.exit, i32::from(e.verdict != "mptcp_ok"), "{}", s.name);
             }
-            // A hop range only where trace blames a stripping middlebox.
+            // A hop range only where trace blames a stripping or a
+            // dropping middlebox.
             assert_eq!(
                 s.hop_range.is_some(),
-                s.trace.verdict == "stripped_upstream",
+                matches!(s.trace.verdict, "stripped_upstream" | "syn_dropped"),
                 "{}",
                 s.name
             );
@@ -425,6 +434,10 @@ mod tests {
         assert!(has(&|s| s.middleboxes == [M::StripUpstream(Router::R2)]));
         assert!(has(&|s| s.middleboxes == [M::StripDownstream(Router::R1)]));
         assert!(has(&|s| s.middleboxes == [M::DropOption30(Router::R1)]));
+        // Trace on a dropping path, placed by its plain control.
+        assert!(has(&|s| s.middleboxes == [M::DropOption30(Router::R1)]
+            && s.trace.verdict == "syn_dropped"
+            && s.hop_range.is_some()));
         assert!(has(&|s| s.middleboxes == [M::Masquerade(Router::R1)]));
         assert!(has(
             &|s| s.middleboxes == [M::Masquerade(Router::R1), M::StripUpstream(Router::R2)]

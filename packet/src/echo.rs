@@ -331,6 +331,56 @@ pub struct ListenerState {
     pub mptcp: bool,
     /// Why the server fell back to TCP listeners.
     pub fallback_reason: Option<String>,
+    /// What the server does about a fallback: re-open its listeners as
+    /// MPTCP once the kernel allows it. `None` from a server that never
+    /// fell back, and from servers before this field (which never re-arm).
+    #[serde(default)]
+    pub rearm: Option<Rearm>,
+}
+
+/// The re-arming of fallback TCP listeners.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rearm {
+    pub status: RearmStatus,
+    /// Seconds between two attempts (`retrying`), or the attempt that
+    /// succeeded was at most this long after MPTCP became available.
+    pub interval_s: Option<u64>,
+    /// Why the last attempt failed.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Where the re-arming stands (JSON: `retrying`, `restart_needed`, `off`,
+/// `rearmed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RearmStatus {
+    /// The server tries MPTCP listeners again every `interval_s` seconds
+    /// and switches by itself once the kernel allows MPTCP sockets.
+    Retrying,
+    /// It cannot re-open its listeners as MPTCP by itself (`error` says
+    /// why): restart mptcp-probe-server once MPTCP is enabled.
+    RestartNeeded,
+    /// TCP listeners were asked for (`--tcp`): it does not re-arm.
+    Off,
+    /// It listened with TCP at first and re-armed: MPTCP listeners now.
+    Rearmed,
+    /// A value this version does not know (a newer server's).
+    #[serde(other)]
+    Unknown,
+}
+
+impl RearmStatus {
+    /// The JSON string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RearmStatus::Retrying => "retrying",
+            RearmStatus::RestartNeeded => "restart_needed",
+            RearmStatus::Off => "off",
+            RearmStatus::Rearmed => "rearmed",
+            RearmStatus::Unknown => "unknown",
+        }
+    }
 }
 
 /// A request for the observations of crafted SYNs.
@@ -482,8 +532,13 @@ mod tests {
                 }],
                 kernel_release: None,
                 listener: Some(ListenerState {
-                    mptcp: true,
-                    fallback_reason: None,
+                    mptcp: false,
+                    fallback_reason: Some("refused".into()),
+                    rearm: Some(Rearm {
+                        status: RearmStatus::Retrying,
+                        interval_s: Some(5),
+                        error: None,
+                    }),
                 }),
                 errors: vec![],
             },
@@ -525,6 +580,29 @@ mod tests {
             serde_json::from_str::<Flavor>("\"some_fork\"").unwrap(),
             Flavor::Unknown
         );
+    }
+
+    #[test]
+    fn listener_state_reads_older_servers_and_documented_rearm_strings() {
+        let old: ListenerState =
+            serde_json::from_str(r#"{"mptcp":false,"fallback_reason":"x"}"#).unwrap();
+        assert_eq!(old.rearm, None, "servers before re-arming never re-arm");
+        for (status, text) in [
+            (RearmStatus::Retrying, "retrying"),
+            (RearmStatus::RestartNeeded, "restart_needed"),
+            (RearmStatus::Off, "off"),
+            (RearmStatus::Rearmed, "rearmed"),
+        ] {
+            assert_eq!(
+                serde_json::to_string(&status).unwrap(),
+                format!("\"{text}\"")
+            );
+            assert_eq!(status.as_str(), text);
+        }
+        let future: Rearm =
+            serde_json::from_str(r#"{"status":"paused","interval_s":null}"#).unwrap();
+        assert_eq!(future.status, RearmStatus::Unknown);
+        assert_eq!(future.error, None);
     }
 
     #[test]

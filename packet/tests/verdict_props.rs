@@ -193,7 +193,11 @@ fn trace() -> impl Strategy<Value = Trace> {
             mp_capable,
             rtt_us: None,
         });
-    (kind(), prop::collection::vec(hop, 0..6)).prop_map(|(probe, hops)| Trace { probe, hops })
+    (kind(), prop::collection::vec(hop, 0..6)).prop_map(|(probe, hops)| Trace {
+        probe,
+        hops,
+        controls: Vec::new(),
+    })
 }
 
 fn input() -> impl Strategy<Value = VerdictInput> {

@@ -276,6 +276,7 @@ fn base_cases() -> Vec<Case> {
                 ],
                 trace: Some(Trace {
                     probe: ProbeKind::V1,
+                    controls: Vec::new(),
                     hops: vec![
                         hop(1, HopOption::Present),
                         hop(2, HopOption::Present),
@@ -308,6 +309,7 @@ fn base_cases() -> Vec<Case> {
                 }),
                 trace: Some(Trace {
                     probe: ProbeKind::V1,
+                    controls: Vec::new(),
                     hops: vec![
                         hop(1, HopOption::Present),
                         hop(2, HopOption::Present),
@@ -384,6 +386,7 @@ fn base_cases() -> Vec<Case> {
                 )],
                 trace: Some(Trace {
                     probe: ProbeKind::V1,
+                    controls: Vec::new(),
                     hops: vec![hop(1, HopOption::Present), hop(2, HopOption::Changed)],
                 }),
                 ..Default::default()
@@ -858,6 +861,7 @@ fn precedence_cases() -> Vec<Case> {
                 }),
                 trace: Some(Trace {
                     probe: ProbeKind::V1,
+                    controls: Vec::new(),
                     hops: vec![hop(1, HopOption::Present), hop(2, HopOption::Absent)],
                 }),
                 ..Default::default()
@@ -1103,4 +1107,85 @@ fn server_evidence_names_only_what_the_server_said() {
         server_line(ServerReport::default()),
         "server: said nothing about its MPTCP state"
     );
+}
+
+/// A trace whose MP_CAPABLE flow stops answering after one hop while its
+/// plain control (own flow) goes on to the server: `syn_dropped`, located
+/// between the last hop that quoted our option and the first that answered
+/// only the plain SYN.
+#[test]
+fn a_trace_with_a_plain_control_locates_the_drop() {
+    let v1_syn = lab("v1-clean.client.pcap#1");
+    let plain_syn = lab("tcp-plain.client.pcap#1");
+    let plain_syn_ack = lab("tcp-plain.client.pcap#2");
+    let silent = |ttl: u8| TraceHop {
+        responder: None,
+        quote: QuoteKind::None,
+        mp_capable: HopOption::Unknown,
+        ..hop(ttl, HopOption::Unknown)
+    };
+    let destination = |ttl: u8| TraceHop {
+        quote: QuoteKind::None,
+        mp_capable: HopOption::Unknown,
+        ..hop(ttl, HopOption::Unknown)
+    };
+    let plain_hop = |ttl: u8| hop(ttl, HopOption::Unknown);
+    let input = |main: Vec<TraceHop>, plain: Vec<TraceHop>, with_control: bool| VerdictInput {
+        target: "10.2.0.2".into(),
+        local: local(1),
+        probes: vec![
+            probe(ProbeKind::V1, 1, v1_syn.clone(), ProbeAnswer::Silence),
+            probe(
+                ProbeKind::Plain,
+                2,
+                plain_syn.clone(),
+                syn_ack(&plain_syn_ack),
+            ),
+        ],
+        trace: Some(Trace {
+            probe: ProbeKind::V1,
+            hops: main,
+            controls: if with_control {
+                vec![Trace {
+                    probe: ProbeKind::Plain,
+                    hops: plain,
+                    controls: Vec::new(),
+                }]
+            } else {
+                Vec::new()
+            },
+        }),
+        ..Default::default()
+    };
+    // r1 (hop 1) drops: its own quote still holds the option, r2 (hop 2)
+    // answered only the plain SYN.
+    let main = vec![hop(1, HopOption::Present), silent(2), silent(3), silent(4)];
+    let plain = vec![plain_hop(1), plain_hop(2), destination(3)];
+    let v = evaluate(&input(main.clone(), plain.clone(), true));
+    assert_eq!(v.code, VerdictCode::SynDropped, "{v:#?}");
+    assert_eq!(v.hop_range.map(|r| r.ttls()), Some((1, Some(2))), "{v:#?}");
+    assert!(v.summary.contains("between hop 1"), "{}", v.summary);
+    assert!(
+        v.evidence.iter().any(|e| e.contains("likely culprit")),
+        "{v:#?}"
+    );
+    assert!(
+        v.evidence
+            .iter()
+            .any(|e| e.contains("trace hops 2..4 *: no answer")),
+        "silent hops in one line: {v:#?}"
+    );
+    // The last router drops: the server is the first place ours missed.
+    let main = vec![
+        hop(1, HopOption::Present),
+        hop(2, HopOption::Present),
+        silent(3),
+    ];
+    let v = evaluate(&input(main, plain.clone(), true));
+    assert_eq!(v.hop_range.map(|r| r.ttls()), Some((2, None)), "{v:#?}");
+    // Without the control's hops the drop is still seen, but not placed.
+    let main = vec![hop(1, HopOption::Present), silent(2)];
+    let v = evaluate(&input(main, plain, false));
+    assert_eq!(v.code, VerdictCode::SynDropped);
+    assert_eq!(v.hop_range, None);
 }

@@ -419,6 +419,7 @@ fn json_packet_lines_follow_the_schema() {
     assert_eq!(
         keys,
         [
+            "check_run",
             "client",
             "client_key",
             "client_port",
@@ -693,8 +694,13 @@ fn snapshot_truncated_packet_is_marked() {
     }
     let path = temp_file("snapcut.pcap", &file);
     let o = run(&["analyze"], &path);
-    assert_eq!(o.status.code(), Some(0));
+    // The SYN's MP_CAPABLE was cut off: whether MPTCP was offered is not
+    // in the capture, which is no OK.
+    assert_eq!(o.status.code(), Some(1));
     let text = stdout(&o);
+    assert!(text.contains(": options not captured:"), "{text}");
+    assert!(!text.contains("plain TCP"), "{text}");
+    assert!(text.contains("tcpdump -s 0"), "{text}");
     let lines = our_lines(&text);
     assert!(
         lines[&1].ends_with("options [mss 1460,sackOK [|tcp]"),
@@ -1043,4 +1049,101 @@ fn replay_side_override() {
     // intact, answered without MPTCP".
     let (v, _) = verdicts("stripped-upstream.client.pcap", &["--side", "server"]);
     assert_eq!(v, vec![("server_mptcp_disabled".into(), "server".into())]);
+}
+
+/// The capture as `editcap -s SNAPLEN` leaves it (classic pcap, either
+/// byte order): every record cut to `snaplen` bytes, its original length
+/// kept.
+fn snapped(bytes: &[u8], snaplen: u32) -> Vec<u8> {
+    let le = matches!(
+        bytes[..4],
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1]
+    );
+    let get = |at: usize| {
+        let a = [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
+        if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }
+    };
+    let put = |v: u32| if le { v.to_le_bytes() } else { v.to_be_bytes() };
+    let mut out = bytes[..24].to_vec();
+    out[16..20].copy_from_slice(&put(snaplen));
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let incl = get(at + 8) as usize;
+        let keep = incl.min(snaplen as usize);
+        out.extend_from_slice(&bytes[at..at + 8]);
+        out.extend_from_slice(&put(keep as u32));
+        out.extend_from_slice(&bytes[at + 12..at + 16]);
+        out.extend_from_slice(&bytes[at + 16..at + 16 + keep]);
+        at += 16 + incl;
+    }
+    out
+}
+
+#[test]
+fn checks_own_capture_gets_checks_verdict() {
+    // The lab's clean check, recorded on the client: the kernel connection
+    // and the crafted v1, v0 (random key) and plain SYNs.
+    let o = run(&["analyze"], &fixture("lab-clean.client.pcap"));
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("4 handshakes, 3 judged, 0 not mptcp_ok"),
+        "{text}"
+    );
+    assert!(!text.contains("version_mismatch"), "{text}");
+    assert!(
+        text.contains("  check     run #1: check's crafted v0 MP_CAPABLE SYN (a random key"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  check     run #1: check's crafted plain SYN (the control)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  check     run #1: this host's kernel connection"),
+        "{text}"
+    );
+    // What a capture cannot show is not claimed.
+    assert!(!text.contains("net.mptcp.enabled"), "{text}");
+    let lines = json_lines(&fixture("lab-clean.client.pcap"));
+    let roles: Vec<&Value> = handshakes(&lines)
+        .iter()
+        .map(|h| &h["check_run"]["role"])
+        .collect();
+    assert_eq!(roles, ["kernel", "v1_probe", "v0_probe", "plain_probe"]);
+    let evidence = handshakes(&lines)[2]["verdict_detail"]["evidence"].to_string();
+    assert!(!evidence.contains("net.mptcp.enabled"), "{evidence}");
+}
+
+#[test]
+fn a_syn_cut_by_the_snapshot_length_is_not_plain_tcp() {
+    let cut = snapped(
+        &std::fs::read(fixture("lab-clean.client.pcap")).unwrap(),
+        60,
+    );
+    let path = temp_file("lab-clean.s60.pcap", &cut);
+    let o = run(&["analyze"], &path);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "not an OK: {text}");
+    assert!(!text.contains("plain TCP"), "{text}");
+    assert_eq!(
+        text.matches(": options not captured: the snapshot length cut the SYN's TCP options")
+            .count(),
+        4,
+        "{text}"
+    );
+    assert!(
+        text.contains("fix:      capture whole packets: `tcpdump -s 0`"),
+        "{text}"
+    );
+    let lines = json_lines(&path);
+    for h in handshakes(&lines) {
+        assert_eq!(h["status"], "options_not_captured", "{h}");
+        assert_eq!(h["verdict"], "inconclusive", "{h}");
+        assert_eq!(h["verdict_detail"]["rule"], "options_not_captured", "{h}");
+    }
 }

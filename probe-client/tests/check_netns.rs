@@ -254,6 +254,51 @@ fn server_with_mptcp_disabled() {
 }
 
 #[test]
+fn the_echo_server_re_arms_once_mptcp_is_enabled() {
+    if skip("the_echo_server_re_arms_once_mptcp_is_enabled") {
+        return;
+    }
+    let lab = Lab::direct("cr").unwrap();
+    lab.server.sysctl("net.mptcp.enabled", "0").unwrap();
+    let interval = Duration::from_secs(1);
+    let _srv = InProcessServer::start(
+        &lab.server,
+        lab::echo_server::Config {
+            ports: vec![PORT],
+            rearm_interval: interval,
+            ..Default::default()
+        },
+    )
+    .expect("echo server");
+    let addr = lab.server_addr.to_string();
+    let run = check(&lab.client, &["--json", &addr]);
+    assert_eq!(run.verdict(), "server_mptcp_disabled", "{run:?}");
+    let v = &run.json()[0];
+    let listener = &v["report"]["readiness"]["listener"];
+    assert_eq!(listener["mptcp"], false, "{run:?}");
+    assert_eq!(listener["rearm"]["status"], "retrying", "{run:?}");
+    let evidence = v["evidence"].to_string();
+    assert!(evidence.contains("listener is a TCP fallback"), "{run:?}");
+    assert!(evidence.contains("disabled now"), "{run:?}");
+    let fix = v["fix"].as_str().unwrap();
+    assert!(fix.contains("net.mptcp.enabled=1"), "{run:?}");
+    assert!(fix.contains("no restart needed"), "{run:?}");
+
+    // The admin enables MPTCP; the same server process re-arms within
+    // its interval.
+    lab.server.sysctl("net.mptcp.enabled", "1").unwrap();
+    std::thread::sleep(interval + Duration::from_millis(700));
+    let run = check(&lab.client, &["--json", &addr]);
+    assert_eq!(run.verdict(), "mptcp_ok", "{run:?}");
+    let v = &run.json()[0];
+    assert_eq!(v["report"]["connection"]["listener_mptcp"], true, "{run:?}");
+    assert_eq!(
+        v["report"]["readiness"]["listener"]["rearm"]["status"], "rearmed",
+        "{run:?}"
+    );
+}
+
+#[test]
 fn v0_router_against_v1_server_is_version_mismatch() {
     if skip("v0_router_against_v1_server_is_version_mismatch") {
         return;
@@ -533,6 +578,67 @@ fn write_records_every_probe_and_answer() {
         }
     }
     assert_eq!((syns, syn_acks), (3, 3), "three probes, three answers");
+}
+
+#[test]
+fn analyze_agrees_with_checks_own_capture() {
+    if skip("analyze_agrees_with_checks_own_capture") {
+        return;
+    }
+    // On a direct link (one capture point sees what both ends see) and
+    // through a router (the client's view only).
+    for (tag, routed) in [("cad", false), ("car", true)] {
+        let lab = if routed {
+            Lab::routed(tag)
+        } else {
+            Lab::direct(tag)
+        }
+        .unwrap();
+        let _srv = start_server(&lab.server);
+        let dir = std::env::temp_dir().join(format!("mpp-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("check.pcap");
+        let path = file.to_str().unwrap();
+        let run = check(
+            &lab.client,
+            &["--write", path, &lab.server_addr.to_string()],
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        let out = std::process::Command::new(BIN)
+            .args(["analyze", path])
+            .output()
+            .unwrap();
+        let json = std::process::Command::new(BIN)
+            .args(["analyze", "--json", path])
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "check said mptcp_ok: {text}");
+        assert!(!text.contains("version_mismatch"), "{text}");
+        assert!(
+            text.contains("check's crafted v0 MP_CAPABLE SYN (a random key"),
+            "{text}"
+        );
+        assert!(
+            text.contains("check's crafted plain SYN (the control)"),
+            "{text}"
+        );
+        // Only what the capture shows.
+        assert!(!text.contains("net.mptcp.enabled"), "{text}");
+        assert!(!text.contains("CAP_NET_RAW"), "{text}");
+        let verdicts: Vec<Value> = String::from_utf8_lossy(&json.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter_map(|v| v.get("handshake").cloned())
+            .filter(|h| !h["verdict"].is_null())
+            .collect();
+        assert_eq!(verdicts.len(), 2, "the v1 and v0 probes: {text}");
+        for h in &verdicts {
+            assert_eq!(h["verdict"], "mptcp_ok", "{h}");
+            assert_eq!(h["check_run"]["id"], 1, "{h}");
+        }
+    }
 }
 
 #[test]

@@ -54,6 +54,14 @@ fn of_type<'a>(lines: &'a [Value], t: &str) -> Vec<&'a Value> {
     lines.iter().filter(|v| v["type"] == t).collect()
 }
 
+/// The hop lines of one flow (`v1`, `v0` or `plain`).
+fn flow_hops<'a>(lines: &'a [Value], flow: &str) -> Vec<&'a Value> {
+    lines
+        .iter()
+        .filter(|v| v["type"] == "hop" && v["flow"] == flow)
+        .collect()
+}
+
 /// The line of hop `ttl` in tracebox format.
 fn tracebox_hop(text: &str, ttl: u8) -> String {
     let prefix = format!("{ttl}: ");
@@ -95,7 +103,7 @@ fn clean_path_every_hop_keeps_mp_capable() {
     let dst = chain.server_addr.to_string();
     let out = trace(&chain, &["--json", "trace", &dst, "--timeout", "3"]);
     let lines = json_lines(&out);
-    let hops = of_type(&lines, "hop");
+    let hops = flow_hops(&lines, "v1");
     assert_eq!(hops.len(), 3, "two routers and the destination");
     assert_eq!(hops[0]["responder"], chain.r1_addr.to_string());
     assert_eq!(hops[1]["responder"], chain.r2_addr.to_string());
@@ -109,11 +117,205 @@ fn clean_path_every_hop_keeps_mp_capable() {
     assert_eq!(hops[2]["responder"], dst);
     assert_eq!(hops[2]["tracebox"], "", "SYN/ACK kept MP_CAPABLE");
     assert_eq!(hops[2]["mp_capable"], "present");
+    // The controls, each on its own flow, after the traced one: as far as
+    // the destination, which answers both without MP_CAPABLE.
+    assert_eq!(
+        of_type(&lines, "hop")[..3],
+        hops[..],
+        "the traced flow first"
+    );
+    for control in ["plain", "v0"] {
+        let c = flow_hops(&lines, control);
+        assert_eq!(c.len(), 3, "{control}: {c:?}");
+        assert_eq!(c[1]["responder"], chain.r2_addr.to_string());
+        assert_eq!(c[2]["kind"], "syn_ack", "{control}");
+        assert_eq!(c[2]["mp_capable"], "absent", "{control}");
+    }
     let server = of_type(&lines, "server");
     assert_eq!(server[0]["syn_seen"], true, "echo server saw the probe");
     let verdict = of_type(&lines, "verdict");
     assert_eq!(verdict[0]["verdict"], "mptcp_ok", "{}", verdict[0]);
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// Drops forwarded SYNs carrying option 30 on r1 (what the lab's drop-r1
+/// does).
+fn drop_option_30_on_r1(chain: &Chain) {
+    chain
+        .r1
+        .exec(&[
+            "iptables",
+            "-A",
+            "FORWARD",
+            "-p",
+            "tcp",
+            "--dport",
+            "6101",
+            "-m",
+            "tcp",
+            "--tcp-option",
+            "30",
+            "-j",
+            "DROP",
+        ])
+        .expect("DROP rule");
+}
+
+#[test]
+fn a_dropping_router_is_found_by_the_plain_control() {
+    if netns::skip("a_dropping_router_is_found_by_the_plain_control") {
+        return;
+    }
+    let (chain, _server) = lab("trd");
+    drop_option_30_on_r1(&chain);
+    let dst = chain.server_addr.to_string();
+    let out = trace(&chain, &["--json", "trace", &dst, "--timeout", "2"]);
+    let lines = json_lines(&out);
+    let verdict = of_type(&lines, "verdict")[0];
+    assert_eq!(verdict["verdict"], "syn_dropped", "{verdict}");
+    let range = &verdict["hop_range"];
+    assert_eq!(range["last_with"]["ttl"], 1, "{verdict}");
+    assert_eq!(range["last_with"]["addr"], chain.r1_addr.to_string());
+    assert_eq!(range["first_without"]["ttl"], 2, "{verdict}");
+    assert_eq!(range["first_without"]["addr"], chain.r2_addr.to_string());
+    assert_eq!(out.status.code(), Some(1));
+    // r1 quoted our MP_CAPABLE SYN, then nothing more came back on that
+    // flow; the plain one reached the server.
+    let v1 = flow_hops(&lines, "v1");
+    assert_eq!(v1[0]["mp_capable"], "present");
+    assert!(v1[1..].iter().all(|h| h["kind"] == "silent"), "{v1:?}");
+    let plain = flow_hops(&lines, "plain");
+    assert_eq!(plain.last().unwrap()["kind"], "syn_ack", "{plain:?}");
+    assert_eq!(plain.last().unwrap()["responder"], dst);
+
+    // The text names the range, and shows the controls in one line each.
+    let out = trace(&chain, &["trace", &dst, "--timeout", "2"]);
+    let text = stdout(&out);
+    assert!(text.contains("verdict: syn_dropped"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "where: between hop 1 ({}) and hop 2 ({})",
+            chain.r1_addr, chain.r2_addr
+        )),
+        "{text}"
+    );
+    let control = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("plain SYN, port "))
+        .unwrap_or_else(|| panic!("no plain control line in {text}"));
+    assert!(control.ends_with(&format!("3 {dst} SYN/ACK")), "{control}");
+    assert!(
+        !text.contains("evidence: trace hop 5"),
+        "silent hops in one evidence line: {text}"
+    );
+}
+
+#[test]
+fn a_v0_router_without_an_echo_server_sees_v1_work() {
+    if netns::skip("a_v0_router_without_an_echo_server_sees_v1_work") {
+        return;
+    }
+    // No echo server: only an MPTCP listener (this kernel speaks v1). The
+    // v0 SYNs are answered without MPTCP, the v1 control with a key.
+    let chain = Chain::new("trn").expect("namespaces");
+    let listening = chain
+        .server
+        .run(|| {
+            let s = socket2::Socket::new(
+                socket2::Domain::IPV4,
+                socket2::Type::STREAM,
+                Some(socket2::Protocol::MPTCP),
+            )?;
+            s.set_reuse_address(true)?;
+            s.bind(&std::net::SocketAddr::from(([0, 0, 0, 0], PORT)).into())?;
+            s.listen(16)?;
+            Ok::<_, std::io::Error>(s)
+        })
+        .expect("enter the server namespace")
+        .expect("MPTCP listener");
+    let dst = chain.server_addr.to_string();
+    let args = [
+        "--json",
+        "trace",
+        &dst,
+        "--timeout",
+        "2",
+        "--mptcp-version",
+        "0",
+    ];
+    let out = trace(&chain, &args);
+    let lines = json_lines(&out);
+    let verdict = of_type(&lines, "verdict")[0];
+    assert_eq!(verdict["verdict"], "version_mismatch", "{verdict}");
+    assert!(
+        verdict["evidence"]
+            .to_string()
+            .contains("the v1 probe in v1 negotiated MPTCP"),
+        "{verdict}"
+    );
+    let v1 = flow_hops(&lines, "v1");
+    assert_eq!(v1.last().unwrap()["mp_capable"], "present", "{v1:?}");
+    assert_eq!(out.status.code(), Some(1));
+    drop(listening);
+}
+
+#[test]
+fn tracebox_blocks_are_labelled_with_their_interface() {
+    if netns::skip("tracebox_blocks_are_labelled_with_their_interface") {
+        return;
+    }
+    let (chain, _server) = lab("trl");
+    // A second uplink: client eth1 (10.8.0.1) to r1, a default route of
+    // its own there, and the way back on r2.
+    netns::veth(&chain.client, "eth1", &chain.r1, "eth2").unwrap();
+    chain.client.addr("eth1", "10.8.0.1/24").unwrap();
+    chain.r1.addr("eth2", "10.8.0.254/24").unwrap();
+    chain
+        .client
+        .ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            "10.8.0.254",
+            "dev",
+            "eth1",
+            "metric",
+            "200",
+        ])
+        .unwrap();
+    chain.r2.route("10.8.0.0/24", "10.5.0.1").unwrap();
+    let dst = chain.server_addr.to_string();
+    let args = [
+        "trace",
+        &dst,
+        "--timeout",
+        "3",
+        "-i",
+        "eth0",
+        "-i",
+        "eth1",
+        "--format",
+        "tracebox",
+    ];
+    let out = trace(&chain, &args);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    for name in ["eth0", "eth1"] {
+        let at = lines
+            .iter()
+            .position(|l| *l == format!("interface {name}:"))
+            .unwrap_or_else(|| panic!("no label for {name} in {text}"));
+        assert!(lines[at + 1].starts_with("tracebox to "), "{text}");
+        assert!(lines[at + 4].starts_with(&format!("3: {dst} ")), "{text}");
+    }
+    // One interface: tracebox's lines alone, no label.
+    let out = trace(
+        &chain,
+        &["trace", &dst, "--timeout", "3", "--format", "tracebox"],
+    );
+    assert!(stdout(&out).starts_with("tracebox to "));
 }
 
 #[test]
@@ -338,11 +540,12 @@ fn write_records_probes_and_answers_for_analyze() {
             _ => {}
         }
     }
-    // Five probes, plus a retry for a hop whose answer came after the
-    // destination's (rare: nearer routers answer first).
-    assert!((5..=7).contains(&syns), "{syns} SYNs");
-    assert_eq!(icmp, 2);
-    assert_eq!(flows.len(), 1, "one flow for every TTL");
+    // Five probes of the traced flow, then TTL 1 to 3 (the destination's)
+    // of each control flow, plus a retry for a hop whose answer came after
+    // the destination's (rare: nearer routers answer first).
+    assert!((11..=14).contains(&syns), "{syns} SYNs");
+    assert_eq!(icmp, 6, "both routers quote each of the three flows");
+    assert_eq!(flows.len(), 3, "one constant flow for every TTL, per kind");
     // Probes 4 and 5 reach the server too; what it answers them (before our
     // kernel resets the half-open connection) may or may not be recorded.
     assert!(syn_acks >= 1);
@@ -406,7 +609,7 @@ fn stripping_after_a_nat_is_placed_before_the_server() {
     let dst = chain.server_addr.to_string();
     let out = trace(&chain, &["--json", "trace", &dst, "--timeout", "3"]);
     let lines = json_lines(&out);
-    let hops = of_type(&lines, "hop");
+    let hops = flow_hops(&lines, "v1");
     assert_eq!(hops.len(), 3);
     for hop in &hops[..2] {
         // The NAT translated router 2's quote back to our own addresses.
@@ -553,7 +756,7 @@ fn probes_lost_in_a_neighbour_queue_are_retried() {
     let _ = std::fs::remove_file(&pcap);
     eprintln!("{}", stdout(&out));
     let lines = json_lines(&out);
-    let hops = of_type(&lines, "hop");
+    let hops = flow_hops(&lines, "v1");
     assert_eq!(hops.len(), 3, "the retry of TTL 3 finds the destination");
     assert_eq!(hops[2]["kind"], "syn_ack");
     assert_eq!(out.status.code(), Some(0));

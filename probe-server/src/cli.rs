@@ -66,7 +66,7 @@ pub struct Args {
     /// Observations kept per remote address.
     #[arg(
         long,
-        default_value_t = 64,
+        default_value_t = 256,
         env = "MPTCP_PROBE_SERVER_STORE_PER_SOURCE"
     )]
     pub store_per_source: usize,
@@ -83,6 +83,10 @@ pub struct Args {
     /// Seconds a connection may stay silent.
     #[arg(long, default_value_t = 10, env = "MPTCP_PROBE_SERVER_IDLE_TIMEOUT")]
     pub idle_timeout: u64,
+    /// Seconds between attempts to re-open TCP fallback listeners as MPTCP
+    /// once the kernel allows it (0: never).
+    #[arg(long, default_value_t = 5, env = "MPTCP_PROBE_SERVER_REARM_INTERVAL")]
+    pub rearm_interval: u64,
     /// Bytes the aggregate exchange pushes each way per connection (0: no
     /// data phase, the exchange still reports the subflows).
     #[arg(
@@ -123,6 +127,7 @@ impl Args {
             idle_timeout: Duration::from_secs(self.idle_timeout),
             report_kernel: self.report_kernel,
             force_tcp: self.tcp,
+            rearm_interval: Duration::from_secs(self.rearm_interval),
             aggregate: crate::aggregate::AggregateLimits {
                 max_bytes: self.aggregate_max_bytes,
                 per_source_per_minute: self.aggregate_rate,

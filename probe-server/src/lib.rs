@@ -12,6 +12,7 @@ pub mod logfields;
 pub mod manpage;
 pub mod privdrop;
 pub mod protocol;
+pub mod rearm;
 pub mod report;
 pub mod segment;
 pub mod server;

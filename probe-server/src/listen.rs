@@ -40,7 +40,9 @@ impl CaptureError {
     }
 }
 
-fn listener(addr: SocketAddr, mptcp: bool) -> io::Result<std::net::TcpListener> {
+/// A listening socket's socket, options set, not yet bound: creating it is
+/// where the kernel refuses MPTCP (`net.mptcp.enabled=0`).
+pub(crate) fn unbound(addr: SocketAddr, mptcp: bool) -> io::Result<Socket> {
     let domain = Domain::for_address(addr);
     let proto = if mptcp {
         Protocol::MPTCP
@@ -53,9 +55,27 @@ fn listener(addr: SocketAddr, mptcp: bool) -> io::Result<std::net::TcpListener> 
         s.set_only_v6(true)?;
     }
     s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+/// Binds and listens.
+pub(crate) fn bind_listen(s: Socket, addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     s.bind(&addr.into())?;
     s.listen(1024)?;
     Ok(s.into())
+}
+
+pub(crate) fn listener(addr: SocketAddr, mptcp: bool) -> io::Result<std::net::TcpListener> {
+    bind_listen(unbound(addr, mptcp)?, addr)
+}
+
+/// Whether creating an MPTCP socket failed because the kernel refuses
+/// MPTCP (disabled, or not built in), not for another reason.
+pub(crate) fn refuses_mptcp(e: &io::Error, addr: SocketAddr) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOPROTOOPT | libc::EPROTONOSUPPORT | libc::EINVAL | libc::EAFNOSUPPORT)
+    ) && !(addr.is_ipv6() && e.raw_os_error() == Some(libc::EAFNOSUPPORT))
 }
 
 /// Opens listeners and the capture socket in the calling thread's network
@@ -84,9 +104,10 @@ pub fn open(config: &Config) -> io::Result<Opened> {
         tracing::warn!(check = "capture", error = %e, "no capture: reports will lack the SYN");
     }
     let mut listeners = Vec::new();
-    let mut fallback: Option<String> = config
+    let forced = config
         .force_tcp
         .then(|| "TCP listeners requested (--tcp)".to_string());
+    let mut fallback: Option<String> = forced.clone();
     for &port in &config.ports {
         for ip in [
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -102,17 +123,7 @@ pub fn open(config: &Config) -> io::Result<Opened> {
                         });
                         continue;
                     }
-                    Err(e)
-                        if matches!(
-                            e.raw_os_error(),
-                            Some(
-                                libc::ENOPROTOOPT
-                                    | libc::EPROTONOSUPPORT
-                                    | libc::EINVAL
-                                    | libc::EAFNOSUPPORT
-                            )
-                        ) && !(ip.is_ipv6() && e.raw_os_error() == Some(libc::EAFNOSUPPORT)) =>
-                    {
+                    Err(e) if refuses_mptcp(&e, addr) => {
                         let why = format!("the kernel refused an MPTCP socket: {e}");
                         tracing::warn!(check = "listen", %addr, reason = %why, "falling back to TCP listeners");
                         fallback = Some(why);
@@ -161,6 +172,11 @@ pub fn open(config: &Config) -> io::Result<Opened> {
         capture,
         listener_state: ListenerState {
             mptcp: fallback.is_none(),
+            rearm: match (&fallback, forced) {
+                (None, _) => None,
+                (Some(_), Some(_)) => Some(crate::rearm::forced()),
+                (Some(_), None) => Some(crate::rearm::initial(config.rearm_interval)),
+            },
             fallback_reason: fallback,
         },
     })

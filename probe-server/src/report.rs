@@ -1,7 +1,7 @@
 //! Building the connection report, and its plain-text form for HTTP.
 use packet::echo::{
-    ConnectionInfo, EchoReport, Endpoint, HostReadiness, ObservedSegment, OptionSummary,
-    ECHO_VERSION,
+    ConnectionInfo, EchoReport, Endpoint, HostReadiness, ListenerState, ObservedSegment,
+    OptionSummary, RearmStatus, ECHO_VERSION,
 };
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -54,6 +54,30 @@ pub fn fallback_reason(
         ),
         None => Some("this host's SYN/ACK was not captured".into()),
     }
+}
+
+/// The listener line of the text report: a fallback, why, and what the
+/// server does about it; `None` for MPTCP listeners that never fell back.
+fn listener_text(l: &ListenerState) -> Option<String> {
+    let rearm = l.rearm.as_ref();
+    if l.mptcp {
+        return rearm
+            .filter(|r| r.status == RearmStatus::Rearmed)
+            .map(|_| "server listener: MPTCP (re-armed after a TCP fallback)".to_string());
+    }
+    let why = l.fallback_reason.as_deref().unwrap_or("no reason known");
+    let what = match rearm.map(|r| (r.status, r.interval_s, r.error.as_deref())) {
+        Some((RearmStatus::Retrying, interval, _)) => format!(
+            "; re-armed as MPTCP by itself within {} s once the kernel allows it",
+            interval.unwrap_or(5)
+        ),
+        Some((RearmStatus::RestartNeeded, _, error)) => format!(
+            "; cannot re-arm by itself{}: restart mptcp-probe-server once MPTCP is enabled",
+            error.map(|e| format!(" ({e})")).unwrap_or_default()
+        ),
+        _ => String::new(),
+    };
+    Some(format!("server listener: TCP fallback: {why}{what}"))
 }
 
 /// The report of one connection.
@@ -179,8 +203,8 @@ pub fn text(r: &EchoReport) -> String {
         rd.flavor, rd.versions
     );
     if let Some(l) = &rd.listener {
-        if let Some(why) = &l.fallback_reason {
-            let _ = writeln!(out, "server listener: TCP fallback: {why}");
+        if let Some(line) = listener_text(l) {
+            let _ = writeln!(out, "{line}");
         }
     }
     if let Some(l) = rd.limits {
@@ -282,5 +306,41 @@ mod tests {
         assert!(t.contains("mss 1460"), "{t}");
         assert!(t.contains("SYN/ACK this host sent: not captured"), "{t}");
         assert_eq!(rep.warnings.len(), 1);
+    }
+
+    #[test]
+    fn the_listener_line_says_what_the_server_does_about_a_fallback() {
+        use packet::echo::Rearm;
+        let fallback = |status, error: Option<&str>| ListenerState {
+            mptcp: false,
+            fallback_reason: Some("the kernel refused an MPTCP socket".into()),
+            rearm: Some(Rearm {
+                status,
+                interval_s: Some(5),
+                error: error.map(str::to_string),
+            }),
+        };
+        let t = listener_text(&fallback(RearmStatus::Retrying, None)).unwrap();
+        assert!(t.contains("TCP fallback: the kernel refused"), "{t}");
+        assert!(t.contains("within 5 s"), "{t}");
+        let t = listener_text(&fallback(RearmStatus::RestartNeeded, Some("port 443"))).unwrap();
+        assert!(t.contains("restart mptcp-probe-server"), "{t}");
+        assert!(t.contains("port 443"), "{t}");
+        let rearmed = ListenerState {
+            mptcp: true,
+            fallback_reason: None,
+            rearm: Some(Rearm {
+                status: RearmStatus::Rearmed,
+                interval_s: Some(5),
+                error: None,
+            }),
+        };
+        assert!(listener_text(&rearmed).unwrap().contains("re-armed"));
+        let never = ListenerState {
+            mptcp: true,
+            fallback_reason: None,
+            rearm: None,
+        };
+        assert_eq!(listener_text(&never), None);
     }
 }

@@ -9,17 +9,19 @@ use crate::capture::CaptureStats;
 pub use crate::listen::{open, Opened};
 use crate::logfields;
 use crate::protocol::{classify, Action, LineBuffer, Opening, Session};
+use crate::rearm::ListenerSlot;
 use crate::report;
 use crate::sockopt;
 use crate::store::{FourTuple, Store, StoreLimits};
 use packet::echo::{
     ErrorMessage, HostReadiness, ListenerState, OptionForm, ProbeAnswer, ProbeObservation,
-    ServerMessage, ECHO_VERSION, MAX_LINE,
+    RearmStatus, ServerMessage, ECHO_VERSION, MAX_LINE,
 };
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -51,6 +53,9 @@ pub struct Config {
     pub force_tcp: bool,
     /// Bounds of the aggregate exchange's data phase.
     pub aggregate: crate::aggregate::AggregateLimits,
+    /// How often listeners that fell back to TCP try MPTCP again (zero:
+    /// never); see [`crate::rearm`].
+    pub rearm_interval: Duration,
 }
 
 impl Default for Config {
@@ -61,7 +66,9 @@ impl Default for Config {
             interface: None,
             store: StoreLimits {
                 capacity: 8192,
-                per_source: 64,
+                // A trace's three flows of up to 30 TTLs each, and the
+                // SYN/ACKs they draw, must fit (see engine::trace::flows).
+                per_source: 256,
             },
             max_connections: 256,
             per_source_per_minute: 120,
@@ -72,6 +79,7 @@ impl Default for Config {
             max_queries: 32,
             force_tcp: false,
             aggregate: crate::aggregate::AggregateLimits::default(),
+            rearm_interval: crate::rearm::DEFAULT_INTERVAL,
         }
     }
 }
@@ -186,17 +194,30 @@ pub async fn serve(
         rates: Mutex::new(HashMap::new()),
     });
     let mut tasks = tokio::task::JoinSet::new();
+    let mut slots = Vec::new();
     for l in opened.listeners {
-        let listener = TcpListener::from_std(l.socket)?;
-        if let Ok(a) = listener.local_addr() {
-            tracing::info!(check = "listen", addr = %a, mptcp = l.mptcp, "listening");
-            shared
-                .addresses
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(a);
-        }
-        tasks.spawn_local(accept_loop(listener, l.mptcp, ctx.clone()));
+        let slot = Rc::new(ListenerSlot::new(
+            TcpListener::from_std(l.socket)?,
+            l.mptcp,
+        )?);
+        let a = slot.addr();
+        tracing::info!(check = "listen", addr = %a, mptcp = l.mptcp, "listening");
+        shared
+            .addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(a);
+        tasks.spawn_local(accept_loop(slot.clone(), ctx.clone()));
+        slots.push(slot);
+    }
+    let retrying = opened
+        .listener_state
+        .rearm
+        .as_ref()
+        .is_some_and(|r| r.status == RearmStatus::Retrying);
+    if retrying && !ctx.config.rearm_interval.is_zero() {
+        let interval = ctx.config.rearm_interval;
+        tasks.spawn_local(crate::rearm::supervise(slots, shared.clone(), interval));
     }
     shutdown.await;
     stop.store(true, Ordering::Relaxed);
@@ -207,12 +228,12 @@ pub async fn serve(
     Ok(())
 }
 
-async fn accept_loop(listener: TcpListener, mptcp: bool, ctx: Arc<Ctx>) {
+async fn accept_loop(listener: Rc<ListenerSlot>, ctx: Arc<Ctx>) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         // Reap finished connection tasks so the set stays small.
         while conns.try_join_next().is_some() {}
-        let (stream, peer) = match listener.accept().await {
+        let (stream, peer, mptcp) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.

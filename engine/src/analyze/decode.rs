@@ -98,6 +98,7 @@ pub fn facts(
             Vec::new()
         },
         ttl: seg.ttl(),
+        options_cut: seg.tcp_missing > 0 && seg.data_offset.is_some_and(|d| d > 5),
     })
 }
 

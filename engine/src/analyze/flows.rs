@@ -43,6 +43,9 @@ pub struct PacketFacts {
     /// IPv4 TTL or IPv6 hop limit as captured (tells which end the
     /// capture was made on).
     pub ttl: u8,
+    /// The snapshot length cut the TCP header inside its option area: an
+    /// option missing from `options` may have been on the wire.
+    pub options_cut: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +64,8 @@ pub struct SynAttempt {
     pub nop_run: usize,
     pub options: Vec<u8>,
     pub ttl: u8,
+    /// Its options were cut by the snapshot length.
+    pub options_cut: bool,
 }
 
 /// A segment answering or completing the handshake.
@@ -73,6 +78,8 @@ pub struct Answer {
     /// Option area (SYN/ACK only; empty for the third ACK).
     pub options: Vec<u8>,
     pub ttl: u8,
+    /// Its options were cut by the snapshot length.
+    pub options_cut: bool,
 }
 
 /// The first segment with payload one side sent after the handshake.
@@ -211,6 +218,7 @@ impl FlowTracker {
                 join: p.mp_join.is_some(),
                 options: Vec::new(),
                 ttl: p.ttl,
+                options_cut: p.options_cut,
             });
         }
         if p.payload_len > 0 {
@@ -236,6 +244,7 @@ impl FlowTracker {
             nop_run: p.nop_run,
             options: p.options.clone(),
             ttl: p.ttl,
+            options_cut: p.options_cut,
         };
         let key = (p.src, p.dst);
         if let Some(&i) = self.latest.get(&key) {
@@ -289,6 +298,7 @@ impl FlowTracker {
             join: p.mp_join.is_some(),
             options: p.options.clone(),
             ttl: p.ttl,
+            options_cut: p.options_cut,
         };
         match self.latest.get(&key) {
             Some(&i) => {
@@ -369,8 +379,19 @@ fn summarize(h: &mut Handshake) {
         };
         return;
     }
+    // A cut option area proves nothing about what it did not show.
+    let syn_cut = h
+        .syns
+        .iter()
+        .any(|s| s.options_cut && s.mp_capable.is_none());
+    let syn_ack_cut = syn_mpc.is_some()
+        && h.syn_ack
+            .as_ref()
+            .is_some_and(|a| a.options_cut && a.mp_capable.is_none());
     h.status = if h.syns.is_empty() {
         Status::SynNotCaptured
+    } else if syn_cut || syn_ack_cut {
+        Status::OptionsNotCaptured { syn: syn_cut }
     } else if h.syn_ack.is_none() {
         if h.rst.is_some() {
             Status::Refused
@@ -600,6 +621,7 @@ mod tests {
                 nop_run: 0,
                 options: Vec::new(),
                 ttl: 64,
+                options_cut: false,
             });
             self
         }
@@ -764,6 +786,7 @@ mod tests {
             nop_run: 0,
             options: Vec::new(),
             ttl: 64,
+            options_cut: false,
         });
         let h = one(f);
         assert_eq!(
@@ -806,6 +829,7 @@ mod tests {
             nop_run: 2,
             options: Vec::new(),
             ttl: 64,
+            options_cut: false,
         };
         let handshake = || {
             let mut f = Feed::new();
@@ -859,6 +883,7 @@ mod tests {
             nop_run: 4,
             options: Vec::new(),
             ttl: 64,
+            options_cut: false,
         });
         f.push(false, SYN_ACK, 900, None);
         let h = one(f);
@@ -955,6 +980,7 @@ mod tests {
             nop_run: 0,
             options: Vec::new(),
             ttl: 64,
+            options_cut: false,
         };
         let server_token = KeyInfo::derive(1, KEY_B).unwrap().token;
         let join = |token| Some(JoinFacts { token: Some(token) });

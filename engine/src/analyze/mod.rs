@@ -1,12 +1,14 @@
 //! `analyze`'s pipeline, bytes in, handshakes and verdicts out: the
 //! capture [`reader`], each frame [`decode`]d, the handshakes put together
-//! by [`flows`] with their [`status`], and each judged by the verdict
-//! engine ([`verdict`]). [`analyze`] runs it all over a capture in memory;
+//! by [`flows`] with their [`status`], `mptcp-probe check`'s own runs
+//! recognised ([`runs`]), and each judged by the verdict engine
+//! ([`verdict`]). [`analyze`] runs it all over a capture in memory;
 //! the client's `analyze` verb runs the same steps frame by frame, printing
 //! as it goes.
 pub mod decode;
 pub mod flows;
 pub mod reader;
+pub mod runs;
 pub mod status;
 pub mod verdict;
 
@@ -107,6 +109,88 @@ mod tests {
         let a = analyze(&fixture("v1-clean.client.pcap"), Side::Client).unwrap();
         assert_eq!(codes(&a), vec![Some(VerdictCode::MptcpOk)]);
         assert!(a.handshakes[0].status.is_mptcp());
+    }
+
+    /// The capture as `editcap -s SNAPLEN` leaves it (classic pcap):
+    /// every record cut to `snaplen` bytes, its original length kept.
+    pub(crate) fn snap(bytes: &[u8], snaplen: u32) -> Vec<u8> {
+        let le = bytes[..4] == [0xd4, 0xc3, 0xb2, 0xa1] || bytes[..4] == [0x4d, 0x3c, 0xb2, 0xa1];
+        let u32_at = |b: &[u8], at: usize| {
+            let a = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+            if le {
+                u32::from_le_bytes(a)
+            } else {
+                u32::from_be_bytes(a)
+            }
+        };
+        let put = |v: u32| if le { v.to_le_bytes() } else { v.to_be_bytes() };
+        let mut out = bytes[..24].to_vec();
+        out[16..20].copy_from_slice(&put(snaplen));
+        let mut at = 24;
+        while at + 16 <= bytes.len() {
+            let incl = u32_at(bytes, at + 8) as usize;
+            let keep = incl.min(snaplen as usize);
+            let mut header = bytes[at..at + 16].to_vec();
+            header[8..12].copy_from_slice(&put(keep as u32));
+            out.extend_from_slice(&header);
+            out.extend_from_slice(&bytes[at + 16..at + 16 + keep]);
+            at += 16 + incl;
+        }
+        out
+    }
+
+    #[test]
+    fn checks_own_handshakes_get_checks_verdict() {
+        // The lab's clean run: the kernel connection, then the crafted v1,
+        // v0 and plain SYNs, each reset by the client's kernel.
+        let a = analyze(&fixture("lab-clean.client.pcap"), Side::Auto).unwrap();
+        assert_eq!(
+            codes(&a),
+            vec![
+                Some(VerdictCode::MptcpOk),
+                Some(VerdictCode::MptcpOk),
+                Some(VerdictCode::MptcpOk),
+                None
+            ],
+            "the v0 probe is check's own, not this host speaking v0"
+        );
+        let j = a.judgements[2].as_ref().unwrap();
+        assert_eq!(j.run, Some(1));
+        assert!(
+            j.verdict
+                .evidence
+                .iter()
+                .any(|e| e.contains("v0 probe in v0 was ignored: expected, this host speaks v1")),
+            "{:?}",
+            j.verdict
+        );
+        // Nothing the capture cannot show: no sysctl of the server.
+        for j in a.judgements.iter().flatten() {
+            let all = format!("{:?}", j.verdict);
+            assert!(!all.contains("net.mptcp.enabled"), "{all}");
+            assert!(!all.contains("CAP_NET_RAW"), "{all}");
+        }
+    }
+
+    #[test]
+    fn a_snaplen_cut_syn_is_options_not_captured() {
+        // As `editcap -s 60` leaves an Ethernet capture: 6 of the SYN's 20
+        // option bytes, MP_CAPABLE gone.
+        let cut = snap(&fixture("lab-clean.client.pcap"), 60);
+        let a = analyze(&cut, Side::Auto).unwrap();
+        assert_eq!(a.handshakes.len(), 4);
+        for (h, j) in a.handshakes.iter().zip(&a.judgements) {
+            assert_eq!(h.status.code(), "options_not_captured", "#{}", h.id);
+            assert!(!h.status.to_string().contains("plain TCP"), "#{}", h.id);
+            let j = j.as_ref().expect("judged: it may have tried MPTCP");
+            assert_eq!(j.verdict.code, VerdictCode::Inconclusive);
+            assert_eq!(j.verdict.rule, "options_not_captured");
+            assert!(j.verdict.summary.starts_with("options not captured"));
+        }
+        // Cut after the options: nothing changes.
+        let whole = snap(&fixture("lab-clean.client.pcap"), 200);
+        let a = analyze(&whole, Side::Auto).unwrap();
+        assert_eq!(codes(&a)[0], Some(VerdictCode::MptcpOk));
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub enum Status {
     NoAnswer,
     /// A SYN/ACK whose SYN is not in the capture.
     SynNotCaptured,
+    /// The snapshot length cut the SYN's (`syn`) or the SYN/ACK's TCP
+    /// options before an MP_CAPABLE showed: whether it was there is not in
+    /// the capture.
+    OptionsNotCaptured { syn: bool },
 }
 
 impl Status {
@@ -65,6 +69,7 @@ impl Status {
             Status::Refused => "refused",
             Status::NoAnswer => "no_answer",
             Status::SynNotCaptured => "syn_not_captured",
+            Status::OptionsNotCaptured { .. } => "options_not_captured",
         }
     }
 
@@ -135,6 +140,12 @@ impl fmt::Display for Status {
             Status::Refused => write!(f, "refused: SYN answered with RST"),
             Status::NoAnswer => write!(f, "no SYN/ACK in the capture"),
             Status::SynNotCaptured => write!(f, "SYN not in the capture"),
+            Status::OptionsNotCaptured { syn } => write!(
+                f,
+                "options not captured: the snapshot length cut the {}'s TCP options, so \
+                 whether it carried MP_CAPABLE is not in the capture",
+                if *syn { "SYN" } else { "SYN/ACK" }
+            ),
         }
     }
 }

@@ -20,11 +20,25 @@
 //! removed option still shows, as NOPs, and is judged as a connection).
 //!
 //! Evidence across handshakes: a server that answered any handshake of the
-//! capture with a keyed MP_CAPABLE speaks that version and has MPTCP on;
-//! this fills the server's version in the report (alone, without its
-//! account of the SYN, in a client-side capture), which is what tells a
-//! version mismatch from a server without MPTCP.
-use super::flows::{Handshake, SynAttempt, STRIPPED_NOP_RUN};
+//! capture with a keyed MP_CAPABLE speaks that version; this fills the
+//! server's version in the report (alone, without its account of the SYN,
+//! in a client-side capture), which is what tells a version mismatch from a
+//! server without MPTCP. Its sysctls are not in the capture and are never
+//! claimed.
+//!
+//! `mptcp-probe check`'s own handshakes (its crafted probes and its kernel
+//! connection, see [`super::runs`]) are judged together, as check judges
+//! them, and each of them gets that run's verdict: its v0 probe is not
+//! "this host speaking v0", and its plain probe is the control. A capture
+//! made on the server shows what arrived and what the server sent, never
+//! what came back to the client: there the kernel connection (whose third
+//! ACK tells what the client got) speaks for the run.
+//!
+//! A handshake whose SYN (or SYN/ACK) lost its options to the snapshot
+//! length is `inconclusive` (rule `options_not_captured`): an option the
+//! capture cut is not an option the packet lacked.
+use super::flows::{Handshake, Status, SynAttempt, STRIPPED_NOP_RUN};
+use super::runs::{find_runs, CheckRun, Role};
 use packet::verdict::{
     evaluate, ConnectOutcome, KernelConnection, LocalHost, OptionArea, ProbeAnswer, ProbeKind,
     ProbeResult, ServerProbeSeen, ServerReport, Verdict, VerdictCode, VerdictInput, VersionSource,
@@ -93,6 +107,9 @@ impl std::str::FromStr for Side {
 pub struct Judgement {
     pub side: Side,
     pub verdict: Verdict,
+    /// The check run (its `id`) it was judged with, when it is one of
+    /// check's handshakes.
+    pub run: Option<usize>,
 }
 
 impl Judgement {
@@ -175,7 +192,6 @@ pub fn verdict_input(h: &Handshake, side: Side, server_version: Option<u8>) -> V
     };
     let mut server = ServerReport {
         mptcp_version: server_version,
-        mptcp_enabled: server_version.map(|_| true),
         ..Default::default()
     };
     let crafted = is_crafted(h) && (client_view || version.is_some());
@@ -234,36 +250,9 @@ pub fn verdict_input(h: &Handshake, side: Side, server_version: Option<u8>) -> V
         mptcp_version: version,
         version_source: VersionSource::Unknown,
     };
-    let outcome = if h.syn_ack.is_some() {
-        ConnectOutcome::Connected
-    } else if h.rst.is_some() {
-        ConnectOutcome::Refused
-    } else {
-        ConnectOutcome::Timeout
-    };
-    // TCP_IS_MPTCP is 1 when the third ACK carries MP_CAPABLE; a SYN/ACK
-    // without it settles plain TCP already.
-    let is_mptcp = match (&h.syn_ack, &h.third_ack) {
-        (Some(sa), _) if sa.mp_capable.is_none() => Some(false),
-        (Some(_), Some(ack)) => Some(ack.mp_capable.is_some()),
-        _ => None,
-    };
-    input.kernel = Some(KernelConnection {
-        outcome,
-        is_mptcp,
-        syn_sent: h
-            .syns
-            .first()
-            .filter(|_| client_view)
-            .map(|s| OptionArea::new(&s.options)),
-        syn_retransmissions: client_view
-            .then(|| u32::try_from(h.syns.len().saturating_sub(1)).unwrap_or(u32::MAX)),
-    });
+    input.kernel = Some(kernel_connection(h, client_view));
     if server_view {
-        // The SYN the SYN/ACK answered: the one the server accepted.
-        server.syn_seen = answered_syn(h).map(|s| OptionArea::new(&s.options));
-        server.syn_ack_sent = h.syn_ack.as_ref().map(|a| OptionArea::new(&a.options));
-        server.connection_mptcp = is_mptcp;
+        server_account(h, &mut server);
         input.server = Some(server);
     } else if server_version.is_some() {
         input.server = Some(server);
@@ -271,27 +260,246 @@ pub fn verdict_input(h: &Handshake, side: Side, server_version: Option<u8>) -> V
     input
 }
 
+/// TCP_IS_MPTCP as the capture shows it: 1 when the third ACK carries
+/// MP_CAPABLE; a SYN/ACK without it settles plain TCP already.
+fn is_mptcp(h: &Handshake) -> Option<bool> {
+    match (&h.syn_ack, &h.third_ack) {
+        (Some(sa), _) if sa.mp_capable.is_none() => Some(false),
+        (Some(_), Some(ack)) => Some(ack.mp_capable.is_some()),
+        _ => None,
+    }
+}
+
+/// A handshake as the kernel connection (its SYN as sent only in the
+/// client's view).
+fn kernel_connection(h: &Handshake, client_view: bool) -> KernelConnection {
+    let outcome = if h.syn_ack.is_some() {
+        ConnectOutcome::Connected
+    } else if h.rst.is_some() {
+        ConnectOutcome::Refused
+    } else {
+        ConnectOutcome::Timeout
+    };
+    KernelConnection {
+        outcome,
+        is_mptcp: is_mptcp(h),
+        syn_sent: h
+            .syns
+            .first()
+            .filter(|_| client_view)
+            .map(|s| OptionArea::new(&s.options)),
+        syn_retransmissions: client_view
+            .then(|| u32::try_from(h.syns.len().saturating_sub(1)).unwrap_or(u32::MAX)),
+    }
+}
+
+/// The server's account of a connection, from a capture made there.
+fn server_account(h: &Handshake, server: &mut ServerReport) {
+    // The SYN the SYN/ACK answered: the one the server accepted.
+    server.syn_seen = answered_syn(h).map(|s| OptionArea::new(&s.options));
+    server.syn_ack_sent = h.syn_ack.as_ref().map(|a| OptionArea::new(&a.options));
+    server.connection_mptcp = is_mptcp(h);
+}
+
+/// The side of a run: the kernel connection's, else its first answered
+/// member's.
+fn run_side(run: &CheckRun, handshakes: &[Handshake]) -> Side {
+    let kernel = run.member(Role::Kernel).map(|i| &handshakes[i]);
+    let answered = run
+        .members
+        .iter()
+        .map(|m| &handshakes[m.index])
+        .find(|h| h.syn_ack.is_some());
+    kernel.or(answered).map_or(Side::Client, guess_side)
+}
+
+/// The engine's input for a whole check run seen from the client (or on a
+/// direct link): the kernel connection, the three probes, and in the
+/// direct view the server's account too.
+pub fn run_input(
+    run: &CheckRun,
+    handshakes: &[Handshake],
+    side: Side,
+    server_version: Option<u8>,
+) -> VerdictInput {
+    let server_view = side == Side::Direct;
+    let kernel = run.member(Role::Kernel).map(|i| &handshakes[i]);
+    // What the kernel's own SYN offered is the version this host speaks.
+    let version = kernel
+        .and_then(|h| h.syns.first())
+        .and_then(|s| s.mp_capable)
+        .map(|m| m.version);
+    let mut input = VerdictInput {
+        target: run.server.to_string(),
+        local: LocalHost {
+            mptcp_enabled: version.map(|_| true),
+            mptcp_version: version,
+            version_source: VersionSource::Unknown,
+        },
+        ..Default::default()
+    };
+    let mut server = ServerReport {
+        mptcp_version: server_version,
+        ..Default::default()
+    };
+    if let Some(h) = kernel {
+        input.kernel = Some(kernel_connection(h, true));
+        if server_view {
+            server_account(h, &mut server);
+        }
+    }
+    for m in &run.members {
+        let Role::Probe(kind) = m.role else { continue };
+        let h = &handshakes[m.index];
+        let Some(syn) = h.syns.first() else { continue };
+        let sent = OptionArea::new(&syn.options);
+        let syn_ack = h.syn_ack.as_ref().map(|a| OptionArea::new(&a.options));
+        input.probes.push(ProbeResult {
+            kind,
+            seq: syn.seq,
+            sent: sent.clone(),
+            answer: match &syn_ack {
+                Some(options) => ProbeAnswer::SynAck {
+                    options: options.clone(),
+                    header: None,
+                },
+                None => ProbeAnswer::Silence,
+            },
+        });
+        if server_view {
+            server.probes.push(ServerProbeSeen {
+                seq: syn.seq,
+                syn: sent,
+                syn_ack_sent: syn_ack,
+            });
+            server.probes_queried = true;
+        }
+    }
+    if server_view || server_version.is_some() {
+        input.server = Some(server);
+    }
+    input
+}
+
+/// A run's verdict: judged whole from the client's side (or a direct
+/// link); from the server's side, its kernel connection's (else its v1
+/// probe's) verdict.
+fn judge_run(
+    run: &CheckRun,
+    handshakes: &[Handshake],
+    side: Side,
+    versions: &HashMap<SocketAddr, u8>,
+) -> Option<Judgement> {
+    let side = match side {
+        Side::Auto => run_side(run, handshakes),
+        other => other,
+    };
+    let server_version = versions.get(&run.server).copied();
+    let mut verdict = if side == Side::Server {
+        let h = run
+            .member(Role::Kernel)
+            .or_else(|| run.member(Role::Probe(ProbeKind::V1)))
+            .map(|i| &handshakes[i])?;
+        evaluate(&verdict_input(h, side, server_version))
+    } else {
+        evaluate(&run_input(run, handshakes, side, server_version))
+    };
+    if run.member(Role::Kernel).is_none() && side != Side::Server {
+        verdict.missing.push(
+            "the MPTCP version this host speaks: the capture holds check's crafted probes but \
+             none of this host's own connections (a v0 router is a version mismatch against a \
+             v1 server whatever the probes show)"
+                .into(),
+        );
+    }
+    Some(Judgement {
+        side,
+        verdict: for_capture(verdict),
+        run: Some(run.id),
+    })
+}
+
+/// What the engine asks for, in a capture's terms: a capture cannot be
+/// rerun with a privilege or an option, only made again.
+fn for_capture(mut verdict: Verdict) -> Verdict {
+    for m in &mut verdict.missing {
+        if m.contains("CAP_NET_RAW") {
+            *m = "crafted probes: the capture holds none (`mptcp-probe check` sends them, with \
+                  CAP_NET_RAW)"
+                .into();
+        } else if m.contains("`--mptcp-version`") {
+            *m = "the MPTCP version this host speaks: not in the capture".into();
+        }
+    }
+    verdict
+}
+
+/// The verdict on a handshake whose options the snapshot length cut.
+fn options_not_captured(h: &Handshake, syn: bool) -> Verdict {
+    let what = if syn { "SYN" } else { "SYN/ACK" };
+    // The engine's own `inconclusive`, told why.
+    let mut v = evaluate(&VerdictInput {
+        target: h.server.to_string(),
+        ..Default::default()
+    });
+    v.code = VerdictCode::Inconclusive;
+    v.summary = format!(
+        "options not captured: the capture's snapshot length cut the {what}'s TCP options, so \
+         whether MPTCP was offered{} is unknown",
+        if syn { "" } else { " and answered" }
+    );
+    v.evidence = vec![format!(
+        "the {what} was captured only in part (see the note on its frame)"
+    )];
+    v.missing = vec![format!("the {what}'s TCP options")];
+    v.fix = Some(
+        "capture whole packets: `tcpdump -s 0` (or a snapshot length of at least 128 bytes)".into(),
+    );
+    v.rule = "options_not_captured".into();
+    v
+}
+
 /// The verdict of each handshake (in order), `None` for those that did not
-/// try MPTCP.
+/// try MPTCP; check's handshakes get their run's verdict.
 pub fn judge_all(handshakes: &[Handshake], side: Side) -> Vec<Option<Judgement>> {
     let versions = server_versions(handshakes);
-    handshakes
+    let mut judged: Vec<Option<Judgement>> = handshakes
         .iter()
         .map(|h| {
-            if !attempts_mptcp(h) {
-                return None;
-            }
             let side = match side {
                 Side::Auto => guess_side(h),
                 other => other,
             };
+            if let Status::OptionsNotCaptured { syn } = h.status {
+                return Some(Judgement {
+                    side,
+                    verdict: options_not_captured(h, syn),
+                    run: None,
+                });
+            }
+            if !attempts_mptcp(h) {
+                return None;
+            }
             let input = verdict_input(h, side, versions.get(&h.server).copied());
             Some(Judgement {
                 side,
-                verdict: evaluate(&input),
+                verdict: for_capture(evaluate(&input)),
+                run: None,
             })
         })
-        .collect()
+        .collect();
+    for run in find_runs(handshakes) {
+        let Some(j) = judge_run(&run, handshakes, side, &versions) else {
+            continue;
+        };
+        for m in &run.members {
+            // The plain probe tried no MPTCP: it stays unjudged.
+            if let Some(slot) = judged.get_mut(m.index).filter(|s| s.is_some()) {
+                *slot = Some(j.clone());
+            }
+        }
+    }
+    judged
 }
 
 #[cfg(test)]
@@ -330,6 +538,7 @@ mod tests {
             nop_run,
             options: Vec::new(),
             ttl,
+            options_cut: false,
         }
     }
 

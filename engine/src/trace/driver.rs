@@ -38,6 +38,10 @@ pub struct TraceConfig {
     /// Trace time before which no retry leaves: a router that rate-limits
     /// its ICMP errors answers a retry only once its bucket has refilled.
     pub retry_delay: Duration,
+    /// Trace time at which this flow's first probes leave (a control flow
+    /// starts after the traced one): its second wave of retries comes half
+    /// way from there to the timeout.
+    pub start: Duration,
 }
 
 impl TraceConfig {
@@ -45,6 +49,7 @@ impl TraceConfig {
         TraceConfig {
             timeout,
             retry_delay: DEFAULT_RETRY_DELAY,
+            start: Duration::ZERO,
         }
     }
 }
@@ -181,7 +186,8 @@ impl TraceDriver {
     }
 
     fn half_time(&self) -> Duration {
-        self.config.timeout / 2
+        let start = self.config.start.min(self.config.timeout);
+        start + (self.config.timeout - start) / 2
     }
 }
 
@@ -191,7 +197,7 @@ mod tests {
     use crate::fixtures::frames;
     use crate::trace::state::{test_support::replay, HopDetail};
     use packet::build::ProbeBuilder;
-    use packet::verdict::{evaluate, HopOption, Verdict, VerdictCode, VerdictInput};
+    use packet::verdict::{evaluate, HopOption, ProbeKind, Verdict, VerdictCode, VerdictInput};
     use packet::TcpFlags;
     use std::net::IpAddr;
     use std::time::UNIX_EPOCH;
@@ -207,7 +213,7 @@ mod tests {
             src_port: 40000,
             dst_port: 6101,
             max_ttl,
-            mptcp_version: 1,
+            kind: ProbeKind::V1,
             v0_key: 0,
             base_seq: 1000,
             base_ip_id: 7,
@@ -258,6 +264,24 @@ mod tests {
         let hops = d.state().hops();
         assert_eq!(hops.len(), 3);
         assert!(hops.iter().all(|h| h.detail == HopDetail::Silent));
+    }
+
+    #[test]
+    fn a_flow_started_late_retries_half_way_to_the_end() {
+        let config = TraceConfig {
+            start: ms(1000),
+            ..TraceConfig::new(ms(3000))
+        };
+        let mut d = TraceDriver::from_plan(&plan(2), config).unwrap();
+        assert_eq!(d.poll_timeout(), Some(ms(2000)), "half way from 1 s to 3 s");
+        d.poll_transmit(ms(1000));
+        d.handle_timeout(ms(1500));
+        assert!(
+            d.poll_transmit(ms(1500)).is_empty(),
+            "the traced flow's half time is not its own"
+        );
+        d.handle_timeout(ms(2000));
+        assert_eq!(d.poll_transmit(ms(2000)).len(), 2);
     }
 
     #[test]
@@ -352,8 +376,8 @@ mod tests {
     fn verdict(s: &TraceState) -> Verdict {
         evaluate(&VerdictInput {
             target: "10.2.0.2".into(),
-            probes: s.verdict_probe(1).into_iter().collect(),
-            trace: Some(s.verdict_trace(1)),
+            probes: s.verdict_probe(ProbeKind::V1).into_iter().collect(),
+            trace: Some(s.verdict_trace(ProbeKind::V1)),
             ..Default::default()
         })
     }
@@ -373,7 +397,7 @@ mod tests {
         assert_eq!(mpc, vec![HopOption::Present, HopOption::Absent]);
         assert!(matches!(hops[2].detail, HopDetail::Destination { .. }));
         assert!(hops.iter().all(|h| h.rtt.is_some()));
-        assert_eq!(s.verdict_trace(1).hops.len(), 2);
+        assert_eq!(s.verdict_trace(ProbeKind::V1).hops.len(), 2);
         let v = verdict(s);
         assert_eq!(v.code, VerdictCode::StrippedUpstream, "{v:?}");
         assert_eq!(v.hop_range.unwrap().ttls(), (1, Some(2)));
@@ -384,7 +408,7 @@ mod tests {
         let (d, ended) = replay_driver("ttl-clean.client.pcap", Vec::new(), &[]);
         assert!(ended.is_some());
         let s = d.state();
-        let trace = s.verdict_trace(1);
+        let trace = s.verdict_trace(ProbeKind::V1);
         assert_eq!(trace.hops.len(), 2);
         assert!(trace
             .hops

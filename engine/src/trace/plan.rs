@@ -1,11 +1,15 @@
-//! The probes of one trace: one SYN per TTL on one constant flow
+//! The probes of one flow of a trace: one SYN per TTL on one constant flow
 //! (Paris-style: same addresses, ports and IPv6 flow label, so per-flow
 //! load balancers keep every probe on one path), told apart by the
 //! sequence number (in every quote, even RFC 792's 8 bytes, and acked+1 by
-//! the destination) and, for IPv4, the IP identification.
+//! the destination) and, for IPv4, the IP identification. A trace runs
+//! three such flows on their own source ports (see [`super::flows`]): the
+//! MP_CAPABLE SYNs traced, plain SYNs and the other version's MP_CAPABLE
+//! as controls; [`ProbePlan::kind`] says which.
 use crate::matching::SentProbe;
 use packet::build::{BuildError, ProbeBuilder};
 use packet::mptcp::MpCapable;
+use packet::verdict::ProbeKind;
 use packet::{MptcpOption, TcpOption};
 use std::net::IpAddr;
 
@@ -27,8 +31,9 @@ pub struct ProbePlan {
     pub src_port: u16,
     pub dst_port: u16,
     pub max_ttl: u8,
-    /// MP_CAPABLE version: 1 (RFC 8684) or 0 (RFC 6824).
-    pub mptcp_version: u8,
+    /// What the SYNs carry: MP_CAPABLE v1 (RFC 8684), v0 (RFC 6824), or
+    /// no MPTCP option (the plain control).
+    pub kind: ProbeKind,
     /// The v0 sender key (ignored for v1, whose SYN carries none).
     pub v0_key: u64,
     pub base_seq: u32,
@@ -52,12 +57,12 @@ pub struct TraceProbe {
 }
 
 impl ProbePlan {
-    /// The MP_CAPABLE option our SYNs carry.
-    pub fn mp_capable(&self) -> MpCapable {
-        if self.mptcp_version == 0 {
-            MpCapable::v0_syn(self.v0_key, V0_FLAGS)
-        } else {
-            MpCapable::v1_syn(V1_FLAGS)
+    /// The MP_CAPABLE option our SYNs carry (`None` for plain SYNs).
+    pub fn mp_capable(&self) -> Option<MpCapable> {
+        match self.kind {
+            ProbeKind::V0 => Some(MpCapable::v0_syn(self.v0_key, V0_FLAGS)),
+            ProbeKind::V1 => Some(MpCapable::v1_syn(V1_FLAGS)),
+            ProbeKind::Plain => None,
         }
     }
 
@@ -83,11 +88,14 @@ impl ProbePlan {
             TcpOption::Nop,
             TcpOption::WindowScale(7),
             // Two NOPs align MP_CAPABLE to a word and end the area on one,
-            // so no padding follows it.
+            // so no padding follows it (nor the plain SYN's last option).
             TcpOption::Nop,
             TcpOption::Nop,
-            TcpOption::Mptcp(MptcpOption::MpCapable(self.mp_capable())),
         ];
+        if let Some(mpc) = self.mp_capable() {
+            b.options
+                .push(TcpOption::Mptcp(MptcpOption::MpCapable(mpc)));
+        }
         b
     }
 
@@ -125,7 +133,7 @@ mod tests {
         crate::trace::state::with_ttl(packet, 1)
     }
 
-    fn plan(dst: &str, version: u8) -> ProbePlan {
+    fn plan(dst: &str, kind: ProbeKind) -> ProbePlan {
         let dst: IpAddr = dst.parse().unwrap();
         let src: IpAddr = if dst.is_ipv4() {
             "10.1.0.2".parse().unwrap()
@@ -138,7 +146,7 @@ mod tests {
             src_port: 40000,
             dst_port: 6101,
             max_ttl: 30,
-            mptcp_version: version,
+            kind,
             v0_key: 0x0102_0304_0506_0708,
             base_seq: 0xffff_0000,
             base_ip_id: 0xfff0,
@@ -149,7 +157,7 @@ mod tests {
     #[test]
     fn one_flow_distinct_keys() {
         for dst in ["10.2.0.2", "fd00:2::2"] {
-            let probes = plan(dst, 1).build().unwrap();
+            let probes = plan(dst, ProbeKind::V1).build().unwrap();
             assert_eq!(probes.len(), 30);
             let mut seqs: Vec<u32> = probes.iter().map(|p| p.key.seq).collect();
             seqs.sort();
@@ -178,7 +186,7 @@ mod tests {
     #[test]
     fn retries_have_their_own_keys() {
         for dst in ["10.2.0.2", "fd00:2::2"] {
-            let p = plan(dst, 1);
+            let p = plan(dst, ProbeKind::V1);
             let mut seqs: Vec<u32> = Vec::new();
             for ttl in 1..=255u8 {
                 for attempt in 0..2 {
@@ -203,10 +211,25 @@ mod tests {
 
     #[test]
     fn v0_carries_the_key() {
-        let probes = plan("10.2.0.2", 0).build().unwrap();
+        let probes = plan("10.2.0.2", ProbeKind::V0).build().unwrap();
         let s = parse_ip_tcp(&probes[0].packet).unwrap();
         let opt = &s.options[s.options.len() - 12..];
         assert_eq!(&opt[..4], &[0x1e, 12, 0x00, 0x81]);
         assert_eq!(&opt[4..], &0x0102_0304_0506_0708u64.to_be_bytes());
+    }
+
+    #[test]
+    fn plain_syns_carry_the_same_options_without_mptcp() {
+        for dst in ["10.2.0.2", "fd00:2::2"] {
+            let plain = plan(dst, ProbeKind::Plain).probe(3, 0).unwrap();
+            let v1 = plan(dst, ProbeKind::V1).probe(3, 0).unwrap();
+            let p = parse_ip_tcp(&plain.packet).unwrap();
+            let m = parse_ip_tcp(&v1.packet).unwrap();
+            assert_eq!(p.options, &m.options[..p.options.len()], "same prefix");
+            assert_eq!(p.options.len() % 4, 0, "no padding");
+            assert!(packet::verdict::find_capable(p.options).is_none());
+            assert_eq!(p.tcp_checksum_ok(), Some(true));
+            assert_eq!(plain.key.seq, v1.key.seq, "same plan, same seq");
+        }
     }
 }

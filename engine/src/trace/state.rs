@@ -304,7 +304,7 @@ impl TraceState {
 
     /// The `Trace` the verdict engine reads: every hop before the
     /// destination (the destination's own answer goes in as a probe).
-    pub fn verdict_trace(&self, version: u8) -> Trace {
+    pub fn verdict_trace(&self, kind: ProbeKind) -> Trace {
         let stop = self.destination_ttl().unwrap_or(self.max_ttl() + 1);
         let hops = self
             .hops()
@@ -313,13 +313,25 @@ impl TraceState {
             .map(|h| h.verdict_hop())
             .collect();
         Trace {
-            probe: probe_kind(version),
+            probe: kind,
             hops,
+            controls: Vec::new(),
+        }
+    }
+
+    /// A control flow's `Trace`: every hop up to and including the
+    /// destination's (unquoted: `quote` none, its address as responder),
+    /// so the engine sees how far the control got.
+    pub fn control_trace(&self, kind: ProbeKind) -> Trace {
+        Trace {
+            probe: kind,
+            hops: self.hops().iter().map(Hop::verdict_hop).collect(),
+            controls: Vec::new(),
         }
     }
 
     /// The final probe and its answer, as the verdict engine's probe.
-    pub fn verdict_probe(&self, version: u8) -> Option<ProbeResult> {
+    pub fn verdict_probe(&self, kind: ProbeKind) -> Option<ProbeResult> {
         let i = self.index_of(self.last_ttl())?;
         let probe = &self.probes[i];
         let sent = parse_ip_tcp(&probe.packet).ok()?;
@@ -347,7 +359,7 @@ impl TraceState {
             },
         };
         Some(ProbeResult {
-            kind: probe_kind(version),
+            kind,
             seq: probe.key.seq,
             sent: OptionArea::new(sent.options),
             answer,
@@ -576,7 +588,7 @@ mod tests {
         }
         // RTTs from the capture's own timestamps, never negative.
         assert!(hops.iter().all(|h| h.rtt.is_some()));
-        let trace = s.verdict_trace(1);
+        let trace = s.verdict_trace(ProbeKind::V1);
         assert_eq!(trace.hops.len(), 2);
         assert_eq!(trace.hops[1].mp_capable, HopOption::Absent);
     }
@@ -611,8 +623,8 @@ mod tests {
         let s = replay("ttl-stripped.client.pcap");
         let input = VerdictInput {
             target: "10.2.0.2".into(),
-            probes: s.verdict_probe(1).into_iter().collect(),
-            trace: Some(s.verdict_trace(1)),
+            probes: s.verdict_probe(ProbeKind::V1).into_iter().collect(),
+            trace: Some(s.verdict_trace(ProbeKind::V1)),
             ..Default::default()
         };
         let v = evaluate(&input);
@@ -621,8 +633,8 @@ mod tests {
         let c = replay("ttl-clean.client.pcap");
         let input = VerdictInput {
             target: "10.2.0.2".into(),
-            probes: c.verdict_probe(1).into_iter().collect(),
-            trace: Some(c.verdict_trace(1)),
+            probes: c.verdict_probe(ProbeKind::V1).into_iter().collect(),
+            trace: Some(c.verdict_trace(ProbeKind::V1)),
             ..Default::default()
         };
         assert_ne!(evaluate(&input).code, VerdictCode::StrippedUpstream);
@@ -729,7 +741,7 @@ mod tests {
         state.absorb(&ack.build().unwrap(), std::time::UNIX_EPOCH);
         assert_eq!(state.destination_ttl(), Some(3));
         assert_eq!(
-            state.verdict_probe(1).unwrap().answer,
+            state.verdict_probe(ProbeKind::V1).unwrap().answer,
             ProbeAnswer::Silence,
             "the SYN/ACK this ACK stands for never arrived"
         );
@@ -754,11 +766,11 @@ mod tests {
         assert_eq!(hops.len(), 3);
         assert_eq!(hops[0].detail, HopDetail::Silent);
         assert!(hops[1].rtt.is_none(), "never marked sent: no RTT");
-        let trace = partial.verdict_trace(1);
+        let trace = partial.verdict_trace(ProbeKind::V1);
         assert_eq!(trace.hops.len(), 3);
         assert_eq!(trace.hops[0].quote, HopQuote::None);
         assert_eq!(
-            partial.verdict_probe(1).unwrap().answer,
+            partial.verdict_probe(ProbeKind::V1).unwrap().answer,
             ProbeAnswer::Silence
         );
     }

@@ -237,6 +237,11 @@ pub struct TraceFinding {
     pub changed: Option<HopRange>,
     /// Hops whose quote showed the options.
     pub informative_hops: usize,
+    /// Where MP_CAPABLE SYNs were dropped while the plain control went on:
+    /// after the last hop whose quote still held the option, at the first
+    /// later hop that answered only the plain SYN (`None` there: the
+    /// destination itself).
+    pub dropped: Option<HopRange>,
 }
 
 /// Everything the rules look at.
@@ -582,5 +587,52 @@ fn trace_finding(trace: &super::input::Trace) -> TraceFinding {
         vanished,
         changed,
         informative_hops: hops.len(),
+        dropped: dropped_range(trace),
     }
+}
+
+/// The hop range of a drop: the traced MP_CAPABLE flow against its plain
+/// control. Only a trace of an MP_CAPABLE probe whose plain control got
+/// further has one.
+fn dropped_range(trace: &super::input::Trace) -> Option<HopRange> {
+    trace.probe.mptcp_version()?;
+    let plain = trace
+        .controls
+        .iter()
+        .find(|c| c.probe == ProbeKind::Plain)?;
+    let answered = |t: &super::input::Trace, ttl: u8| {
+        t.hops.iter().any(|h| h.ttl == ttl && h.responder.is_some())
+    };
+    let last_with = trace
+        .hops
+        .iter()
+        .filter(|h| h.mp_capable == HopOption::Present)
+        .max_by_key(|h| h.ttl);
+    let from = last_with.map_or(1, |h| h.ttl.saturating_add(1));
+    let plain_end = plain.hops.iter().map(|h| h.ttl).max()?;
+    let first = (from..=plain_end).find(|&t| answered(plain, t) && !answered(trace, t))?;
+    // Every hop the plain SYN reached after it stayed silent for ours.
+    if (first..=plain_end).any(|t| answered(trace, t)) {
+        return None;
+    }
+    // The plain SYN's destination answers unquoted: the server (or what
+    // answers for it) is then the first place ours did not reach.
+    let is_destination = plain
+        .hops
+        .iter()
+        .any(|h| h.ttl == first && h.quote == QuoteKind::None);
+    Some(HopRange {
+        last_with: last_with.map(|h| HopRef {
+            ttl: h.ttl,
+            addr: h.responder,
+        }),
+        first_without: (!is_destination).then(|| HopRef {
+            ttl: first,
+            addr: plain
+                .hops
+                .iter()
+                .find(|h| h.ttl == first)
+                .and_then(|h| h.responder),
+        }),
+    })
 }

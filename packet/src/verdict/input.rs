@@ -326,6 +326,14 @@ pub struct Trace {
     /// Which probe was traced.
     pub probe: ProbeKind,
     pub hops: Vec<TraceHop>,
+    /// Control flows traced alongside on their own source ports (a plain
+    /// SYN and the other MPTCP version per TTL), each with every hop up to
+    /// and including the one that answered as the destination (`quote`
+    /// `none` there). Their final probes go in as [`ProbeResult`]s; the
+    /// hops tell where an MP_CAPABLE SYN was dropped while a plain one
+    /// went on.
+    #[serde(default)]
+    pub controls: Vec<Trace>,
 }
 
 /// What one TTL showed.

@@ -120,7 +120,21 @@ fn common_evidence(f: &Facts<'_>) -> Vec<String> {
         lines.push(format!("server: {}", parts.join(", ")));
     }
     if let Some(t) = &f.input.trace {
-        for h in &t.hops {
+        let mut hops = t.hops.iter().peekable();
+        while let Some(h) = hops.next() {
+            if h.responder.is_none() {
+                // A run of silent hops is one line, not one per TTL.
+                let mut last = h.ttl;
+                while let Some(next) = hops.next_if(|n| n.responder.is_none()) {
+                    last = next.ttl;
+                }
+                lines.push(if last == h.ttl {
+                    format!("trace hop {} *: no answer", h.ttl)
+                } else {
+                    format!("trace hops {}..{last} *: no answer", h.ttl)
+                });
+                continue;
+            }
             let who = h.responder.map_or("*".to_string(), |a| a.to_string());
             let state = match (h.quote, h.mp_capable) {
                 (_, HopOption::Present) => "MP_CAPABLE present",

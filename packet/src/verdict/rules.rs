@@ -338,10 +338,17 @@ fn mptcp_ok(f: &Facts<'_>) -> Option<Finding> {
             "the echo server's account: that the option arrived unchanged is not confirmed".into(),
         );
     }
+    // What this host speaks is only said when known (a capture may not
+    // show it).
+    let speaks = if f.local_version.is_some() {
+        format!("expected, this host speaks v{version}")
+    } else {
+        format!("expected if this host speaks v{version}")
+    };
     for other in f.mptcp.iter().filter(|a| a.version != Some(version)) {
         if other.ignored() {
             finding.evidence.push(format!(
-                "{} in v{} was ignored: expected, this host speaks v{version}",
+                "{} in v{} was ignored: {speaks}",
                 other.label,
                 other.version.unwrap_or_default()
             ));
@@ -441,6 +448,7 @@ fn syn_dropped(f: &Facts<'_>) -> Option<Finding> {
     let mut finding = Finding::new(VerdictCode::SynDropped, summary)
         .fix(DROP_FIX)
         .blames(MiddleboxKind::OptionDropper, direction);
+    locate_drop(f, &mut finding);
     finding.evidence.push(format!(
         "{} unanswered; the control, the {}, got {}",
         labels.join(", "),
@@ -459,6 +467,23 @@ fn syn_dropped(f: &Facts<'_>) -> Option<Finding> {
         );
     }
     Some(finding)
+}
+
+/// A trace with a plain control names where MP_CAPABLE SYNs were dropped.
+fn locate_drop(f: &Facts<'_>, finding: &mut Finding) {
+    let Some(range) = f.relevant_trace().and_then(|t| t.dropped) else {
+        return;
+    };
+    finding.summary.push_str(&format!(" (dropped {range})"));
+    let last = range
+        .last_with
+        .map_or_else(|| "this host".to_string(), |h| h.to_string());
+    finding.evidence.push(format!(
+        "the trace's MP_CAPABLE SYNs got no answer beyond {last} while its plain control SYNs \
+         went on; {last} is the likely culprit (a router quotes a TTL-expired SYN before it \
+         filters)"
+    ));
+    finding.hop_range = Some(range);
 }
 
 /// The server saw our SYN without MP_CAPABLE (removed or NOP-filled), or a

@@ -7,7 +7,8 @@
 //! every frame, relative sequence numbers, the same option text), then one
 //! summary block per handshake (`handshake #N client > server: STATUS`,
 //! then the SYN(s), SYN/ACK, third ACK, keys with their tokens and IDSNs,
-//! and notes, then `verdict   CODE: summary (judged from the SIDE side)`
+//! and notes, `check     run #N: ROLE` for check's own handshakes, then
+//! `verdict   CODE: summary (judged from the SIDE side)`
 //! with `fix:` and `unknown:` lines, or `verdict   none` for a handshake
 //! that did not try MPTCP), then a line with frame, packet, handshake and
 //! verdict counts. Frames that are not
@@ -31,11 +32,15 @@
 //!   RST after the SYN/ACK, or null),
 //!   "client_key", "server_key" ({"key","token","idsn"} or null),
 //!   "join" ({"token","connection","answered","reset"} or null; `connection`
-//!   is the `id` of the handshake whose key has that token), "notes": [...]}}`
+//!   is the `id` of the handshake whose key has that token), "notes": [...],
+//!   "check_run" ({"id","role"} when it is one of `mptcp-probe check`'s own
+//!   handshakes, `role` `kernel`, `v1_probe`, `v0_probe` or `plain_probe`;
+//!   see `engine::analyze::runs`), "verdict", "verdict_detail"}}`
 //!   where `status` is one of `mptcp_established`, `mptcp_negotiated`,
 //!   `mp_join_subflow`, `plain_tcp`, `fallback_syn_ack`,
 //!   `fallback_retransmit`, `fallback_third_ack`, `fallback_data`, `version_mismatch`,
-//!   `option_reflected`, `refused`, `no_answer`, `syn_not_captured`;
+//!   `option_reflected`, `refused`, `no_answer`, `syn_not_captured`,
+//!   `options_not_captured`;
 //!   `mp_capable` is `{"version","flags","sender_key","receiver_key"}` or null,
 //!   keys are 16 hex digits, tokens 8 hex digits, IDSNs numbers;
 //!   `verdict` is the verdict engine's code (`mptcp_ok`, `stripped_upstream`,
@@ -63,7 +68,7 @@
 pub mod render;
 // The pipeline (reading, decoding, flows, verdicts) is the engine's; the
 // verb prints it.
-pub use engine::analyze::{flows, reader, verdict};
+pub use engine::analyze::{flows, reader, runs, verdict};
 
 use engine::analyze::decode::{facts, frame_content, option_list, FrameContent};
 use flows::FlowTracker;
@@ -251,15 +256,20 @@ fn analyze(
     let handshakes = tracker.finish();
     let mut tally = Tally::default();
     let judgements = verdict::judge_all(&handshakes, side);
-    for (h, judgement) in handshakes.iter().zip(judgements) {
+    let roles = render::run_roles(&runs::find_runs(&handshakes), handshakes.len());
+    for ((h, judgement), role) in handshakes.iter().zip(judgements).zip(roles) {
         if let Some(j) = &judgement {
             tally.judged += 1;
             tally.not_ok += usize::from(!j.ok());
         }
         if json_mode {
-            output::write_line(out, &render::handshake_json(h, judgement.as_ref()))?;
+            output::write_line(out, &render::handshake_json(h, judgement.as_ref(), role))?;
         } else {
-            write!(out, "{}", render::handshake_text(h, judgement.as_ref()))?;
+            write!(
+                out,
+                "{}",
+                render::handshake_text(h, judgement.as_ref(), role)
+            )?;
         }
     }
     let format = match format {

@@ -2,6 +2,7 @@
 use super::flows::{Answer, Handshake, KeyInfo, Status};
 use super::reader::Timestamp;
 use super::verdict::Judgement;
+use engine::analyze::runs::{CheckRun, Role};
 use packet::ip::TcpSegment;
 use packet::json::{option_list_json, OptionEntry};
 use packet::mptcp::MpCapable;
@@ -271,8 +272,36 @@ fn key_text(k: &KeyInfo) -> String {
     )
 }
 
+/// Which of `mptcp-probe check`'s handshakes this one is: its run's id and
+/// its role there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunRole {
+    pub run: usize,
+    pub role: Role,
+}
+
+/// The run role of every handshake (by index), from the capture's runs.
+pub fn run_roles(runs: &[CheckRun], count: usize) -> Vec<Option<RunRole>> {
+    let mut roles = vec![None; count];
+    for r in runs {
+        for m in &r.members {
+            if let Some(slot) = roles.get_mut(m.index) {
+                *slot = Some(RunRole {
+                    run: r.id,
+                    role: m.role,
+                });
+            }
+        }
+    }
+    roles
+}
+
 /// The text summary of one handshake: a status line and indented details.
-pub fn handshake_text(h: &Handshake, judgement: Option<&Judgement>) -> String {
+pub fn handshake_text(
+    h: &Handshake,
+    judgement: Option<&Judgement>,
+    run: Option<RunRole>,
+) -> String {
     let mut out = format!(
         "handshake #{} {} > {}: {}\n",
         h.id,
@@ -314,12 +343,19 @@ pub fn handshake_text(h: &Handshake, judgement: Option<&Judgement>) -> String {
     for n in &h.notes {
         let _ = writeln!(out, "  note: {n}");
     }
+    if let Some(r) = run {
+        let _ = writeln!(out, "  check     run #{}: {}", r.run, r.role.describe());
+    }
     match judgement {
         Some(j) => {
             let v = &j.verdict;
+            let with = j
+                .run
+                .map(|id| format!(", with the rest of check run #{id}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  verdict   {}: {} (judged from the {} side)",
+                "  verdict   {}: {} (judged from the {} side{with})",
                 v.code.as_str(),
                 v.summary,
                 j.side.as_str()
@@ -367,9 +403,19 @@ pub struct HandshakeJson<'a> {
     pub server_key: Option<KeyJson>,
     pub join: Option<JoinJson>,
     pub notes: &'a [String],
+    /// One of `mptcp-probe check`'s handshakes: `{"id", "role"}` (`role`:
+    /// `kernel`, `v1_probe`, `v0_probe`, `plain_probe`), else null.
+    pub check_run: Option<CheckRunJson>,
     /// The verdict code; null when the handshake did not try MPTCP.
     pub verdict: Option<VerdictCode>,
     pub verdict_detail: Option<VerdictDetailJson<'a>>,
+}
+
+/// Which check run a handshake belongs to, and as what.
+#[derive(Debug, Serialize)]
+pub struct CheckRunJson {
+    pub id: usize,
+    pub role: &'static str,
 }
 
 /// An MP_CAPABLE option: keys as 16 hex digits.
@@ -481,7 +527,11 @@ pub struct VerdictDetailJson<'a> {
 }
 
 /// The JSON summary line of one handshake.
-pub fn handshake_json<'a>(h: &'a Handshake, judgement: Option<&'a Judgement>) -> HandshakeLine<'a> {
+pub fn handshake_json<'a>(
+    h: &'a Handshake,
+    judgement: Option<&'a Judgement>,
+    run: Option<RunRole>,
+) -> HandshakeLine<'a> {
     let version = match h.status {
         Status::MptcpEstablished { version } | Status::MptcpNegotiated { version } => Some(version),
         _ => None,
@@ -540,6 +590,10 @@ pub fn handshake_json<'a>(h: &'a Handshake, judgement: Option<&'a Judgement>) ->
             server_key: h.server_key.as_ref().map(KeyJson::new),
             join,
             notes: &h.notes,
+            check_run: run.map(|r| CheckRunJson {
+                id: r.run,
+                role: r.role.code(),
+            }),
             verdict: judgement.map(|j| j.verdict.code),
             verdict_detail: judgement.map(|j| {
                 let v = &j.verdict;

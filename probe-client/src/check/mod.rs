@@ -403,7 +403,10 @@ pub fn check_one<W: Write>(
 
     let mut adapted = adapt::verdict_input(&local, &observations);
     adapted.notes.append(&mut notes);
-    let verdict = packet::verdict::evaluate(&adapted.input);
+    let mut verdict = packet::verdict::evaluate(&adapted.input);
+    if let Some(report) = &observations.report {
+        engine::listener::amend(&mut verdict, report);
+    }
     let source = kernel_session
         .as_ref()
         .and_then(|k| k.local_addr)

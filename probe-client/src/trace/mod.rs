@@ -3,27 +3,35 @@
 //! One SYN with MP_CAPABLE per TTL (1..=--max-ttl), all sent at once on one
 //! constant flow; the routers' ICMP time exceeded quotes are diffed per
 //! hop, the destination's answer ends the trace, and the echo server (when
-//! one runs at HOST:PORT) says what arrived. The whole trace takes one
-//! `--timeout` however many hops stay silent: it ends early once the
-//! destination and every hop before it have answered. Each router sees one
-//! expired probe per trace, so ICMP rate limits (per destination, about
-//! one per second after a burst of 6 on Linux) do not thin the answers.
+//! one runs at HOST:PORT) says what arrived. Two control flows go with it,
+//! each on its own source port: a plain SYN per TTL and the other MPTCP
+//! version's MP_CAPABLE per TTL (see `engine::trace::flows` for when they
+//! leave), so a path that drops MP_CAPABLE SYNs is `syn_dropped` with its
+//! hop range and a v0/v1 mismatch is `version_mismatch`. The whole trace
+//! takes one `--timeout` however many hops stay silent: it ends early once
+//! every flow's destination and every hop before it have answered. Each
+//! router sees one expired probe per flow, so ICMP rate limits (per
+//! destination, about one per second after a burst of 6 on Linux) do not
+//! thin the answers.
 //!
 //! # Output
 //! - text: a header, one line per hop (`TTL ADDR RTT quote, MP_CAPABLE
 //!   present|ABSENT|CHANGED|not quoted  changed: <diff>`; the diff is
 //!   against the packet as that hop should have received it, so TTL
 //!   decrements are not listed), the destination's answer with its options,
-//!   the echo server's line, then the verdict with its evidence;
-//! - `--format tracebox`: `tracebox to HOST (ADDR): N hops max`, then
+//!   the echo server's line, one line per control flow (`plain SYN, port
+//!   P: 1 ADDR | 2..30 *` ...), then the verdict with its evidence;
+//! - `--format tracebox`: `tracebox to HOST (ADDR): N hops max` (preceded
+//!   by `interface IF:` when several `-i` are traced), then
 //!   `N: ADDR RTTms [PARTIAL] <diff>` with the diff against the packet as
 //!   sent (so `IP::TTL IP::CheckSum` from hop 2 on, as tracebox prints),
 //!   `N: *` for a silent hop; the destination's line lists the options it
 //!   did not echo (`-TCPOptionMPTCPCapable`); then the verdict as in text;
 //!   under the header one `# interface IF|default route, from ADDR,
 //!   MP_CAPABLE vN probes (why that version)` line, which tracebox has not;
-//! - `--json`, one object per line:
-//!   - `{"type":"hop","ttl","responder","rtt_ms","kind":"silent"}`;
+//! - `--json`, one object per line (hop lines carry `flow`: `v1`, `v0` or
+//!   `plain`, the traced flow's lines first, then the controls'):
+//!   - `{"type":"hop","flow","ttl","responder","rtt_ms","kind":"silent"}`;
 //!   - `{"type":"hop",...,"kind":"time_exceeded"|"icmp_error","icmp":{"type","code"},
 //!     "quote":"full"|"partial","mp_capable":"present"|"absent"|"changed"|"unknown",
 //!     "translated","tracebox":"<tracebox diff text>","diff":{"differences":[{"name",
@@ -55,13 +63,14 @@ use crate::net::raw::{Deadline, RawOptions, RawSockets};
 use crate::net::resolve::{resolve, FamilyPreference};
 use crate::net::source::{reserve_port, select_source, ReservedPort};
 use crate::output;
-use engine::trace::driver::{TraceConfig, TraceDriver};
+use engine::trace::driver::TraceConfig;
 use engine::trace::echo::{observed_syn, server_report};
-use hops::{with_ttl, TraceState};
+use engine::trace::flows::TraceFlows;
+use hops::{probe_kind, with_ttl, TraceState};
 use packet::diff::diff;
 use packet::ip::parse_ip_tcp;
 use packet::tcp_opt::OptionList;
-use packet::verdict::{evaluate, find_capable, Verdict, VerdictInput};
+use packet::verdict::{evaluate, find_capable, ProbeKind, Verdict, VerdictInput};
 use probes::ProbePlan;
 use render::TraceLine;
 use std::fs::File;
@@ -126,7 +135,8 @@ pub fn run(args: &TraceArgs, global: &GlobalArgs) -> ExitCode {
 struct Setup {
     interface: Option<String>,
     source: IpAddr,
-    port: ReservedPort,
+    /// The traced flow's source port, then one for each control flow.
+    ports: [ReservedPort; 3],
     raw: RawSockets,
     /// The echo connection's socket, or why it could not be made.
     echo: Result<socket2::Socket, NetError>,
@@ -145,13 +155,17 @@ fn run_all(args: &TraceArgs, global: &GlobalArgs) -> Result<ExitCode, NetError> 
     let mut setups = Vec::new();
     for interface in interfaces {
         let source = select_source(destination, args.net.source, interface.as_deref())?;
-        let port = reserve_port(source)?;
+        let ports = [
+            reserve_port(source)?,
+            reserve_port(source)?,
+            reserve_port(source)?,
+        ];
         let raw = RawSockets::open(&RawOptions {
             interface: interface.clone(),
             ipv4: destination.is_ipv4(),
             ipv6: destination.is_ipv6(),
             source: Some(source),
-            ports: vec![port.port],
+            ports: ports.iter().map(|p| p.port).collect(),
         })?;
         // Without an echo socket the trace still runs (no final hop).
         let echo = match &interface {
@@ -161,7 +175,7 @@ fn run_all(args: &TraceArgs, global: &GlobalArgs) -> Result<ExitCode, NetError> 
         setups.push(Setup {
             interface,
             source,
-            port,
+            ports,
             raw,
             echo,
         });
@@ -173,8 +187,17 @@ fn run_all(args: &TraceArgs, global: &GlobalArgs) -> Result<ExitCode, NetError> 
         None => None,
     };
     let mut exit = 0;
+    // With several interfaces each block says which one it is.
+    let labelled = setups.len() > 1;
     for setup in setups {
-        let verdict = trace_one(args, global, destination, setup, recorder.as_mut())?;
+        let verdict = trace_one(
+            args,
+            global,
+            destination,
+            setup,
+            labelled,
+            recorder.as_mut(),
+        )?;
         exit = exit.max(verdict.exit_code());
     }
     if let Some(r) = recorder {
@@ -211,6 +234,7 @@ fn trace_one(
     global: &GlobalArgs,
     destination: IpAddr,
     setup: Setup,
+    labelled: bool,
     mut recorder: Option<&mut PcapRecorder<BufWriter<File>>>,
 ) -> Result<Verdict, NetError> {
     let local = local::local_host(args.mptcp_version);
@@ -219,23 +243,33 @@ fn trace_one(
         .or(local.mptcp_version)
         .unwrap_or(1)
         .min(1);
-    let [s0, s1, s2, s3, i0, i1, f0, f1, f2, k0, k1, k2, k3, k4, k5, k6, k7] =
-        netsys::random::array::<17>().map_err(|e| NetError::io("getrandom", e))?;
-    let plan = ProbePlan {
-        src: setup.source,
-        dst: destination,
-        src_port: setup.port.port,
-        dst_port: args.port,
-        max_ttl: args.max_ttl,
-        mptcp_version: version,
-        v0_key: u64::from_be_bytes([k0, k1, k2, k3, k4, k5, k6, k7]),
-        base_seq: u32::from_be_bytes([s0, s1, s2, s3]),
-        base_ip_id: u16::from_be_bytes([i0, i1]),
-        flow_label: u32::from_be_bytes([0, f0, f1, f2]) & 0xf_ffff,
-    };
+    let traced_kind = probe_kind(version);
+    let other_kind = probe_kind(1 - version);
+    // The traced flow, then its controls: plain SYNs, and the other
+    // version's MP_CAPABLE, each on its own source port.
+    let kinds = [traced_kind, ProbeKind::Plain, other_kind];
+    let mut plans = Vec::new();
+    for (kind, port) in kinds.into_iter().zip(&setup.ports) {
+        let [s0, s1, s2, s3, i0, i1, f0, f1, f2, k0, k1, k2, k3, k4, k5, k6, k7] =
+            netsys::random::array::<17>().map_err(|e| NetError::io("getrandom", e))?;
+        plans.push(ProbePlan {
+            src: setup.source,
+            dst: destination,
+            src_port: port.port,
+            dst_port: args.port,
+            max_ttl: args.max_ttl,
+            kind,
+            v0_key: u64::from_be_bytes([k0, k1, k2, k3, k4, k5, k6, k7]),
+            base_seq: u32::from_be_bytes([s0, s1, s2, s3]),
+            base_ip_id: u16::from_be_bytes([i0, i1]),
+            flow_label: u32::from_be_bytes([0, f0, f1, f2]) & 0xf_ffff,
+        });
+    }
+    let traced = plans.remove(0);
     let deadline = Deadline::after_secs(args.net.timeout);
-    let mut driver = TraceDriver::from_plan(&plan, TraceConfig::new(deadline.remaining()))
-        .map_err(|e| NetError::io("building probes", std::io::Error::other(e)))?;
+    let build_error = |e| NetError::io("building probes", std::io::Error::other(e));
+    let mut flows = TraceFlows::new(traced, plans, TraceConfig::new(deadline.remaining()))
+        .map_err(build_error)?;
     // Trace time starts with the deadline the echo exchange also keeps.
     let start = Instant::now();
     let format = (!global.json).then_some(args.format);
@@ -251,6 +285,9 @@ fn trace_one(
             .unwrap_or_default();
         match f {
             TraceFormat::Tracebox => {
+                if let Some(name) = setup.interface.as_deref().filter(|_| labelled) {
+                    emit!("{}", render::interface_label(name));
+                }
                 emit!("{}", render::tracebox_header(&args.host, destination, args.max_ttl));
                 emit!(
                     "{}",
@@ -264,7 +301,7 @@ fn trace_one(
             }
             TraceFormat::Text => emit!(
                 "mptcp-probe trace to {} ({destination}) port {}{via}, from {}:{}, MP_CAPABLE v{version}, {} hops max",
-                args.host, args.port, setup.source, setup.port.port, args.max_ttl
+                args.host, args.port, setup.source, setup.ports[0].port, args.max_ttl
             ),
         }
     }
@@ -278,18 +315,20 @@ fn trace_one(
         Err(e) => Err(e),
     };
 
-    // The driver says what to send and how long to wait; the loop does
-    // the I/O and tells it the time.
+    // The flows say what to send and how long to wait; the loop does the
+    // I/O and tells them the time.
     loop {
-        for i in driver.poll_transmit(start.elapsed()) {
-            let packet = &driver.state().probes[i].packet;
-            let at = setup.raw.send(packet)?;
+        for p in flows.poll_transmit(start.elapsed()).map_err(build_error)? {
+            let Some(packet) = flows.probe(p).map(|probe| probe.packet.clone()) else {
+                continue;
+            };
+            let at = setup.raw.send(&packet)?;
             if let Some(r) = recorder.as_deref_mut() {
-                r.record(at, packet)?;
+                r.record(at, &packet)?;
             }
-            driver.on_sent(i, at);
+            flows.on_sent(p, at);
         }
-        let Some(wake) = driver.poll_timeout() else {
+        let Some(wake) = flows.poll_timeout() else {
             break;
         };
         let until = Deadline::after(wake.saturating_sub(start.elapsed()));
@@ -297,18 +336,18 @@ fn trace_one(
             if let Some(rec) = recorder.as_deref_mut() {
                 rec.record(r.timestamp, &r.packet)?;
             }
-            if driver.handle_packet(&r.packet, r.timestamp).is_some() {
-                printer.flush(driver.state(), false);
+            if flows.handle_packet(&r.packet, r.timestamp).is_some() {
+                printer.flush(flows.traced(), false);
             }
         }
         if until.passed() {
-            driver.handle_timeout(start.elapsed());
+            flows.handle_timeout(start.elapsed());
         }
     }
-    let state = driver.into_state();
-    // Ask the echo server once the trace is over, so retries are included.
-    let _ = seq_tx.send(state.query_seqs());
-    printer.flush(&state, true);
+    // Ask the echo server once the trace is over, so retries and the
+    // controls are included.
+    let _ = seq_tx.send(flows.query_seqs());
+    printer.flush(flows.traced(), true);
     let outcome = match echo_thread {
         Ok(t) => t.join().unwrap_or_default(),
         Err(e) => echo::EchoOutcome {
@@ -317,21 +356,25 @@ fn trace_one(
         },
     };
 
+    let state = flows.traced();
     let final_probe = state.final_probe().cloned();
     let arrived = final_probe
         .as_ref()
         .and_then(|p| observed_syn(&outcome, p.key.seq).map(|b| (p.clone(), b)));
-    if let Some(f) = format {
-        if f == TraceFormat::Text {
-            print_server_line(&outcome, arrived.as_ref(), server);
+    if format == Some(TraceFormat::Text) {
+        print_server_line(&outcome, arrived.as_ref(), server);
+        emit!("control flows (own source ports, sent once the traced flow is complete, else at half the timeout):");
+        for (kind, port, hops) in flows.flows().skip(1) {
+            emit!("  {}", render::control_line(kind, port, hops));
         }
     }
 
+    let (probes, trace) = flows.verdict_parts();
     let input = VerdictInput {
         target: args.host.clone(),
         local,
         kernel: None,
-        probes: state.verdict_probe(version).into_iter().collect(),
+        probes,
         server: server_report(&outcome).map(|mut s| {
             // Another port's echo server speaks for --port only through
             // its capture of the probes.
@@ -341,12 +384,17 @@ fn trace_one(
                 .map(|_| args.port);
             s
         }),
-        trace: Some(state.verdict_trace(version)),
+        trace: Some(trace),
     };
-    let verdict = evaluate(&input);
+    let mut verdict = evaluate(&input);
+    if let Some(report) = &outcome.report {
+        engine::listener::amend(&mut verdict, report);
+    }
     if global.json {
-        for hop in state.hops() {
-            output::print_line(&TraceLine::Hop(render::HopLine::new(&hop)));
+        for (kind, _, hops) in flows.flows() {
+            for hop in hops.map(TraceState::hops).unwrap_or_default() {
+                output::print_line(&TraceLine::Hop(render::HopLine::new(kind, &hop)));
+            }
         }
         output::print_line(&TraceLine::Server(server_line(&outcome, arrived.as_ref())));
         output::print_line(&TraceLine::Verdict(render::VerdictLine {

@@ -7,13 +7,89 @@ use packet::echo::HostReadiness;
 use packet::icmp::{code_name, IcmpFamily, QuoteKind};
 use packet::json::{option_list_json, OptionEntry};
 use packet::tcp_opt::OptionList;
-use packet::verdict::{HopOption, QuoteKind as VerdictQuoteKind, Verdict, VersionSource};
+use packet::verdict::{
+    HopOption, ProbeKind, QuoteKind as VerdictQuoteKind, Verdict, VersionSource,
+};
 use serde::Serialize;
 use std::net::IpAddr;
 use std::time::Duration;
 
 fn ms(d: Duration) -> String {
     format!("{:.3}ms", d.as_secs_f64() * 1000.0)
+}
+
+/// The line before each interface's block when several are traced
+/// (`-i A -i B`), so tracebox-format readers can tell the blocks apart.
+pub fn interface_label(name: &str) -> String {
+    format!("interface {name}:")
+}
+
+/// What one control flow's SYNs carried, in words.
+fn flow_name(kind: ProbeKind) -> &'static str {
+    match kind {
+        ProbeKind::Plain => "plain SYN",
+        ProbeKind::V1 => "MP_CAPABLE v1",
+        ProbeKind::V0 => "MP_CAPABLE v0",
+    }
+}
+
+/// One control flow on one line: each hop's responder, runs of silent
+/// hops collapsed (`2..30 *`), and how the destination answered.
+pub fn control_line(kind: ProbeKind, port: u16, state: Option<&TraceState>) -> String {
+    let head = format!("{}, port {port}:", flow_name(kind));
+    let Some(state) = state else {
+        return format!("{head} not sent");
+    };
+    let hops = state.hops();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < hops.len() {
+        let hop = &hops[i];
+        let Some(addr) = hop.responder else {
+            let mut j = i;
+            while j + 1 < hops.len() && hops[j + 1].responder.is_none() {
+                j += 1;
+            }
+            parts.push(if j == i {
+                format!("{} *", hop.ttl)
+            } else {
+                format!("{}..{} *", hop.ttl, hops[j].ttl)
+            });
+            i = j + 1;
+            continue;
+        };
+        let what = match &hop.detail {
+            HopDetail::Destination {
+                kind: answer,
+                options,
+                ..
+            } => {
+                let mpc = match packet::verdict::find_capable(options) {
+                    Some(c) => format!(" with {}", c.describe()),
+                    None if kind != ProbeKind::Plain => " without MP_CAPABLE".to_string(),
+                    None => String::new(),
+                };
+                format!(" {}{mpc}", answer_name(*answer))
+            }
+            HopDetail::Quote {
+                time_exceeded: false,
+                icmp_type,
+                code,
+                ..
+            } => {
+                let family = if addr.is_ipv6() {
+                    IcmpFamily::V6
+                } else {
+                    IcmpFamily::V4
+                };
+                format!(" ICMP {}", code_name(family, *icmp_type, *code))
+            }
+            _ => String::new(),
+        };
+        parts.push(format!("{} {addr}{what}", hop.ttl));
+        i += 1;
+    }
+    format!("{head} {}", parts.join(" | "))
 }
 
 /// tracebox's header line.
@@ -218,9 +294,13 @@ pub enum TraceLine<'a> {
     Verdict(VerdictLine<'a>),
 }
 
-/// A hop: TTL, who answered, and what its answer shows.
+/// A hop: which flow, TTL, who answered, and what its answer shows.
 #[derive(Debug, Serialize)]
 pub struct HopLine {
+    /// What the flow's SYNs carried: `v1`, `v0` (MP_CAPABLE) or `plain`.
+    /// The flow in the verdict line's `mptcp_version` is the traced one;
+    /// the other two are its controls.
+    pub flow: ProbeKind,
     pub ttl: u8,
     pub responder: Option<IpAddr>,
     pub rtt_ms: Option<f64>,
@@ -272,7 +352,7 @@ pub struct DestinationJson {
 }
 
 impl HopLine {
-    pub fn new(hop: &Hop) -> Self {
+    pub fn new(flow: ProbeKind, hop: &Hop) -> Self {
         let detail = match &hop.detail {
             HopDetail::Silent => HopJson::Silent,
             HopDetail::Quote {
@@ -328,6 +408,7 @@ impl HopLine {
             }
         };
         HopLine {
+            flow,
             ttl: hop.ttl,
             responder: hop.responder,
             rtt_ms: hop.rtt.map(|d| d.as_micros() as f64 / 1000.0),
@@ -476,6 +557,32 @@ mod tests {
     }
 
     #[test]
+    fn control_flows_fit_one_line_each() {
+        use crate::net::matching::fixtures::frames;
+        use crate::trace::hops::test_support::replay;
+        let full = replay("ttl-stripped.client.pcap");
+        assert_eq!(
+            control_line(ProbeKind::Plain, 40001, Some(&full)),
+            "plain SYN, port 40001: 1 10.1.0.1 | 2 10.5.0.2 | 3 10.2.0.2 SYN/ACK"
+        );
+        assert!(control_line(ProbeKind::V0, 40002, Some(&full))
+            .ends_with("3 10.2.0.2 SYN/ACK without MP_CAPABLE"));
+        // Only router 1 answered: the silent rest is one run.
+        let f = frames("ttl-stripped.client.pcap");
+        let mut state = TraceState::new(full.probes.clone());
+        state.absorb(&f[1].1, std::time::UNIX_EPOCH + f[1].0);
+        assert_eq!(
+            control_line(ProbeKind::V1, 40003, Some(&state)),
+            "MP_CAPABLE v1, port 40003: 1 10.1.0.1 | 2..3 *"
+        );
+        assert_eq!(
+            control_line(ProbeKind::Plain, 40001, None),
+            "plain SYN, port 40001: not sent"
+        );
+        assert_eq!(interface_label("wanb"), "interface wanb:");
+    }
+
+    #[test]
     fn finished_text_collapses_the_silent_tail() {
         use crate::net::matching::fixtures::frames;
         use crate::trace::hops::test_support::replay;
@@ -499,7 +606,7 @@ mod tests {
         let line = text_line(&hop);
         assert!(line.contains("MP_CAPABLE ABSENT"), "{line}");
         assert!(line.contains("full quote"), "{line}");
-        let v = serde_json::to_value(TraceLine::Hop(HopLine::new(&hop))).unwrap();
+        let v = serde_json::to_value(TraceLine::Hop(HopLine::new(ProbeKind::V1, &hop))).unwrap();
         assert_eq!(v["mp_capable"], "absent");
         assert_eq!(v["quote"], "full");
         assert_eq!(v["ttl"], 2);
@@ -514,11 +621,15 @@ mod tests {
 
     #[test]
     fn hop_lines_have_the_documented_keys() {
-        let quote = TraceLine::Hop(HopLine::new(&quote_hop(2, HeaderDiff::default(), false)));
+        let quote = TraceLine::Hop(HopLine::new(
+            ProbeKind::V1,
+            &quote_hop(2, HeaderDiff::default(), false),
+        ));
         assert_eq!(
             keys(&quote),
             [
                 "diff",
+                "flow",
                 "icmp",
                 "kind",
                 "mp_capable",
@@ -533,32 +644,39 @@ mod tests {
         );
         let line = serde_json::to_string(&quote).unwrap();
         assert!(
-            line.starts_with(r#"{"type":"hop","ttl":2,"responder":"10.5.0.2","rtt_ms":1.234,"kind":"time_exceeded","icmp":{"type":11,"code":0}"#),
+            line.starts_with(r#"{"type":"hop","flow":"v1","ttl":2,"responder":"10.5.0.2","rtt_ms":1.234,"kind":"time_exceeded","icmp":{"type":11,"code":0}"#),
             "{line}"
         );
-        let silent = TraceLine::Hop(HopLine::new(&Hop {
-            ttl: 4,
-            responder: None,
-            rtt: None,
-            detail: HopDetail::Silent,
-        }));
+        let silent = TraceLine::Hop(HopLine::new(
+            ProbeKind::Plain,
+            &Hop {
+                ttl: 4,
+                responder: None,
+                rtt: None,
+                detail: HopDetail::Silent,
+            },
+        ));
         assert_eq!(
             serde_json::to_string(&silent).unwrap(),
-            r#"{"type":"hop","ttl":4,"responder":null,"rtt_ms":null,"kind":"silent"}"#
+            r#"{"type":"hop","flow":"plain","ttl":4,"responder":null,"rtt_ms":null,"kind":"silent"}"#
         );
-        let destination = TraceLine::Hop(HopLine::new(&Hop {
-            ttl: 3,
-            responder: Some("10.2.0.2".parse().unwrap()),
-            rtt: Some(Duration::from_micros(500)),
-            detail: HopDetail::Destination {
-                kind: AnswerKind::SynAck,
-                options: vec![2, 4, 5, 0xb4],
-                tracebox: HeaderDiff::default(),
+        let destination = TraceLine::Hop(HopLine::new(
+            ProbeKind::V1,
+            &Hop {
+                ttl: 3,
+                responder: Some("10.2.0.2".parse().unwrap()),
+                rtt: Some(Duration::from_micros(500)),
+                detail: HopDetail::Destination {
+                    kind: AnswerKind::SynAck,
+                    options: vec![2, 4, 5, 0xb4],
+                    tracebox: HeaderDiff::default(),
+                },
             },
-        }));
+        ));
         assert_eq!(
             keys(&destination),
             [
+                "flow",
                 "kind",
                 "mp_capable",
                 "options",
