@@ -308,7 +308,12 @@ fn tracebox_blocks_are_labelled_with_their_interface() {
             .position(|l| *l == format!("interface {name}:"))
             .unwrap_or_else(|| panic!("no label for {name} in {text}"));
         assert!(lines[at + 1].starts_with("tracebox to "), "{text}");
-        assert!(lines[at + 4].starts_with(&format!("3: {dst} ")), "{text}");
+        // The header, the `# interface` note, then hops 1 to 3.
+        assert!(
+            lines[at + 2].starts_with(&format!("# interface {name},")),
+            "{text}"
+        );
+        assert!(lines[at + 5].starts_with(&format!("3: {dst} ")), "{text}");
     }
     // One interface: tracebox's lines alone, no label.
     let out = trace(
