@@ -3,8 +3,10 @@
 //! socket edge ([`server`]). The binary is a thin command line over
 //! [`server::run`]; the namespace tests run the same code in-process.
 #![forbid(unsafe_code)]
+pub mod admission;
 pub mod bpf;
 pub mod capture;
+pub mod connlog;
 pub mod listen;
 pub mod privdrop;
 pub mod protocol;

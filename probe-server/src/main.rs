@@ -32,18 +32,55 @@ struct Args {
     /// Observations kept (oldest evicted).
     #[arg(long, default_value_t = 8192)]
     store_capacity: usize,
-    /// Observations kept per remote address.
-    #[arg(long, default_value_t = 64)]
+    /// Observations kept per remote address (the busiest of its ports
+    /// evicted first).
+    #[arg(
+        long,
+        default_value_t = 256,
+        env = "MPTCP_PROBE_SERVER_STORE_PER_SOURCE"
+    )]
     store_per_source: usize,
-    /// Concurrent connections.
+    /// Concurrent connections (when full, a less represented source takes
+    /// the slot of the stalest connection of the most represented one).
     #[arg(long, default_value_t = 256)]
     max_connections: usize,
-    /// New connections per source address per minute.
+    /// Concurrent connections per source (see --source-prefix-v4/-v6).
+    #[arg(long, default_value_t = 16, env = "MPTCP_PROBE_SERVER_MAX_PER_SOURCE")]
+    max_per_source: usize,
+    /// New connections per source per minute.
     #[arg(long, default_value_t = 120)]
     rate: u32,
-    /// Seconds a connection may stay silent.
+    /// IPv4 addresses sharing this many leading bits count as one source.
+    #[arg(
+        long,
+        default_value_t = 32,
+        value_parser = clap::value_parser!(u8).range(0..=32),
+        env = "MPTCP_PROBE_SERVER_SOURCE_PREFIX_V4"
+    )]
+    source_prefix_v4: u8,
+    /// IPv6 addresses sharing this many leading bits count as one source.
+    #[arg(
+        long,
+        default_value_t = 64,
+        value_parser = clap::value_parser!(u8).range(0..=128),
+        env = "MPTCP_PROBE_SERVER_SOURCE_PREFIX_V6"
+    )]
+    source_prefix_v6: u8,
+    /// Seconds from accept to a complete hello (or HTTP request head).
+    #[arg(long, default_value_t = 3, env = "MPTCP_PROBE_SERVER_HELLO_TIMEOUT")]
+    hello_timeout: u64,
+    /// Seconds a connection may go without a complete line.
     #[arg(long, default_value_t = 10)]
     idle_timeout: u64,
+    /// Seconds between summaries of connections not served (refused,
+    /// evicted, timed out): one line per source per interval.
+    #[arg(
+        long,
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..),
+        env = "MPTCP_PROBE_SERVER_LOG_INTERVAL"
+    )]
+    log_interval: u64,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -78,7 +115,12 @@ fn main() {
         },
         max_connections: args.max_connections,
         per_source_per_minute: args.rate,
+        max_per_source: args.max_per_source,
+        source_prefix_v4: args.source_prefix_v4,
+        source_prefix_v6: args.source_prefix_v6,
+        hello_timeout: Duration::from_secs(args.hello_timeout),
         idle_timeout: Duration::from_secs(args.idle_timeout),
+        log_interval: Duration::from_secs(args.log_interval),
         report_kernel: args.report_kernel,
         force_tcp: args.tcp,
         ..Config::default()
