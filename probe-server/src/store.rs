@@ -12,7 +12,10 @@
 //! whose sequence number + 1 is the acknowledgement of the SYN/ACK this
 //! host sent on that 4-tuple (both captured). A connection's claim binds to
 //! the newest such pair and later SYNs on the 4-tuple never replace it.
+mod source;
+
 use crate::segment::Segment;
+use source::{Flow, Source};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -84,8 +87,6 @@ impl FourTuple {
     }
 }
 
-/// (remote port, local port): a remote address's observations are kept per flow.
-type Flow = (u16, u16);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreLimits {
@@ -100,6 +101,12 @@ pub struct StoreStats {
     pub evicted_global: u64,
     pub evicted_per_source: u64,
 }
+
+/// How far apart (in observations of one flow) a SYN and this host's
+/// answer to it are looked for when evicting: the answer leaves within
+/// the same softirq, so it follows its SYN at once but for a few
+/// neighbours on the same 4-tuple.
+const HANDSHAKE_SPAN: usize = 8;
 
 /// SYNs captured on a claimed 4-tuple after the claim, kept until this
 /// host's SYN/ACK names one of them. A handful is plenty: the answered SYN
@@ -132,64 +139,6 @@ impl Claimed {
 pub struct Pair<'a> {
     pub syn: Option<&'a Observation>,
     pub syn_ack: Option<&'a Observation>,
-}
-
-/// The observations of one remote address, by flow, ids oldest first.
-#[derive(Debug, Default)]
-struct Source {
-    flows: HashMap<Flow, VecDeque<u64>>,
-    len: usize,
-}
-
-impl Source {
-    fn push(&mut self, flow: Flow, id: u64) {
-        self.flows.entry(flow).or_default().push_back(id);
-        self.len += 1;
-    }
-
-    /// Removes `id` when it is the oldest of its flow (the global eviction
-    /// always takes the oldest observation, so it is).
-    fn remove_front(&mut self, flow: Flow, id: u64) {
-        if let Some(ids) = self.flows.get_mut(&flow) {
-            if ids.front() == Some(&id) {
-                ids.pop_front();
-                self.len -= 1;
-            }
-            if ids.is_empty() {
-                self.flows.remove(&flow);
-            }
-        }
-    }
-
-    /// The flow to evict from: the one with the most observations (the
-    /// flow `incoming` counted with the observation about to join it);
-    /// between equals, the one with the oldest observation. `keep` (the
-    /// SYN an incoming SYN/ACK answers) is not a candidate.
-    fn most_represented(&self, incoming: Flow, keep: Option<u64>) -> Option<Flow> {
-        let size = |f: &Flow, ids: &VecDeque<u64>| ids.len() + usize::from(*f == incoming);
-        let oldest = |ids: &VecDeque<u64>| ids.iter().copied().find(|id| Some(*id) != keep);
-        self.flows
-            .iter()
-            .filter(|(_, ids)| oldest(ids).is_some())
-            .max_by(|(fa, a), (fb, b)| {
-                size(fa, a)
-                    .cmp(&size(fb, b))
-                    .then_with(|| oldest(b).cmp(&oldest(a)))
-            })
-            .map(|(f, _)| *f)
-    }
-
-    /// Removes these ids of `flow`.
-    fn remove_ids(&mut self, flow: Flow, gone: &[u64]) {
-        if let Some(ids) = self.flows.get_mut(&flow) {
-            let before = ids.len();
-            ids.retain(|id| !gone.contains(id));
-            self.len -= before - ids.len();
-            if ids.is_empty() {
-                self.flows.remove(&flow);
-            }
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -258,7 +207,7 @@ impl Store {
         let over = self
             .by_remote
             .get(&remote)
-            .is_some_and(|s| s.len >= self.limits.per_source);
+            .is_some_and(|s| s.len() >= self.limits.per_source);
         if over {
             let keep = if obs.is_syn_ack() {
                 self.id_of_syn(&t, obs.segment.ack.wrapping_sub(1))
@@ -289,7 +238,7 @@ impl Store {
         let Some(flow) = source.most_represented(incoming, keep) else {
             return;
         };
-        let Some(ids) = source.flows.get(&flow) else {
+        let Some(ids) = source.flow(&flow) else {
             return;
         };
         let Some(first) = ids.iter().copied().find(|id| Some(*id) != keep) else {
@@ -299,6 +248,7 @@ impl Store {
         if let Some(syn) = self.get(first).filter(|o| o.is_syn()) {
             gone.extend(
                 ids.iter()
+                    .take(HANDSHAKE_SPAN)
                     .copied()
                     .filter(|id| self.get(*id).is_some_and(|a| a.answers(syn))),
             );
@@ -353,7 +303,7 @@ impl Store {
             let remote = old.remote();
             if let Some(source) = self.by_remote.get_mut(&remote) {
                 source.remove_front(old.tuple().flow(), id);
-                if source.len == 0 {
+                if source.len() == 0 {
                     self.by_remote.remove(&remote);
                 }
             }
@@ -437,7 +387,7 @@ impl Store {
     fn of_tuple(&self, t: FourTuple) -> impl DoubleEndedIterator<Item = &Observation> {
         self.by_remote
             .get(&t.remote)
-            .and_then(|s| s.flows.get(&t.flow()))
+            .and_then(|s| s.flow(&t.flow()))
             .into_iter()
             .flat_map(|ids| ids.iter())
             .filter_map(|id| self.get(*id))
@@ -450,7 +400,7 @@ impl Store {
             .by_remote
             .get(&remote)
             .into_iter()
-            .flat_map(|s| s.flows.values())
+            .flat_map(|s| s.flows())
             .flat_map(|ids| ids.iter())
             .filter_map(|id| Some((*id, self.get(*id)?)))
             .collect();
@@ -458,13 +408,14 @@ impl Store {
         all
     }
 
-    /// The id of the oldest SYN of this 4-tuple with this sequence number.
+    /// The id of a recent SYN of this 4-tuple with this sequence number.
     fn id_of_syn(&self, t: &FourTuple, seq: u32) -> Option<u64> {
         self.by_remote
             .get(&t.remote)?
-            .flows
-            .get(&t.flow())?
+            .flow(&t.flow())?
             .iter()
+            .rev()
+            .take(HANDSHAKE_SPAN)
             .copied()
             .find(|id| {
                 self.get(*id)
