@@ -239,15 +239,17 @@ fn syns_sent_in_the_clients_name_do_not_replace_its_syn() {
 
 /// Point 2, without an attacker: a kernel connection from the port an
 /// earlier crafted probe (a plain SYN, answered by this host) used, while
-/// the capture is behind (a burst to the watched port queued ahead of the
-/// connection's SYN/ACK), must report its own SYN, not the probe's.
+/// the capture is behind, must report its own SYN, not the probe's. The
+/// capture is held behind by holding the watched ports' store while a SYN
+/// to a watched port is next in its queue: the capture thread waits, and
+/// everything captured after that SYN with it.
 #[test]
 fn a_reused_port_reports_the_connections_own_syn() {
     if netns::skip("a_reused_port_reports_the_connections_own_syn") {
         return;
     }
     let lab = AttackLab::new("ru").unwrap();
-    let _srv = InProcessServer::start(&lab.server, config()).unwrap();
+    let srv = InProcessServer::start(&lab.server, config()).unwrap();
     let (server, victim) = (lab.server(), lab.victim_addr);
     let probe_port = lab
         .victim
@@ -266,33 +268,39 @@ fn a_reused_port_reports_the_connections_own_syn() {
             port
         })
         .unwrap();
-    let burst = Spoofer {
-        victim: IpAddr::from([10, 3, 0, 1]),
-        server: server.ip(),
-        dport: WATCHED,
-        ports: 1024..=60000,
-        mp_capable: true,
-        pps: 10_000_000,
-        duration: Duration::from_secs(5),
-        max_packets: 40_000,
-    };
-    let packets = burst.packets();
-    let never = Arc::new(AtomicBool::new(false));
-    let stop = never.clone();
-    // From the server's own namespace (over loopback): through the router
-    // the burst would arrive no faster than the capture reads.
-    let flood = lab
-        .server
-        .spawn_thread(move || burst.send(&packets, &stop))
+    let (locked_tx, locked) = std::sync::mpsc::channel();
+    let watched = srv.shared.watched.clone();
+    let holder = std::thread::spawn(move || {
+        let _guard = watched.lock().unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+    });
+    locked.recv().unwrap();
+    let stall = lab
+        .attacker
+        .run(move || {
+            let one = Spoofer {
+                victim: IpAddr::from([10, 3, 0, 1]),
+                server: server.ip(),
+                dport: WATCHED,
+                ports: 40000..=40000,
+                mp_capable: true,
+                pps: 1000,
+                duration: Duration::from_secs(1),
+                max_packets: 1,
+            };
+            one.run(&AtomicBool::new(false))
+        })
+        .unwrap()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(stall, 1);
+    std::thread::sleep(Duration::from_millis(50));
     let source = SocketAddr::from((victim, probe_port));
     let outcome = lab
         .victim
         .run(move || echo_check(server, Some(source), Duration::from_secs(5)))
         .unwrap();
-    let burst_sent = flood.join().unwrap().unwrap().unwrap();
-    assert!(burst_sent > 10_000, "burst of {burst_sent} SYNs only");
+    holder.join().unwrap();
     let report = outcome
         .report()
         .unwrap_or_else(|| panic!("no report: {outcome:?}"));

@@ -3,10 +3,11 @@
 //! neither total traffic nor one noisy source can grow memory or push out
 //! everyone else's observations.
 //!
-//! Within one remote address the cap evicts from the flow (remote port,
-//! local port) holding the most observations, oldest first: a flood of SYNs
-//! sent in someone's name over a few ports evicts its own SYNs before that
-//! address's probes on other ports.
+//! Within one remote address the cap evicts whole handshakes, oldest
+//! first, and a flow (remote port, local port) that already holds one pays
+//! for its own newcomers: a flood of SYNs sent in someone's name that
+//! repeats its ports evicts its own SYNs, not that address's probes on
+//! other ports.
 //!
 //! A SYN is reported only as the SYN this host's kernel answered: the one
 //! whose sequence number + 1 is the acknowledgement of the SYN/ACK this
@@ -86,7 +87,6 @@ impl FourTuple {
         (self.remote_port, self.local_port)
     }
 }
-
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreLimits {
@@ -228,42 +228,58 @@ impl Store {
     }
 
     /// Makes room in `remote`'s share: removes the oldest handshake (a SYN
-    /// and this host's answers to it, or a lone SYN/ACK) of its most
-    /// represented flow. Whole handshakes go, so a flow never keeps an
-    /// answer without the SYN it answers.
+    /// and this host's answers to it, or a lone SYN/ACK) of the incoming
+    /// flow once that flow holds its share, else of the whole source.
+    /// Whole handshakes go, so a flow never keeps an answer without the
+    /// SYN it answers. `keep` (the SYN an incoming SYN/ACK answers) stays.
     fn evict_from_source(&mut self, remote: IpAddr, incoming: Flow, keep: Option<u64>) {
         let Some(source) = self.by_remote.get(&remote) else {
             return;
         };
-        let Some(flow) = source.most_represented(incoming, keep) else {
+        let live = |id: u64| self.get(id).is_some();
+        let Some(first) = source.eviction_candidate(incoming, keep, live) else {
             return;
         };
-        let Some(ids) = source.flow(&flow) else {
+        let Some(first_obs) = self.get(first) else {
             return;
         };
-        let Some(first) = ids.iter().copied().find(|id| Some(*id) != keep) else {
-            return;
-        };
+        let flow = first_obs.tuple().flow();
         let mut gone = vec![first];
-        if let Some(syn) = self.get(first).filter(|o| o.is_syn()) {
+        if first_obs.is_syn() {
             gone.extend(
-                ids.iter()
+                source
+                    .flow(&flow)
+                    .skip_while(|id| *id != first)
+                    .skip(1)
                     .take(HANDSHAKE_SPAN)
-                    .copied()
-                    .filter(|id| self.get(*id).is_some_and(|a| a.answers(syn))),
+                    .filter(|id| self.get(*id).is_some_and(|a| a.answers(first_obs))),
             );
         }
-        for id in &gone {
+        for id in gone {
             let slot = id.saturating_sub(self.first_id) as usize;
             if let Some(s) = self.ring.get_mut(slot) {
                 if s.take().is_some() {
                     self.live -= 1;
                     self.stats.evicted_per_source += 1;
+                    self.forget(remote, flow);
                 }
             }
         }
+    }
+
+    /// Counts one observation of `remote`'s `flow` as gone from the ring.
+    fn forget(&mut self, remote: IpAddr, flow: Flow) {
+        let (ring, first_id) = (&self.ring, self.first_id);
+        let live = |id: u64| {
+            id.checked_sub(first_id)
+                .and_then(|i| ring.get(i as usize))
+                .is_some_and(Option::is_some)
+        };
         if let Some(source) = self.by_remote.get_mut(&remote) {
-            source.remove_ids(flow, &gone);
+            source.forget(flow, live);
+            if source.len() == 0 {
+                self.by_remote.remove(&remote);
+            }
         }
     }
 
@@ -292,7 +308,6 @@ impl Store {
 
     /// Removes the oldest slot (live or emptied).
     fn pop_oldest(&mut self) {
-        let id = self.first_id;
         let Some(slot) = self.ring.pop_front() else {
             return;
         };
@@ -300,13 +315,7 @@ impl Store {
         if let Some(old) = slot {
             self.live -= 1;
             self.stats.evicted_global += 1;
-            let remote = old.remote();
-            if let Some(source) = self.by_remote.get_mut(&remote) {
-                source.remove_front(old.tuple().flow(), id);
-                if source.len() == 0 {
-                    self.by_remote.remove(&remote);
-                }
-            }
+            self.forget(old.remote(), old.tuple().flow());
         }
     }
 
@@ -387,36 +396,29 @@ impl Store {
     fn of_tuple(&self, t: FourTuple) -> impl DoubleEndedIterator<Item = &Observation> {
         self.by_remote
             .get(&t.remote)
-            .and_then(|s| s.flow(&t.flow()))
             .into_iter()
-            .flat_map(|ids| ids.iter())
-            .filter_map(|id| self.get(*id))
+            .flat_map(move |s| s.flow(&t.flow()))
+            .filter_map(|id| self.get(id))
             .filter(move |o| o.tuple() == t)
     }
 
     /// This remote's observations in id order (oldest first).
     fn of_remote(&self, remote: IpAddr) -> Vec<(u64, &Observation)> {
-        let mut all: Vec<(u64, &Observation)> = self
-            .by_remote
+        self.by_remote
             .get(&remote)
             .into_iter()
-            .flat_map(|s| s.flows())
-            .flat_map(|ids| ids.iter())
-            .filter_map(|id| Some((*id, self.get(*id)?)))
-            .collect();
-        all.sort_unstable_by_key(|(id, _)| *id);
-        all
+            .flat_map(|s| s.ids())
+            .filter_map(|id| Some((id, self.get(id)?)))
+            .collect()
     }
 
     /// The id of a recent SYN of this 4-tuple with this sequence number.
     fn id_of_syn(&self, t: &FourTuple, seq: u32) -> Option<u64> {
         self.by_remote
             .get(&t.remote)?
-            .flow(&t.flow())?
-            .iter()
+            .flow(&t.flow())
             .rev()
             .take(HANDSHAKE_SPAN)
-            .copied()
             .find(|id| {
                 self.get(*id)
                     .is_some_and(|o| o.is_syn() && o.segment.seq == seq && o.tuple() == *t)

@@ -1,21 +1,34 @@
-//! The observations of one remote address, by flow (remote port, local
-//! port), with an index that finds the most represented flow in O(log n):
-//! the per-source cap evicts from it on every insert under a flood, so a
-//! scan of all flows there would slow the capture down to a crawl.
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+//! The observations of one remote address: their ids in capture order and
+//! by flow (remote port, local port), and which of them the per-source cap
+//! evicts. Every operation is O(1) amortised: under a flood from one
+//! address the cap evicts on every insert, on the capture thread.
+//!
+//! Removal is lazy: an evicted id stays in the queues (the ring slot it
+//! names is empty) until it reaches a queue's front; the store's periodic
+//! renumbering rebuilds the queues, so they never exceed the ring.
+use std::collections::{HashMap, VecDeque};
 
 /// (remote port, local port).
 pub(super) type Flow = (u16, u16);
 
-/// Index key of a flow: most observations first, then the oldest.
-type Key = (Reverse<usize>, u64, Flow);
+/// Observations a flow may hold before, when its source is at its cap, a
+/// newcomer on it evicts that flow's own oldest handshake rather than the
+/// source's oldest observation: one handshake (SYN and answer). So a flood
+/// in someone's name that repeats its ports churns its own flows, and the
+/// probes on other ports stay.
+const FLOW_SHARE: usize = 2;
+
+#[derive(Debug, Default)]
+struct FlowIds {
+    ids: VecDeque<u64>,
+    live: usize,
+}
 
 #[derive(Debug, Default)]
 pub(super) struct Source {
-    /// Observation ids of each flow, oldest first.
-    flows: HashMap<Flow, VecDeque<u64>>,
-    index: BTreeSet<Key>,
+    /// Every id, oldest first (evicted ones included until trimmed).
+    order: VecDeque<u64>,
+    flows: HashMap<Flow, FlowIds>,
     len: usize,
 }
 
@@ -25,85 +38,58 @@ impl Source {
         self.len
     }
 
-    pub(super) fn flow(&self, flow: &Flow) -> Option<&VecDeque<u64>> {
-        self.flows.get(flow)
+    /// This flow's ids, oldest first (evicted ones included).
+    pub(super) fn flow(&self, flow: &Flow) -> impl DoubleEndedIterator<Item = u64> + '_ {
+        self.flows
+            .get(flow)
+            .into_iter()
+            .flat_map(|f| f.ids.iter().copied())
     }
 
-    pub(super) fn flows(&self) -> impl Iterator<Item = &VecDeque<u64>> {
-        self.flows.values()
-    }
-
-    fn key(&self, flow: Flow) -> Option<Key> {
-        let ids = self.flows.get(&flow)?;
-        Some((Reverse(ids.len()), *ids.front()?, flow))
-    }
-
-    /// Changes one flow's ids, keeping the index and the count right.
-    fn update(&mut self, flow: Flow, change: impl FnOnce(&mut VecDeque<u64>)) {
-        if let Some(k) = self.key(flow) {
-            self.index.remove(&k);
-        }
-        let ids = self.flows.entry(flow).or_default();
-        let before = ids.len();
-        change(ids);
-        let after = ids.len();
-        // `before` is part of `len`: no underflow.
-        self.len = self.len - before + after;
-        if after == 0 {
-            self.flows.remove(&flow);
-        } else if let Some(k) = self.key(flow) {
-            self.index.insert(k);
-        }
+    /// All ids, oldest first (evicted ones included).
+    pub(super) fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.order.iter().copied()
     }
 
     pub(super) fn push(&mut self, flow: Flow, id: u64) {
-        self.update(flow, |ids| ids.push_back(id));
+        self.order.push_back(id);
+        let f = self.flows.entry(flow).or_default();
+        f.ids.push_back(id);
+        f.live += 1;
+        self.len += 1;
     }
 
-    /// Removes `id` when it is the oldest of its flow (the global eviction
-    /// always takes the oldest observation, so it is).
-    pub(super) fn remove_front(&mut self, flow: Flow, id: u64) {
-        if self.flows.get(&flow).and_then(|ids| ids.front()) == Some(&id) {
-            self.update(flow, |ids| {
-                ids.pop_front();
-            });
+    /// Counts an observation of `flow` as gone and drops evicted ids from
+    /// the fronts of the queues it was in (`live` tells an id still held).
+    pub(super) fn forget(&mut self, flow: Flow, live: impl Fn(u64) -> bool) {
+        self.len = self.len.saturating_sub(1);
+        while self.order.front().is_some_and(|id| !live(*id)) {
+            self.order.pop_front();
+        }
+        if let Some(f) = self.flows.get_mut(&flow) {
+            f.live = f.live.saturating_sub(1);
+            if f.live == 0 {
+                self.flows.remove(&flow);
+            } else {
+                while f.ids.front().is_some_and(|id| !live(*id)) {
+                    f.ids.pop_front();
+                }
+            }
         }
     }
 
-    /// Removes these ids of `flow` (found from the oldest on: eviction
-    /// takes old ones).
-    pub(super) fn remove_ids(&mut self, flow: Flow, gone: &[u64]) {
-        self.update(flow, |ids| {
-            for id in gone {
-                if let Some(pos) = ids.iter().position(|x| x == id) {
-                    ids.remove(pos);
-                }
-            }
-        });
-    }
-
-    /// The flow to evict from: the one with the most observations (the
-    /// flow `incoming` counted with the observation about to join it);
-    /// between equals, the one with the oldest observation. `keep` (the
-    /// SYN an incoming SYN/ACK answers, in the incoming flow) is not
-    /// counted as evictable.
-    pub(super) fn most_represented(&self, incoming: Flow, keep: Option<u64>) -> Option<Flow> {
-        let mine = self.flows.get(&incoming).and_then(|ids| {
-            let first = ids.iter().copied().find(|id| Some(*id) != keep)?;
-            Some((ids.len() + 1, first))
-        });
-        let other = self.index.iter().find(|(_, _, f)| *f != incoming);
-        match (mine, other) {
-            (Some((n, first)), Some((Reverse(on), ofirst, oflow))) => {
-                if n > *on || (n == *on && first < *ofirst) {
-                    Some(incoming)
-                } else {
-                    Some(*oflow)
-                }
-            }
-            (Some(_), None) => Some(incoming),
-            (None, Some((_, _, oflow))) => Some(*oflow),
-            (None, None) => None,
+    /// The observation the cap evicts, the oldest of: the incoming flow's
+    /// own once it holds its share, else the source's. Never `keep`.
+    pub(super) fn eviction_candidate(
+        &self,
+        incoming: Flow,
+        keep: Option<u64>,
+        live: impl Fn(u64) -> bool,
+    ) -> Option<u64> {
+        let usable = |id: &u64| Some(*id) != keep && live(*id);
+        match self.flows.get(&incoming) {
+            Some(f) if f.live >= FLOW_SHARE => f.ids.iter().copied().find(usable),
+            _ => self.order.iter().copied().find(usable),
         }
     }
 }
@@ -113,29 +99,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_biggest_flow_then_the_oldest() {
+    fn a_flow_past_its_share_pays_for_its_newcomers() {
         let mut s = Source::default();
         for (flow, id) in [((1, 80), 1), ((2, 80), 2), ((2, 80), 3), ((3, 80), 4)] {
             s.push(flow, id);
         }
+        let all = |_: u64| true;
         assert_eq!(s.len(), 4);
-        assert_eq!(s.most_represented((9, 80), None), Some((2, 80)));
-        // Counted with its newcomer, flow 1 ties with flow 2 and is older.
-        assert_eq!(s.most_represented((1, 80), None), Some((1, 80)));
-        // Flow 3 with its newcomer ties too, but is younger.
-        assert_eq!(s.most_represented((3, 80), None), Some((2, 80)));
-        // The kept SYN is not evictable: flow 1 has nothing else.
-        assert_eq!(s.most_represented((1, 80), Some(1)), Some((2, 80)));
-        s.remove_ids((2, 80), &[2]);
-        assert_eq!(s.most_represented((9, 80), None), Some((1, 80)));
-        s.remove_front((1, 80), 1);
-        s.remove_front((2, 80), 2);
-        assert_eq!(s.len(), 2);
-        assert_eq!(s.most_represented((9, 80), None), Some((2, 80)));
-        s.remove_ids((2, 80), &[3]);
-        s.remove_front((3, 80), 4);
+        // Flow 2 holds its share: its own oldest goes first.
+        assert_eq!(s.eviction_candidate((2, 80), None, all), Some(2));
+        // Others (and new flows) take from the source's oldest.
+        assert_eq!(s.eviction_candidate((3, 80), None, all), Some(1));
+        assert_eq!(s.eviction_candidate((9, 80), None, all), Some(1));
+        // Never the SYN an incoming answer names.
+        assert_eq!(s.eviction_candidate((1, 80), Some(1), all), Some(2));
+        // Id 2 evicted: counted at once, its queues tidied.
+        s.forget((2, 80), |id| id != 2);
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.flow(&(2, 80)).collect::<Vec<_>>(), [3]);
+        assert_eq!(s.eviction_candidate((2, 80), None, all), Some(1));
+        // An id evicted from the middle goes once it reaches a front.
+        s.forget((3, 80), |id| id != 2 && id != 4);
+        assert_eq!(s.ids().collect::<Vec<_>>(), [1, 2, 3, 4]);
+        s.forget((1, 80), |id| id == 3);
+        assert_eq!(s.ids().collect::<Vec<_>>(), [3, 4]);
+        assert_eq!(s.flow(&(1, 80)).count(), 0);
+        s.forget((2, 80), |_| false);
         assert_eq!(s.len(), 0);
-        assert_eq!(s.most_represented((9, 80), None), None);
-        assert!(s.flows().next().is_none());
+        assert_eq!(s.ids().count(), 0);
     }
 }
