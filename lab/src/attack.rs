@@ -216,8 +216,9 @@ fn still_open(stream: &mut TcpStream) -> bool {
     let mut buf = [0u8; 512];
     match stream.read(&mut buf) {
         Err(e) => e.kind() == io::ErrorKind::WouldBlock,
-        // End of stream, or an error line before the close.
-        Ok(_) => false,
+        // End of stream (0), or an error line before the close (any
+        // other count): either way the server is done with it.
+        Ok(_read) => false,
     }
 }
 
