@@ -314,8 +314,9 @@ fn a_reused_port_reports_the_connections_own_syn() {
 }
 
 /// Point 2, probes: a flood in the victim's name over 64 ports (each port
-/// many times) must not evict the victim's crafted probes on other ports
-/// before it asks for them.
+/// many times) between its crafted probes and its query must not evict
+/// the probes. The victim does what a check does: its connection and
+/// report first, then the probes, then the query on that connection.
 #[test]
 fn a_flood_in_the_victims_name_leaves_its_probes() {
     if netns::skip("a_flood_in_the_victims_name_leaves_its_probes") {
@@ -325,9 +326,17 @@ fn a_flood_in_the_victims_name_leaves_its_probes() {
     let _srv = InProcessServer::start(&lab.server, config()).unwrap();
     let (server, victim) = (lab.server(), lab.victim_addr);
     let seqs = [0x7070_0001u32, 0x7070_0002, 0x7070_0003];
-    let reserved = lab
+    let (stream, reserved) = lab
         .victim
         .run(move || {
+            let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::MPTCP)).unwrap();
+            s.connect_timeout(&SockAddr::from(server), Duration::from_secs(5))
+                .unwrap();
+            let stream = TcpStream::from(s);
+            match hello(stream.try_clone().unwrap(), Duration::from_secs(10)) {
+                CheckOutcome::Report(_) => {}
+                other => panic!("no report: {other:?}"),
+            }
             let ports: Vec<(Socket, u16)> = (0..3).map(|_| reserve(IpAddr::V4(victim))).collect();
             let probes: Vec<Vec<u8>> = ports
                 .iter()
@@ -337,7 +346,7 @@ fn a_flood_in_the_victims_name_leaves_its_probes() {
                 })
                 .collect();
             send(&probes);
-            ports
+            (stream, ports)
         })
         .unwrap();
     std::thread::sleep(Duration::from_millis(100));
@@ -359,23 +368,10 @@ fn a_flood_in_the_victims_name_leaves_its_probes() {
         .unwrap();
     assert_eq!(sent, 1024);
     std::thread::sleep(Duration::from_millis(300));
-    let answer = lab
-        .victim
-        .run(move || {
-            let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
-            s.connect_timeout(&SockAddr::from(server), Duration::from_secs(5))
-                .unwrap();
-            let stream = TcpStream::from(s);
-            stream
-                .set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            match hello(stream.try_clone().unwrap(), Duration::from_secs(10)) {
-                CheckOutcome::Report(_) => {}
-                other => panic!("no report: {other:?}"),
-            }
-            query(&stream, &seqs)
-        })
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    let answer = query(&stream, &seqs);
     drop(reserved);
     let got: Vec<u32> = answer.observations.iter().map(|o| o.syn.seq).collect();
     assert_eq!(

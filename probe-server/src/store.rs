@@ -214,7 +214,14 @@ impl Store {
             } else {
                 None
             };
-            self.evict_from_source(remote, flow, keep);
+            // The first answer to a SYN held joins it: a handshake counts
+            // once, so the source may hold up to twice its cap. Evicting
+            // for it could only take from another flow (its own holds just
+            // that SYN), and the source's oldest is someone's probe.
+            let joins = keep.is_some_and(|syn| !self.answered(&t, syn));
+            if !joins {
+                self.evict_from_source(remote, flow, keep);
+            }
         }
         while self.live >= self.limits.capacity {
             self.pop_oldest();
@@ -423,6 +430,20 @@ impl Store {
                 self.get(*id)
                     .is_some_and(|o| o.is_syn() && o.segment.seq == seq && o.tuple() == *t)
             })
+    }
+
+    /// Whether the SYN with id `syn` of this 4-tuple has an answer held.
+    fn answered(&self, t: &FourTuple, syn: u64) -> bool {
+        let Some(syn_obs) = self.get(syn) else {
+            return false;
+        };
+        self.by_remote.get(&t.remote).is_some_and(|s| {
+            s.flow(&t.flow())
+                .skip_while(|id| *id != syn)
+                .skip(1)
+                .take(HANDSHAKE_SPAN)
+                .any(|id| self.get(id).is_some_and(|a| a.answers(syn_obs)))
+        })
     }
 
     fn get(&self, id: u64) -> Option<&Observation> {
@@ -784,7 +805,8 @@ mod tests {
             let port = 50_000 + (i % 64) as u16;
             s.insert(syn(me, port, i));
             s.insert(synack(me, port, i + 1));
-            assert!(s.len() <= 256 && s.slots() < 2 * 8192);
+            // Handshakes count once: up to twice the cap of segments.
+            assert!(s.len() <= 2 * 256 && s.slots() < 2 * 8192);
         }
         let found = s.probes_of(IpAddr::from(me), &seqs, 10);
         assert_eq!(found.len(), 3, "probes evicted by the flood");

@@ -11,12 +11,13 @@ use std::collections::{HashMap, VecDeque};
 /// (remote port, local port).
 pub(super) type Flow = (u16, u16);
 
-/// Observations a flow may hold before, when its source is at its cap, a
-/// newcomer on it evicts that flow's own oldest handshake rather than the
-/// source's oldest observation: one handshake (SYN and answer). So a flood
-/// in someone's name that repeats its ports churns its own flows, and the
-/// probes on other ports stay.
-const FLOW_SHARE: usize = 2;
+/// When its source is at its cap, a newcomer on a flow that holds this
+/// many observations evicts that flow's own oldest handshake rather than
+/// the source's oldest observation: each flow keeps its most recent
+/// handshakes, and only newcomers on new flows take from everyone. So a
+/// flood in someone's name that repeats its ports churns its own flows,
+/// and that address's probes on other ports stay.
+const FLOW_SHARE: usize = 1;
 
 #[derive(Debug, Default)]
 struct FlowIds {
@@ -79,7 +80,8 @@ impl Source {
     }
 
     /// The observation the cap evicts, the oldest of: the incoming flow's
-    /// own once it holds its share, else the source's. Never `keep`.
+    /// own once it holds its share (and has one other than `keep`), else
+    /// the source's. Never `keep`.
     pub(super) fn eviction_candidate(
         &self,
         incoming: Flow,
@@ -87,10 +89,11 @@ impl Source {
         live: impl Fn(u64) -> bool,
     ) -> Option<u64> {
         let usable = |id: &u64| Some(*id) != keep && live(*id);
-        match self.flows.get(&incoming) {
-            Some(f) if f.live >= FLOW_SHARE => f.ids.iter().copied().find(usable),
-            _ => self.order.iter().copied().find(usable),
-        }
+        self.flows
+            .get(&incoming)
+            .filter(|f| f.live >= FLOW_SHARE)
+            .and_then(|f| f.ids.iter().copied().find(usable))
+            .or_else(|| self.order.iter().copied().find(usable))
     }
 }
 
@@ -99,25 +102,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_flow_past_its_share_pays_for_its_newcomers() {
+    fn a_flow_pays_for_its_own_newcomers() {
         let mut s = Source::default();
         for (flow, id) in [((1, 80), 1), ((2, 80), 2), ((2, 80), 3), ((3, 80), 4)] {
             s.push(flow, id);
         }
         let all = |_: u64| true;
         assert_eq!(s.len(), 4);
-        // Flow 2 holds its share: its own oldest goes first.
+        // A flow with observations gives up its own oldest.
         assert_eq!(s.eviction_candidate((2, 80), None, all), Some(2));
-        // Others (and new flows) take from the source's oldest.
-        assert_eq!(s.eviction_candidate((3, 80), None, all), Some(1));
+        assert_eq!(s.eviction_candidate((3, 80), None, all), Some(4));
+        // A new flow takes the source's oldest.
         assert_eq!(s.eviction_candidate((9, 80), None, all), Some(1));
-        // Never the SYN an incoming answer names.
+        // Never the SYN an incoming answer names: flow 1 holds nothing
+        // else, so the source's oldest other goes.
         assert_eq!(s.eviction_candidate((1, 80), Some(1), all), Some(2));
         // Id 2 evicted: counted at once, its queues tidied.
         s.forget((2, 80), |id| id != 2);
         assert_eq!(s.len(), 3);
         assert_eq!(s.flow(&(2, 80)).collect::<Vec<_>>(), [3]);
-        assert_eq!(s.eviction_candidate((2, 80), None, all), Some(1));
+        assert_eq!(s.eviction_candidate((9, 80), None, |id| id != 2), Some(1));
         // An id evicted from the middle goes once it reaches a front.
         s.forget((3, 80), |id| id != 2 && id != 4);
         assert_eq!(s.ids().collect::<Vec<_>>(), [1, 2, 3, 4]);
