@@ -28,28 +28,6 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    const ALL: [Outcome; 7] = [
-        Outcome::Busy,
-        Outcome::SourceBusy,
-        Outcome::RateLimited,
-        Outcome::Evicted,
-        Outcome::HelloTimeout,
-        Outcome::IdleTimeout,
-        Outcome::ProtocolError,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Outcome::Busy => "busy",
-            Outcome::SourceBusy => "source_busy",
-            Outcome::RateLimited => "rate_limited",
-            Outcome::Evicted => "evicted",
-            Outcome::HelloTimeout => "hello_timeout",
-            Outcome::IdleTimeout => "idle_timeout",
-            Outcome::ProtocolError => "protocol_error",
-        }
-    }
-
     fn index(self) -> usize {
         self as usize
     }
@@ -74,15 +52,6 @@ impl Counts {
         for (a, b) in self.0.iter_mut().zip(other.0) {
             *a = a.saturating_add(b);
         }
-    }
-    /// `busy=3 evicted=1`: the outcomes that occurred.
-    pub fn breakdown(&self) -> String {
-        Outcome::ALL
-            .iter()
-            .filter(|o| self.get(**o) > 0)
-            .map(|o| format!("{}={}", o.name(), self.get(*o)))
-            .collect::<Vec<_>>()
-            .join(" ")
     }
 }
 
@@ -215,8 +184,11 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].source, Some(key(1)));
         assert_eq!(lines[0].counts.total(), 50_000);
-        assert_eq!(lines[0].counts.breakdown(), "busy=25000 rate_limited=25000");
-        assert_eq!(lines[1].counts.breakdown(), "evicted=1");
+        let c = lines[0].counts;
+        assert_eq!(c.get(Outcome::Busy), 25_000);
+        assert_eq!(c.get(Outcome::RateLimited), 25_000);
+        assert_eq!(lines[1].counts.get(Outcome::Evicted), 1);
+        assert_eq!(lines[1].counts.total(), 1);
         assert!(log.flush().is_empty(), "counts start over");
     }
 

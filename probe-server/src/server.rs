@@ -195,10 +195,16 @@ impl Ctx {
             let source = s
                 .source
                 .map_or_else(|| "others".to_string(), |k| k.to_string());
+            let c = &s.counts;
             tracing::info!(
                 check = "connections", source = %source, sources = s.sources,
-                not_served = s.counts.total(), outcomes = %s.counts.breakdown(),
-                interval_s = interval.as_secs(), "connections not served"
+                not_served = c.total(), busy = c.get(Outcome::Busy),
+                source_busy = c.get(Outcome::SourceBusy),
+                rate_limited = c.get(Outcome::RateLimited), evicted = c.get(Outcome::Evicted),
+                hello_timeout = c.get(Outcome::HelloTimeout),
+                idle_timeout = c.get(Outcome::IdleTimeout),
+                protocol_error = c.get(Outcome::ProtocolError),
+                interval_s = interval.as_secs_f64(), "connections not served"
             );
         }
     }
