@@ -429,6 +429,7 @@ async fn read_until(
 /// and the idle one from the last complete line; bytes alone reset neither,
 /// so trickling one byte at a time holds no connection open.
 struct Deadlines {
+    hello_timeout: Duration,
     hello: Instant,
     idle: Duration,
     last_line: Instant,
@@ -438,6 +439,7 @@ struct Deadlines {
 impl Deadlines {
     fn new(conn: &Conn, config: &Config) -> Self {
         Deadlines {
+            hello_timeout: config.hello_timeout,
             hello: conn.accepted_at + config.hello_timeout,
             idle: config.idle_timeout,
             last_line: conn.accepted_at,
@@ -455,9 +457,9 @@ impl Deadlines {
     }
 
     /// The outcome and error of a passed deadline.
-    fn expired(&self, hello_timeout: Duration) -> (Outcome, ErrorMessage) {
+    fn expired(&self) -> (Outcome, ErrorMessage) {
         if !self.greeted && self.hello <= self.last_line + self.idle {
-            let message = format!("no hello within {} s", hello_timeout.as_secs_f64());
+            let message = format!("no hello within {} s", self.hello_timeout.as_secs_f64());
             (
                 Outcome::HelloTimeout,
                 ErrorMessage::new("idle_timeout", message),
@@ -500,7 +502,7 @@ async fn handle(
             Ok(0) => return,
             Ok(n) => lines.push(&buf[..n]),
             Err(ReadEnd::Deadline) => {
-                let (outcome, e) = deadlines.expired(ctx.config.hello_timeout);
+                let (outcome, e) = deadlines.expired();
                 ctx.note(conn.source, outcome);
                 let _ = stream.write_all(error_line(e).as_bytes()).await;
                 return;
@@ -532,7 +534,7 @@ async fn handle(
                     continue;
                 }
                 Err(ReadEnd::Deadline) => {
-                    let (outcome, e) = deadlines.expired(ctx.config.hello_timeout);
+                    let (outcome, e) = deadlines.expired();
                     ctx.note(conn.source, outcome);
                     let _ = stream.write_all(error_line(e).as_bytes()).await;
                     return;
@@ -763,7 +765,7 @@ async fn http(
         match read_until(stream, &mut buf, deadlines.next()).await {
             Ok(0) | Err(ReadEnd::Io) => return,
             Err(ReadEnd::Deadline) => {
-                ctx.note(conn.source, deadlines.expired(ctx.config.hello_timeout).0);
+                ctx.note(conn.source, deadlines.expired().0);
                 return;
             }
             Ok(n) => head.extend_from_slice(&buf[..n]),

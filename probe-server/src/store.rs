@@ -98,6 +98,9 @@ pub struct StoreLimits {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreStats {
     pub inserted: u64,
+    /// SYN/ACKs among them: once there is one, this host's answers are
+    /// captured, and a SYN without one is never reported.
+    pub answers: u64,
     pub evicted_global: u64,
     pub evicted_per_source: u64,
 }
@@ -117,7 +120,8 @@ const CLAIM_SYNS: usize = 8;
 #[derive(Debug, Clone, Default)]
 pub struct Claimed {
     /// The SYN this host answered (see [`Claimed::is_bound`]); without a
-    /// captured SYN/ACK, the first SYN seen on the 4-tuple.
+    /// captured SYN/ACK, and only while the store has seen none at all,
+    /// the first SYN seen on the 4-tuple.
     pub syn: Option<Observation>,
     /// The newest SYN/ACK this host sent on the 4-tuple.
     pub syn_ack: Option<Observation>,
@@ -204,6 +208,7 @@ impl Store {
         let remote = obs.remote();
         let t = obs.tuple();
         let flow = t.flow();
+        let is_answer = obs.is_syn_ack();
         let over = self
             .by_remote
             .get(&remote)
@@ -231,6 +236,9 @@ impl Store {
         self.ring.push_back(Some(obs));
         self.live += 1;
         self.stats.inserted += 1;
+        if is_answer {
+            self.stats.answers += 1;
+        }
         self.trim();
     }
 
@@ -377,7 +385,7 @@ impl Store {
                 c.recent_syns.pop_front();
             }
             c.recent_syns.push_back(obs.clone());
-            if c.syn.is_none() && c.syn_ack.is_none() {
+            if c.syn.is_none() && c.syn_ack.is_none() && self.stats.answers == 0 {
                 c.syn = Some(obs.clone());
             }
             return;
@@ -474,7 +482,10 @@ impl Store {
 
     /// The SYN this host answered last on this 4-tuple and that answer:
     /// the newest SYN/ACK and the SYN its acknowledgement names. Without a
-    /// SYN/ACK, the newest SYN (unverified; `syn_ack` is then `None`).
+    /// SYN/ACK, no SYN, unless this store never saw a SYN/ACK (a capture
+    /// that does not see this host's answers): then the newest SYN,
+    /// unverified. A SYN merely seen on the 4-tuple may be one sent in the
+    /// client's name after the SYN this host answered was evicted.
     pub fn pair_of(&self, t: &FourTuple) -> Pair<'_> {
         match self.syn_ack_of(t, None) {
             Some(a) => Pair {
@@ -482,10 +493,16 @@ impl Store {
                 syn_ack: Some(a),
             },
             None => Pair {
-                syn: self.syn_of(t),
+                syn: self.unverified_allowed().then(|| self.syn_of(t)).flatten(),
                 syn_ack: None,
             },
         }
+    }
+
+    /// Whether a SYN may be reported without this host's answer to it:
+    /// only while no answer at all was captured.
+    fn unverified_allowed(&self) -> bool {
+        self.stats.answers == 0
     }
 
     /// SYNs from `remote` carrying one of these sequence numbers, one per
@@ -733,6 +750,28 @@ mod tests {
             s.claimed(&late).unwrap().syn.as_ref().unwrap().segment.seq,
             200
         );
+    }
+
+    #[test]
+    fn once_answers_are_captured_a_syn_without_one_is_not_reported() {
+        let mut s = store(64);
+        let t = tuple([9, 9, 9, 9], 5);
+        // Another connection's handshake: this capture sees answers.
+        s.insert(syn([8, 8, 8, 8], 6, 1));
+        s.insert(synack([8, 8, 8, 8], 6, 2));
+        // The answered SYN of this one is gone (evicted); a SYN sent in the
+        // client's name since is all the ring has, before and after the
+        // claim.
+        s.insert(on(syn([9, 9, 9, 9], 5, 60), "spoof"));
+        assert!(s.pair_of(&t).syn.is_none());
+        assert!(s.claim(t));
+        s.insert(on(syn([9, 9, 9, 9], 5, 61), "spoof"));
+        let c = s.claimed(&t).unwrap();
+        assert!(c.syn.is_none() && c.syn_ack.is_none(), "{:?}", c.syn);
+        // Without any answer captured, the first SYN seen stands in.
+        let mut blind = store(64);
+        blind.insert(syn([9, 9, 9, 9], 5, 7));
+        assert_eq!(blind.pair_of(&t).syn.map(|o| o.segment.seq), Some(7));
     }
 
     #[test]

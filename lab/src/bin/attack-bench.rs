@@ -153,6 +153,8 @@ impl Drop for Server {
 /// One `mptcp-probe check --json` from the victim.
 struct Check {
     served: bool,
+    /// The report had no SYN (not captured, or no longer held).
+    no_syn: bool,
     verdict: String,
     probes_seen: usize,
     /// The verdict's summary and evidence.
@@ -163,7 +165,7 @@ fn check(lab: &AttackLab, client: &Path) -> Check {
     let out = lab
         .victim
         .command(&client.to_string_lossy())
-        .args(["check", "--json", "--timeout", "2"])
+        .args(["check", "--json"])
         .arg(lab.server_addr.to_string())
         .stderr(Stdio::null())
         .output();
@@ -177,13 +179,23 @@ fn check(lab: &AttackLab, client: &Path) -> Check {
         .unwrap_or(Value::Null);
     Check {
         served: line["echo"] == "report",
+        no_syn: line["report"]["syn"].is_null(),
         verdict: line["verdict"].as_str().unwrap_or("error").to_string(),
         probes_seen: line["answer"]["observations"]
             .as_array()
             .map_or(0, |a| a.len()),
         why: format!(
-            "{} {} {} {}",
-            line["summary"], line["evidence"], line["error"], line["echo_detail"]
+            "{} {} {} {}; report: port {} syn seq {} ts {} syn/ack ack {} ts {} warnings {}",
+            line["summary"],
+            line["evidence"],
+            line["error"],
+            line["echo_detail"],
+            line["report"]["peer"]["port"],
+            line["report"]["syn"]["seq"],
+            line["report"]["syn"]["ts"],
+            line["report"]["syn_ack"]["ack"],
+            line["report"]["syn_ack"]["ts"],
+            line["report"]["warnings"]
         ),
     }
 }
@@ -196,6 +208,8 @@ struct Figures {
     flipped: usize,
     expected: &'static str,
     probes_seen: usize,
+    /// Served checks whose report had no SYN.
+    no_syn: usize,
     log_lines: usize,
     report_lines: usize,
     note: String,
@@ -219,6 +233,7 @@ fn run_checks(lab: &AttackLab, bins: &Opts, n: usize, expected: &'static str, f:
                 *f.other_verdicts.entry(c.verdict).or_default() += 1;
             }
             f.probes_seen += c.probes_seen;
+            f.no_syn += usize::from(c.no_syn);
         } else if bins.verbose {
             eprintln!("not served: {}: {}", c.verdict, c.why);
         }
@@ -309,10 +324,22 @@ fn spoof(o: &Opts, ports_n: u16, strip: bool) -> io::Result<Figures> {
         .map_err(|_| io::Error::other("attack panicked"))???;
     (f.log_lines, f.report_lines) = srv.stop();
     f.note = format!(
-        "attack: {sent} SYNs in the victim's name at {} per second",
-        o.pps
+        "attack: {sent} SYNs in the victim's name at {} per second; server sent {} SYN cookies",
+        o.pps,
+        netstat(&lab.server, "TcpExt", "SyncookiesSent").unwrap_or(0)
     );
     Ok(f)
+}
+
+/// A counter of `/proc/net/netstat` in a namespace (`TcpExt`, `SyncookiesSent`).
+fn netstat(ns: &Netns, group: &str, name: &str) -> Option<u64> {
+    let out = ns.exec(&["cat", "/proc/net/netstat"]).ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let prefix = format!("{group}:");
+    let mut rows = text.lines().filter(|l| l.starts_with(&prefix));
+    let (names, values) = (rows.next()?, rows.next()?);
+    let i = names.split_whitespace().position(|n| n == name)?;
+    values.split_whitespace().nth(i)?.parse().ok()
 }
 
 fn reuse(o: &Opts) -> io::Result<Figures> {
@@ -390,7 +417,7 @@ fn main() -> ExitCode {
         };
         match r {
             Ok(f) => println!(
-                "{name:<12} {:>14} {:>16} {:>8} {:>10}  {} (expected {}{}; {} report lines; {:.0} s)",
+                "{name:<12} {:>14} {:>16} {:>8} {:>10}  {} (expected {}{}; {} reports without the SYN; {} report lines; {:.0} s)",
                 format!("{}/{}", f.served, f.checks),
                 format!("{}/{}", f.flipped, f.served),
                 format!("{}/{}", f.probes_seen, 3 * f.served),
@@ -401,6 +428,7 @@ fn main() -> ExitCode {
                     .iter()
                     .map(|(v, n)| format!(", {n} {v}"))
                     .collect::<String>(),
+                f.no_syn,
                 f.report_lines,
                 started.elapsed().as_secs_f64()
             ),
