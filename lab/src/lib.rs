@@ -11,6 +11,7 @@
 //! (`lab --record DIR`) and the replay tests (probe-client/tests/lab_replay.rs).
 #![forbid(unsafe_code)]
 pub mod aggregate;
+pub mod attack;
 pub mod echo_server;
 pub mod interrupt;
 pub mod middlebox;

@@ -512,6 +512,8 @@ fn bad_input_gets_errors_and_the_server_keeps_serving() {
     let cfg = Config {
         idle_timeout: Duration::from_secs(1),
         max_connections: 32,
+        // One source may take every slot here: the global bound is tested.
+        max_per_source: 32,
         per_source_per_minute: 100_000,
         ..config()
     };

@@ -63,26 +63,59 @@ pub struct Args {
         env = "MPTCP_PROBE_SERVER_STORE_CAPACITY"
     )]
     pub store_capacity: usize,
-    /// Observations kept per remote address.
+    /// Observations kept per remote address (the busiest of its ports
+    /// evicted first).
     #[arg(
         long,
         default_value_t = 256,
         env = "MPTCP_PROBE_SERVER_STORE_PER_SOURCE"
     )]
     pub store_per_source: usize,
-    /// Concurrent connections.
+    /// Concurrent connections (when full, a less represented source takes
+    /// the slot of the stalest connection of the most represented one).
     #[arg(
         long,
         default_value_t = 256,
         env = "MPTCP_PROBE_SERVER_MAX_CONNECTIONS"
     )]
     pub max_connections: usize,
-    /// New connections per source address per minute.
+    /// Concurrent connections per source (see --source-prefix-v4/-v6).
+    #[arg(long, default_value_t = 16, env = "MPTCP_PROBE_SERVER_MAX_PER_SOURCE")]
+    pub max_per_source: usize,
+    /// New connections per source per minute.
     #[arg(long, default_value_t = 120, env = "MPTCP_PROBE_SERVER_RATE")]
     pub rate: u32,
-    /// Seconds a connection may stay silent.
+    /// IPv4 addresses sharing this many leading bits count as one source.
+    #[arg(
+        long,
+        default_value_t = 32,
+        value_parser = clap::value_parser!(u8).range(0..=32),
+        env = "MPTCP_PROBE_SERVER_SOURCE_PREFIX_V4"
+    )]
+    pub source_prefix_v4: u8,
+    /// IPv6 addresses sharing this many leading bits count as one source.
+    #[arg(
+        long,
+        default_value_t = 64,
+        value_parser = clap::value_parser!(u8).range(0..=128),
+        env = "MPTCP_PROBE_SERVER_SOURCE_PREFIX_V6"
+    )]
+    pub source_prefix_v6: u8,
+    /// Seconds from accept to a complete hello (or HTTP request head).
+    #[arg(long, default_value_t = 3, env = "MPTCP_PROBE_SERVER_HELLO_TIMEOUT")]
+    pub hello_timeout: u64,
+    /// Seconds a connection may go without a complete line.
     #[arg(long, default_value_t = 10, env = "MPTCP_PROBE_SERVER_IDLE_TIMEOUT")]
     pub idle_timeout: u64,
+    /// Seconds between summaries of connections not served (refused,
+    /// evicted, timed out): one line per source per interval.
+    #[arg(
+        long,
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..),
+        env = "MPTCP_PROBE_SERVER_LOG_INTERVAL"
+    )]
+    pub log_interval: u64,
     /// Seconds between attempts to re-open TCP fallback listeners as MPTCP
     /// once the kernel allows it (0: never).
     #[arg(long, default_value_t = 5, env = "MPTCP_PROBE_SERVER_REARM_INTERVAL")]
@@ -124,7 +157,12 @@ impl Args {
             },
             max_connections: self.max_connections,
             per_source_per_minute: self.rate,
+            max_per_source: self.max_per_source,
+            source_prefix_v4: self.source_prefix_v4,
+            source_prefix_v6: self.source_prefix_v6,
+            hello_timeout: Duration::from_secs(self.hello_timeout),
             idle_timeout: Duration::from_secs(self.idle_timeout),
+            log_interval: Duration::from_secs(self.log_interval),
             report_kernel: self.report_kernel,
             force_tcp: self.tcp,
             rearm_interval: Duration::from_secs(self.rearm_interval),

@@ -3,10 +3,12 @@
 //! socket edge ([`server`]). The binary is a thin command line over
 //! [`server::run`]; the namespace tests run the same code in-process.
 #![forbid(unsafe_code)]
+pub mod admission;
 pub mod aggregate;
 pub mod bpf;
 pub mod capture;
 pub mod cli;
+pub mod connlog;
 pub mod listen;
 pub mod logfields;
 pub mod manpage;

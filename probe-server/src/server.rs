@@ -5,7 +5,9 @@
 //! sysctl and netlink reads then all happen in the namespace of the thread
 //! that called [`run`] (the namespace tests rely on it), and one thread is
 //! plenty for a service that answers a few lines per connection.
+use crate::admission::{Admission, AdmissionLimits, Decision, Refusal, SourceKey};
 use crate::capture::CaptureStats;
+use crate::connlog::{ConnLog, ConnLogLimits, Outcome};
 pub use crate::listen::{open, Opened};
 use crate::logfields;
 use crate::protocol::{classify, Action, LineBuffer, Opening, Session};
@@ -17,7 +19,6 @@ use packet::echo::{
     ErrorMessage, HostReadiness, ListenerState, OptionForm, ProbeAnswer, ProbeObservation,
     RearmStatus, ServerMessage, ECHO_VERSION, MAX_LINE,
 };
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -39,12 +40,23 @@ pub struct Config {
     pub interface: Option<String>,
     pub store: StoreLimits,
     pub max_connections: usize,
-    /// New connections per source address per minute.
+    /// New connections per source per minute.
     pub per_source_per_minute: u32,
-    /// Close a connection silent for this long.
+    /// Connections served at once per source.
+    pub max_per_source: usize,
+    /// IPv4 addresses sharing this many leading bits are one source.
+    pub source_prefix_v4: u8,
+    /// IPv6 addresses sharing this many leading bits are one source.
+    pub source_prefix_v6: u8,
+    /// Close a connection without a complete hello (or HTTP request head)
+    /// this long after its accept, however many bytes it trickles.
+    pub hello_timeout: Duration,
+    /// Close a connection whose last complete line is this old.
     pub idle_timeout: Duration,
     /// Close any connection after this long.
     pub connection_timeout: Duration,
+    /// Connections not served are logged as per-source summaries this often.
+    pub log_interval: Duration,
     /// Longest a report waits for the capture thread to catch up.
     pub capture_wait: Duration,
     pub report_kernel: bool,
@@ -56,6 +68,19 @@ pub struct Config {
     /// How often listeners that fell back to TCP try MPTCP again (zero:
     /// never); see [`crate::rearm`].
     pub rearm_interval: Duration,
+}
+
+impl Config {
+    /// The admission limits these settings describe.
+    pub fn admission(&self) -> AdmissionLimits {
+        AdmissionLimits {
+            max_connections: self.max_connections,
+            per_source: self.max_per_source,
+            per_source_per_minute: self.per_source_per_minute,
+            v4_prefix: self.source_prefix_v4,
+            v6_prefix: self.source_prefix_v6,
+        }
+    }
 }
 
 impl Default for Config {
@@ -72,8 +97,13 @@ impl Default for Config {
             },
             max_connections: 256,
             per_source_per_minute: 120,
+            max_per_source: 16,
+            source_prefix_v4: 32,
+            source_prefix_v6: 64,
+            hello_timeout: Duration::from_secs(3),
             idle_timeout: Duration::from_secs(10),
             connection_timeout: Duration::from_secs(30),
+            log_interval: Duration::from_secs(10),
             capture_wait: Duration::from_secs(3),
             report_kernel: false,
             max_queries: 32,
@@ -95,9 +125,13 @@ pub struct Shared {
     pub watched: Arc<Mutex<Store>>,
     pub capture: Arc<CaptureStats>,
     pub capture_error: Mutex<Option<String>>,
+    /// Connections being served.
     pub active: AtomicUsize,
     pub accepted: AtomicU64,
+    /// Connections refused at accept (busy, rate limited).
     pub rejected: AtomicU64,
+    /// Connections closed to make room for a less represented source.
+    pub evicted: AtomicU64,
     pub listener: Mutex<ListenerState>,
     pub addresses: Mutex<Vec<SocketAddr>>,
 }
@@ -107,9 +141,20 @@ struct Ctx {
     shared: Arc<Shared>,
     capture_ok: bool,
     readiness: Mutex<Option<(Instant, HostReadiness)>>,
-    rates: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-    slots: Arc<tokio::sync::Semaphore>,
+    /// Live connections; each handle closes its connection when evicted.
+    admission: Mutex<Admission<tokio::sync::oneshot::Sender<()>>>,
+    connlog: Mutex<ConnLog>,
     aggregate: crate::aggregate::Gate,
+}
+
+/// One admitted connection.
+struct Conn {
+    id: u64,
+    source: SourceKey,
+    accepted_at: Instant,
+    /// The accept, on the capture's clock: this connection's SYN/ACK was
+    /// sent before it.
+    accept_ns: u64,
 }
 
 impl Ctx {
@@ -136,22 +181,45 @@ impl Ctx {
         r
     }
 
-    /// Per-source connection rate: true when this connection may proceed.
-    fn admit(&self, ip: IpAddr) -> bool {
-        let mut rates = self.rates.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if rates.len() > 65536 {
-            rates.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
-            if rates.len() > 65536 {
-                rates.clear();
-            }
+    fn admission(&self) -> std::sync::MutexGuard<'_, Admission<tokio::sync::oneshot::Sender<()>>> {
+        self.admission.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a connection that was not served, for the next summary.
+    fn note(&self, source: SourceKey, outcome: Outcome) {
+        self.connlog
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(source, outcome);
+    }
+
+    /// Connection `conn` completed a line: it is not idle.
+    fn progress(&self, conn: &Conn) {
+        self.admission().progress(conn.id, Instant::now());
+    }
+
+    /// Writes the summaries of connections not served since the last call.
+    fn flush_connlog(&self) {
+        let (summaries, interval) = {
+            let mut log = self.connlog.lock().unwrap_or_else(|p| p.into_inner());
+            (log.flush(), log.limits().interval)
+        };
+        for s in summaries {
+            let source = s
+                .source
+                .map_or_else(|| "others".to_string(), |k| k.to_string());
+            let c = &s.counts;
+            tracing::info!(
+                check = "connections", source = %source, sources = s.sources,
+                not_served = c.total(), busy = c.get(Outcome::Busy),
+                source_busy = c.get(Outcome::SourceBusy),
+                rate_limited = c.get(Outcome::RateLimited), evicted = c.get(Outcome::Evicted),
+                hello_timeout = c.get(Outcome::HelloTimeout),
+                idle_timeout = c.get(Outcome::IdleTimeout),
+                protocol_error = c.get(Outcome::ProtocolError),
+                interval_s = interval.as_secs_f64(), "connections not served"
+            );
         }
-        let entry = rates.entry(ip).or_insert((now, 0));
-        if now.duration_since(entry.0) >= Duration::from_secs(60) {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= self.config.per_source_per_minute
     }
 }
 
@@ -185,16 +253,30 @@ pub async fn serve(
     };
     *shared.listener.lock().unwrap_or_else(|p| p.into_inner()) = opened.listener_state.clone();
     let ctx = Arc::new(Ctx {
-        slots: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
+        admission: Mutex::new(Admission::new(config.admission())),
+        connlog: Mutex::new(ConnLog::new(ConnLogLimits {
+            interval: config.log_interval,
+            ..ConnLogLimits::default()
+        })),
         aggregate: crate::aggregate::Gate::new(config.aggregate),
         config,
         shared: shared.clone(),
         capture_ok,
         readiness: Mutex::new(None),
-        rates: Mutex::new(HashMap::new()),
     });
     let mut tasks = tokio::task::JoinSet::new();
     let mut slots = Vec::new();
+    let log_ctx = ctx.clone();
+    tasks.spawn_local(async move {
+        let mut tick =
+            tokio::time::interval(log_ctx.config.log_interval.max(Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            log_ctx.flush_connlog();
+        }
+    });
     for l in opened.listeners {
         let slot = Rc::new(ListenerSlot::new(
             TcpListener::from_std(l.socket)?,
@@ -222,6 +304,7 @@ pub async fn serve(
     shutdown.await;
     stop.store(true, Ordering::Relaxed);
     tasks.abort_all();
+    ctx.flush_connlog();
     if let Some(t) = capture_thread {
         let _ = t.join();
     }
@@ -242,22 +325,44 @@ async fn accept_loop(listener: Rc<ListenerSlot>, ctx: Arc<Ctx>) {
                 continue;
             }
         };
-        let peer_ip = report::endpoint(peer).addr.parse().unwrap_or(peer.ip());
-        if !ctx.admit(peer_ip) {
-            ctx.shared.rejected.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(check = "connection", %peer, outcome = "rate_limited");
-            conns.spawn_local(refuse(
-                stream,
-                "rate_limited",
-                "too many connections from this address; retry in a minute",
-            ));
-            continue;
-        }
-        let Ok(permit) = ctx.slots.clone().try_acquire_owned() else {
-            ctx.shared.rejected.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(check = "connection", %peer, outcome = "busy");
-            conns.spawn_local(refuse(stream, "busy", "too many connections; retry later"));
-            continue;
+        let accepted_at = Instant::now();
+        let accept_ns = crate::capture::now_ns();
+        let (close, closed) = tokio::sync::oneshot::channel();
+        let (source, decision) = {
+            let mut admission = ctx.admission();
+            let source = admission.source_of(remote_ip(peer));
+            let decision = admission.admit(remote_ip(peer), accepted_at, close);
+            ctx.shared
+                .active
+                .store(admission.active(), Ordering::Relaxed);
+            (source, decision)
+        };
+        let id = match decision {
+            Decision::Refuse(why) => {
+                ctx.shared.rejected.fetch_add(1, Ordering::Relaxed);
+                let (outcome, code, message) = match why {
+                    Refusal::RateLimited => (
+                        Outcome::RateLimited,
+                        "rate_limited",
+                        "too many connections from this source; retry in a minute",
+                    ),
+                    Refusal::SourceBusy => (
+                        Outcome::SourceBusy,
+                        "busy",
+                        "too many connections from this source at once; retry later",
+                    ),
+                    Refusal::Busy => (Outcome::Busy, "busy", "too many connections; retry later"),
+                };
+                ctx.note(source, outcome);
+                conns.spawn_local(refuse(stream, code, message));
+                continue;
+            }
+            Decision::Admit { id, evicted } => {
+                if let Some(evicted) = evicted {
+                    let _ = evicted.send(());
+                }
+                id
+            }
         };
         ctx.shared.accepted.fetch_add(1, Ordering::Relaxed);
         // Claim this connection's SYN at once: a flood filling the ring
@@ -276,10 +381,32 @@ async fn accept_loop(listener: Rc<ListenerSlot>, ctx: Arc<Ctx>) {
                         .claim(*t)
             });
         let ctx2 = ctx.clone();
+        let conn = Conn {
+            id,
+            source,
+            accepted_at,
+            accept_ns,
+        };
         conns.spawn_local(async move {
-            ctx2.shared.active.fetch_add(1, Ordering::Relaxed);
+            let mut stream = stream;
             let limit = ctx2.config.connection_timeout;
-            let _ = tokio::time::timeout(limit, handle(stream, peer, mptcp, &ctx2)).await;
+            let evicted = tokio::select! {
+                _ = tokio::time::timeout(limit, handle(&mut stream, peer, mptcp, &ctx2, &conn)) => false,
+                Ok(()) = closed => true,
+            };
+            if evicted {
+                ctx2.shared.evicted.fetch_add(1, Ordering::Relaxed);
+                ctx2.note(conn.source, Outcome::Evicted);
+                let e = ErrorMessage::new(
+                    "busy",
+                    "closed to make room: this source holds the most connections; retry later",
+                );
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    stream.write_all(error_line(e).as_bytes()),
+                )
+                .await;
+            }
             if let Some(t) = claimed {
                 ctx2.shared
                     .store
@@ -287,8 +414,9 @@ async fn accept_loop(listener: Rc<ListenerSlot>, ctx: Arc<Ctx>) {
                     .unwrap_or_else(|p| p.into_inner())
                     .release(&t);
             }
-            ctx2.shared.active.fetch_sub(1, Ordering::Relaxed);
-            drop(permit);
+            let mut admission = ctx2.admission();
+            admission.release(conn.id);
+            ctx2.shared.active.store(admission.active(), Ordering::Relaxed);
         });
     }
 }
@@ -304,26 +432,95 @@ fn error_line(e: ErrorMessage) -> String {
     s
 }
 
-/// Reads more bytes within the idle timeout; `Ok(0)` is end of stream.
-async fn read_some(
+/// Why a read ended without bytes.
+enum ReadEnd {
+    /// The deadline passed.
+    Deadline,
+    Io,
+}
+
+/// Reads more bytes until `deadline`; `Ok(0)` is end of stream.
+async fn read_until(
     stream: &mut TcpStream,
     buf: &mut [u8],
-    idle: Duration,
-) -> Result<usize, &'static str> {
-    match tokio::time::timeout(idle, stream.read(buf)).await {
-        Err(_) => Err("idle_timeout"),
-        Ok(Err(_)) => Err("io"),
+    deadline: Instant,
+) -> Result<usize, ReadEnd> {
+    match tokio::time::timeout_at(deadline.into(), stream.read(buf)).await {
+        Err(_) => Err(ReadEnd::Deadline),
+        Ok(Err(_)) => Err(ReadEnd::Io),
         Ok(Ok(n)) => Ok(n),
     }
 }
 
-async fn handle(mut stream: TcpStream, peer: SocketAddr, listener_mptcp: bool, ctx: &Ctx) {
+/// The deadlines of a connection: the hello deadline runs from the accept
+/// and the idle one from the last complete line; bytes alone reset neither,
+/// so trickling one byte at a time holds no connection open.
+struct Deadlines {
+    hello_timeout: Duration,
+    hello: Instant,
+    idle: Duration,
+    last_line: Instant,
+    greeted: bool,
+}
+
+impl Deadlines {
+    fn new(conn: &Conn, config: &Config) -> Self {
+        Deadlines {
+            hello_timeout: config.hello_timeout,
+            hello: conn.accepted_at + config.hello_timeout,
+            idle: config.idle_timeout,
+            last_line: conn.accepted_at,
+            greeted: false,
+        }
+    }
+
+    fn next(&self) -> Instant {
+        let idle = self.last_line + self.idle;
+        if self.greeted {
+            idle
+        } else {
+            idle.min(self.hello)
+        }
+    }
+
+    /// The outcome and error of a passed deadline.
+    fn expired(&self) -> (Outcome, ErrorMessage) {
+        if !self.greeted && self.hello <= self.last_line + self.idle {
+            let message = format!("no hello within {} s", self.hello_timeout.as_secs_f64());
+            (
+                Outcome::HelloTimeout,
+                ErrorMessage::new("idle_timeout", message),
+            )
+        } else if self.greeted {
+            (
+                Outcome::IdleTimeout,
+                ErrorMessage::new("idle_timeout", "idle for too long"),
+            )
+        } else {
+            (
+                Outcome::IdleTimeout,
+                ErrorMessage::new("idle_timeout", "no request"),
+            )
+        }
+    }
+}
+
+async fn handle(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    listener_mptcp: bool,
+    ctx: &Ctx,
+    conn: &Conn,
+) {
     let local = match stream.local_addr() {
         Ok(a) => a,
         Err(_) => return,
     };
+    let mut deadlines = Deadlines::new(conn, &ctx.config);
+    // The aggregate exchange keeps the plain idle timeout and the accept
+    // time on the capture's clock.
     let idle = ctx.config.idle_timeout;
-    let accepted_at = crate::capture::now_ns() as f64 / 1e9;
+    let accepted_at = conn.accept_ns as f64 / 1e9;
     let mut lines = LineBuffer::new(MAX_LINE);
     let mut buf = [0u8; 2048];
     // Decide between HTTP and JSON lines from the first bytes.
@@ -332,47 +529,51 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, listener_mptcp: bool, c
             Opening::NeedMore => {}
             other => break other,
         }
-        match read_some(&mut stream, &mut buf, idle).await {
+        match read_until(stream, &mut buf, deadlines.next()).await {
             Ok(0) => return,
             Ok(n) => lines.push(&buf[..n]),
-            Err("idle_timeout") => {
-                let _ = stream
-                    .write_all(
-                        error_line(ErrorMessage::new("idle_timeout", "no request")).as_bytes(),
-                    )
-                    .await;
+            Err(ReadEnd::Deadline) => {
+                let (outcome, e) = deadlines.expired();
+                ctx.note(conn.source, outcome);
+                let _ = stream.write_all(error_line(e).as_bytes()).await;
                 return;
             }
-            Err(_) => return,
+            Err(ReadEnd::Io) => return,
         }
     };
     if opening == Opening::Http {
-        return http(stream, peer, local, listener_mptcp, lines, ctx).await;
+        return http(
+            stream,
+            peer,
+            local,
+            listener_mptcp,
+            lines,
+            deadlines,
+            ctx,
+            conn,
+        )
+        .await;
     }
     let mut session = Session::new(ctx.config.max_queries);
     loop {
         let line = match lines.next_line() {
             Ok(Some(l)) => l,
-            Ok(None) => match read_some(&mut stream, &mut buf, idle).await {
+            Ok(None) => match read_until(stream, &mut buf, deadlines.next()).await {
                 Ok(0) => return,
                 Ok(n) => {
                     lines.push(&buf[..n]);
                     continue;
                 }
-                Err("idle_timeout") => {
-                    tracing::info!(check = "connection", %peer, outcome = "idle_timeout");
-                    let _ = stream
-                        .write_all(
-                            error_line(ErrorMessage::new("idle_timeout", "idle for too long"))
-                                .as_bytes(),
-                        )
-                        .await;
+                Err(ReadEnd::Deadline) => {
+                    let (outcome, e) = deadlines.expired();
+                    ctx.note(conn.source, outcome);
+                    let _ = stream.write_all(error_line(e).as_bytes()).await;
                     return;
                 }
-                Err(_) => return,
+                Err(ReadEnd::Io) => return,
             },
             Err(_) => {
-                tracing::info!(check = "connection", %peer, outcome = "line_too_long");
+                ctx.note(conn.source, Outcome::ProtocolError);
                 let e = ErrorMessage::new(
                     "line_too_long",
                     format!("lines are limited to {MAX_LINE} bytes"),
@@ -382,10 +583,15 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, listener_mptcp: bool, c
             }
         };
         let out = match session.on_line(&line) {
+            // Empty lines are no progress: they would keep a connection
+            // alive as well as trickled bytes.
             Action::Ignore => continue,
             Action::Report => {
+                deadlines.greeted = true;
+                deadlines.last_line = Instant::now();
+                ctx.progress(conn);
                 let form = session.option_form;
-                let r = build_report(&stream, peer, local, listener_mptcp, form, ctx).await;
+                let r = build_report(stream, peer, local, listener_mptcp, form, ctx, conn).await;
                 tracing::info!(
                     check = "report", %peer, mptcp = r.connection.mptcp,
                     syn_mp_capable = %logfields::syn_mp_capable(r.syn.as_ref()),
@@ -394,6 +600,8 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, listener_mptcp: bool, c
                 ServerMessage::Report(Box::new(r))
             }
             Action::Answer(seqs) => {
+                deadlines.last_line = Instant::now();
+                ctx.progress(conn);
                 wait_for_capture(ctx).await;
                 let answer = answer(peer, &seqs, session.option_form, ctx);
                 tracing::info!(check = "query", %peer, asked = seqs.len(), found = answer.observations.len());
@@ -409,7 +617,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, listener_mptcp: bool, c
                     form: session.option_form,
                     accepted_at,
                 };
-                match crate::aggregate::run(&mut stream, &mut lines, &req, peer, &env).await {
+                match crate::aggregate::run(stream, &mut lines, &req, peer, &env).await {
                     Ok(r) => {
                         tracing::info!(check = "aggregate", %peer, sent = r.sent, received = r.received,
                             subflows = r.subflows.len(), joins = r.joins.len());
@@ -425,7 +633,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, listener_mptcp: bool, c
                 }
             }
             Action::Fail(e) => {
-                tracing::info!(check = "connection", %peer, outcome = %e.code);
+                ctx.note(conn.source, Outcome::ProtocolError);
                 let _ = stream.write_all(error_line(e).as_bytes()).await;
                 return;
             }
@@ -461,38 +669,51 @@ async fn build_report(
     listener_mptcp: bool,
     form: OptionForm,
     ctx: &Ctx,
+    conn: &Conn,
 ) -> packet::echo::EchoReport {
     let t = tuple(peer, local);
     let mut warnings = Vec::new();
     let (mut syn, mut syn_ack) = (None, None);
     if ctx.capture_ok {
-        // The capture thread may still be behind (a burst queued ahead of
-        // this SYN): wait until it has read everything that arrived before
-        // now, or found both segments, within the capture wait.
-        let started = crate::capture::now_ns();
+        // This connection's SYN/ACK left before its accept. Until the
+        // capture thread has read everything up to the accept, the newest
+        // pair on this 4-tuple may be an older one (a probe sent from the
+        // same port a moment earlier): wait, within the capture wait.
         let deadline = Instant::now() + ctx.config.capture_wait;
-        loop {
-            // Read before the lookup: if the thread had caught up by then,
-            // a SYN the lookup misses was never captured.
-            let caught_up = ctx.shared.capture.caught_up(started);
-            {
-                let store = ctx.shared.store.lock().unwrap_or_else(|p| p.into_inner());
-                let claimed = store.claimed(&t);
-                let s = claimed
-                    .and_then(|c| c.syn.as_ref())
-                    .or_else(|| store.syn_of(&t));
-                let seq = s.map(|o| o.segment.seq);
-                syn = s.map(|o| o.segment.summary(&o.iface, o.ts, form));
-                syn_ack = claimed
-                    .and_then(|c| c.syn_ack.as_ref())
-                    .filter(|a| seq.is_none_or(|q| a.segment.ack == q.wrapping_add(1)))
-                    .or_else(|| store.syn_ack_of(&t, seq))
-                    .map(|o| o.segment.summary(&o.iface, o.ts, form));
-            }
-            if (syn.is_some() && syn_ack.is_some()) || caught_up || Instant::now() >= deadline {
-                break;
+        let caught_up = loop {
+            let caught_up = ctx.shared.capture.caught_up(conn.accept_ns);
+            if caught_up || Instant::now() >= deadline {
+                break caught_up;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let bound;
+        {
+            let store = ctx.shared.store.lock().unwrap_or_else(|p| p.into_inner());
+            match store.claimed(&t) {
+                Some(c) => {
+                    bound = c.is_bound();
+                    syn = c.syn.clone();
+                    syn_ack = c.syn_ack.clone();
+                }
+                None => {
+                    let pair = store.pair_of(&t);
+                    bound = pair.syn.is_some() && pair.syn_ack.is_some();
+                    syn = pair.syn.cloned();
+                    syn_ack = pair.syn_ack.cloned();
+                }
+            }
+        }
+        if !caught_up {
+            warnings.push(format!(
+                "the capture was more than {:.1} s behind: the SYN shown may belong to an earlier connection from the same address and port",
+                ctx.config.capture_wait.as_secs_f64()
+            ));
+        }
+        if syn.is_some() && !bound {
+            warnings.push(
+                "the SYN shown is the first one seen from this address and port; this host's answer to it was not captured to confirm it".into(),
+            );
         }
     } else if let Some(e) = ctx
         .shared
@@ -514,8 +735,8 @@ async fn build_report(
     report::build(
         peer,
         local,
-        syn,
-        syn_ack,
+        syn.map(|o| o.segment.summary(&o.iface, o.ts, form)),
+        syn_ack.map(|o| o.segment.summary(&o.iface, o.ts, form)),
         state.mptcp,
         listener_mptcp,
         state.info_flags,
@@ -575,18 +796,22 @@ fn answer(peer: SocketAddr, seqs: &[u32], form: OptionForm, ctx: &Ctx) -> ProbeA
 /// HTTP limit: request line and headers.
 const MAX_HTTP_HEAD: usize = 8192;
 
+#[allow(clippy::too_many_arguments)]
 async fn http(
-    mut stream: TcpStream,
+    stream: &mut TcpStream,
     peer: SocketAddr,
     local: SocketAddr,
     listener_mptcp: bool,
     lines: LineBuffer,
+    deadlines: Deadlines,
     ctx: &Ctx,
+    conn: &Conn,
 ) {
     let mut head = lines.buffered().to_vec();
     let mut buf = [0u8; 2048];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
         if head.len() > MAX_HTTP_HEAD {
+            ctx.note(conn.source, Outcome::ProtocolError);
             let _ = stream
                 .write_all(
                     b"HTTP/1.0 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n",
@@ -594,14 +819,29 @@ async fn http(
                 .await;
             return;
         }
-        match read_some(&mut stream, &mut buf, ctx.config.idle_timeout).await {
-            Ok(0) | Err(_) => return,
+        // The request head counts as the hello: its deadline applies.
+        match read_until(stream, &mut buf, deadlines.next()).await {
+            Ok(0) | Err(ReadEnd::Io) => return,
+            Err(ReadEnd::Deadline) => {
+                ctx.note(conn.source, deadlines.expired().0);
+                return;
+            }
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
+    ctx.progress(conn);
     let is_head = head.starts_with(b"HEAD ");
     // The text report lists options from the raw headers: any form does.
-    let r = build_report(&stream, peer, local, listener_mptcp, OptionForm::Json, ctx).await;
+    let r = build_report(
+        stream,
+        peer,
+        local,
+        listener_mptcp,
+        OptionForm::Json,
+        ctx,
+        conn,
+    )
+    .await;
     tracing::info!(check = "report", %peer, mptcp = r.connection.mptcp,
         syn_mp_capable = %logfields::syn_mp_capable(r.syn.as_ref()), "http report");
     let body = report::text(&r);
@@ -649,6 +889,7 @@ where
         active: AtomicUsize::new(0),
         accepted: AtomicU64::new(0),
         rejected: AtomicU64::new(0),
+        evicted: AtomicU64::new(0),
         listener: Mutex::new(opened.listener_state.clone()),
         addresses: Mutex::new(Vec::new()),
     });

@@ -1,8 +1,22 @@
 //! The bounded observation store: a ring of captured SYNs and SYN/ACKs with
-//! a fixed capacity (oldest evicted first) and a cap per remote address
-//! (that address's oldest evicted first), so neither total traffic nor one
-//! noisy source can grow memory or push out everyone else's observations.
+//! a fixed capacity (oldest evicted first) and a cap per remote address, so
+//! neither total traffic nor one noisy source can grow memory or push out
+//! everyone else's observations.
+//!
+//! Within one remote address the cap evicts whole handshakes, oldest
+//! first, and a flow (remote port, local port) that already holds one pays
+//! for its own newcomers: a flood of SYNs sent in someone's name that
+//! repeats its ports evicts its own SYNs, not that address's probes on
+//! other ports.
+//!
+//! A SYN is reported only as the SYN this host's kernel answered: the one
+//! whose sequence number + 1 is the acknowledgement of the SYN/ACK this
+//! host sent on that 4-tuple (both captured). A connection's claim binds to
+//! the newest such pair and later SYNs on the 4-tuple never replace it.
+mod source;
+
 use crate::segment::Segment;
+use source::{Flow, Source};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -28,11 +42,34 @@ impl Observation {
             self.segment.src
         }
     }
+    /// The connection this segment belongs to, seen from this host.
+    pub fn tuple(&self) -> FourTuple {
+        let s = &self.segment;
+        if self.outgoing {
+            FourTuple {
+                remote: s.dst,
+                remote_port: s.dport,
+                local: s.src,
+                local_port: s.sport,
+            }
+        } else {
+            FourTuple {
+                remote: s.src,
+                remote_port: s.sport,
+                local: s.dst,
+                local_port: s.dport,
+            }
+        }
+    }
     fn is_syn(&self) -> bool {
         !self.outgoing && self.segment.flags.is_syn_only()
     }
     fn is_syn_ack(&self) -> bool {
         self.outgoing && self.segment.flags.is_syn_ack()
+    }
+    /// This host's SYN/ACK answering `syn` (its ack is the SYN's seq + 1).
+    fn answers(&self, syn: &Observation) -> bool {
+        self.is_syn_ack() && self.segment.ack == syn.segment.seq.wrapping_add(1)
     }
 }
 
@@ -45,6 +82,12 @@ pub struct FourTuple {
     pub local_port: u16,
 }
 
+impl FourTuple {
+    fn flow(&self) -> Flow {
+        (self.remote_port, self.local_port)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreLimits {
     pub capacity: usize,
@@ -55,15 +98,51 @@ pub struct StoreLimits {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreStats {
     pub inserted: u64,
+    /// SYN/ACKs among them: once there is one, this host's answers are
+    /// captured, and a SYN without one is never reported.
+    pub answers: u64,
     pub evicted_global: u64,
     pub evicted_per_source: u64,
 }
 
+/// How far apart (in observations of one flow) a SYN and this host's
+/// answer to it are looked for when evicting: the answer leaves within
+/// the same softirq, so it follows its SYN at once but for a few
+/// neighbours on the same 4-tuple.
+const HANDSHAKE_SPAN: usize = 8;
+
+/// SYNs captured on a claimed 4-tuple after the claim, kept until this
+/// host's SYN/ACK names one of them. A handful is plenty: the answered SYN
+/// precedes its SYN/ACK by one softirq.
+const CLAIM_SYNS: usize = 8;
+
 /// The SYN and SYN/ACK of one accepted connection, held outside the ring.
 #[derive(Debug, Clone, Default)]
 pub struct Claimed {
+    /// The SYN this host answered (see [`Claimed::is_bound`]); without a
+    /// captured SYN/ACK, and only while the store has seen none at all,
+    /// the first SYN seen on the 4-tuple.
     pub syn: Option<Observation>,
+    /// The newest SYN/ACK this host sent on the 4-tuple.
     pub syn_ack: Option<Observation>,
+    recent_syns: VecDeque<Observation>,
+}
+
+impl Claimed {
+    /// True when the SYN is the one the SYN/ACK acknowledges.
+    pub fn is_bound(&self) -> bool {
+        match (&self.syn, &self.syn_ack) {
+            (Some(s), Some(a)) => a.answers(s),
+            _ => false,
+        }
+    }
+}
+
+/// A SYN and this host's answer to it, as found in the ring.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pair<'a> {
+    pub syn: Option<&'a Observation>,
+    pub syn_ack: Option<&'a Observation>,
 }
 
 #[derive(Debug)]
@@ -77,7 +156,7 @@ pub struct Store {
     /// its source cap evicted it early.
     ring: VecDeque<Option<Observation>>,
     first_id: u64,
-    by_remote: HashMap<IpAddr, VecDeque<u64>>,
+    by_remote: HashMap<IpAddr, Source>,
     live: usize,
     stats: StoreStats,
 }
@@ -127,27 +206,96 @@ impl Store {
             self.fill_claim(&obs);
         }
         let remote = obs.remote();
-        let ids = self.by_remote.entry(remote).or_default();
-        if ids.len() >= self.limits.per_source {
-            if let Some(old) = ids.pop_front() {
-                let slot = old.saturating_sub(self.first_id) as usize;
-                if let Some(s) = self.ring.get_mut(slot) {
-                    if s.take().is_some() {
-                        self.live -= 1;
-                        self.stats.evicted_per_source += 1;
-                    }
-                }
+        let t = obs.tuple();
+        let flow = t.flow();
+        let is_answer = obs.is_syn_ack();
+        let over = self
+            .by_remote
+            .get(&remote)
+            .is_some_and(|s| s.len() >= self.limits.per_source);
+        if over {
+            let keep = if obs.is_syn_ack() {
+                self.id_of_syn(&t, obs.segment.ack.wrapping_sub(1))
+            } else {
+                None
+            };
+            // The first answer to a SYN held joins it: a handshake counts
+            // once, so the source may hold up to twice its cap. Evicting
+            // for it could only take from another flow (its own holds just
+            // that SYN), and the source's oldest is someone's probe.
+            let joins = keep.is_some_and(|syn| !self.answered(&t, syn));
+            if !joins {
+                self.evict_from_source(remote, flow, keep);
             }
         }
         while self.live >= self.limits.capacity {
             self.pop_oldest();
         }
         let id = self.first_id + self.ring.len() as u64;
-        self.by_remote.entry(remote).or_default().push_back(id);
+        self.by_remote.entry(remote).or_default().push(flow, id);
         self.ring.push_back(Some(obs));
         self.live += 1;
         self.stats.inserted += 1;
+        if is_answer {
+            self.stats.answers += 1;
+        }
         self.trim();
+    }
+
+    /// Makes room in `remote`'s share: removes the oldest handshake (a SYN
+    /// and this host's answers to it, or a lone SYN/ACK) of the incoming
+    /// flow once that flow holds its share, else of the whole source.
+    /// Whole handshakes go, so a flow never keeps an answer without the
+    /// SYN it answers. `keep` (the SYN an incoming SYN/ACK answers) stays.
+    fn evict_from_source(&mut self, remote: IpAddr, incoming: Flow, keep: Option<u64>) {
+        let Some(source) = self.by_remote.get(&remote) else {
+            return;
+        };
+        let live = |id: u64| self.get(id).is_some();
+        let Some(first) = source.eviction_candidate(incoming, keep, live) else {
+            return;
+        };
+        let Some(first_obs) = self.get(first) else {
+            return;
+        };
+        let flow = first_obs.tuple().flow();
+        let mut gone = vec![first];
+        if first_obs.is_syn() {
+            gone.extend(
+                source
+                    .flow(&flow)
+                    .skip_while(|id| *id != first)
+                    .skip(1)
+                    .take(HANDSHAKE_SPAN)
+                    .filter(|id| self.get(*id).is_some_and(|a| a.answers(first_obs))),
+            );
+        }
+        for id in gone {
+            let slot = id.saturating_sub(self.first_id) as usize;
+            if let Some(s) = self.ring.get_mut(slot) {
+                if s.take().is_some() {
+                    self.live -= 1;
+                    self.stats.evicted_per_source += 1;
+                    self.forget(remote, flow);
+                }
+            }
+        }
+    }
+
+    /// Counts one observation of `remote`'s `flow` as gone from the ring.
+    fn forget(&mut self, remote: IpAddr, flow: Flow) {
+        let (ring, first_id) = (&self.ring, self.first_id);
+        let live = |id: u64| {
+            id.checked_sub(first_id)
+                .and_then(|i| ring.get(i as usize))
+                .is_some_and(Option::is_some)
+        };
+        if let Some(source) = self.by_remote.get_mut(&remote) {
+            source.forget(flow, live);
+            if source.len() == 0 {
+                self.by_remote.remove(&remote);
+            }
+        }
     }
 
     /// Drops slots emptied by the per-source cap: from the front at once,
@@ -168,14 +316,13 @@ impl Store {
             self.by_remote
                 .entry(obs.remote())
                 .or_default()
-                .push_back(id);
+                .push(obs.tuple().flow(), id);
             self.ring.push_back(Some(obs));
         }
     }
 
     /// Removes the oldest slot (live or emptied).
     fn pop_oldest(&mut self) {
-        let id = self.first_id;
         let Some(slot) = self.ring.pop_front() else {
             return;
         };
@@ -183,15 +330,7 @@ impl Store {
         if let Some(old) = slot {
             self.live -= 1;
             self.stats.evicted_global += 1;
-            let remote = old.remote();
-            if let Some(ids) = self.by_remote.get_mut(&remote) {
-                if ids.front() == Some(&id) {
-                    ids.pop_front();
-                }
-                if ids.is_empty() {
-                    self.by_remote.remove(&remote);
-                }
-            }
+            self.forget(old.remote(), old.tuple().flow());
         }
     }
 
@@ -202,10 +341,13 @@ impl Store {
         if self.claims.len() >= self.max_claims {
             return false;
         }
-        let syn = self.syn_of(&t).cloned();
-        let seq = syn.as_ref().map(|o| o.segment.seq);
-        let syn_ack = self.syn_ack_of(&t, seq).cloned();
-        self.claims.insert(t, Claimed { syn, syn_ack });
+        let pair = self.pair_of(&t);
+        let claimed = Claimed {
+            syn: pair.syn.cloned(),
+            syn_ack: pair.syn_ack.cloned(),
+            recent_syns: VecDeque::new(),
+        };
+        self.claims.insert(t, claimed);
         true
     }
 
@@ -224,84 +366,177 @@ impl Store {
         self.claims.len()
     }
 
+    /// Keeps a segment captured after the claim on a claimed 4-tuple. A
+    /// SYN/ACK (re)binds the claim to the SYN it acknowledges; a SYN only
+    /// fills a claim that has none yet, and never replaces one.
     fn fill_claim(&mut self, obs: &Observation) {
-        let seg = &obs.segment;
-        let key = if obs.is_syn() {
-            FourTuple {
-                remote: seg.src,
-                remote_port: seg.sport,
-                local: seg.dst,
-                local_port: seg.dport,
-            }
-        } else if obs.is_syn_ack() {
-            FourTuple {
-                remote: seg.dst,
-                remote_port: seg.dport,
-                local: seg.src,
-                local_port: seg.sport,
-            }
-        } else {
+        if !obs.is_syn() && !obs.is_syn_ack() {
+            return;
+        }
+        let t = obs.tuple();
+        let Some(c) = self.claims.get(&t) else {
             return;
         };
-        if let Some(c) = self.claims.get_mut(&key) {
-            if obs.is_syn() {
-                c.syn = Some(obs.clone());
-            } else {
-                c.syn_ack = Some(obs.clone());
+        if obs.is_syn() {
+            let Some(c) = self.claims.get_mut(&t) else {
+                return;
+            };
+            if c.recent_syns.len() >= CLAIM_SYNS {
+                c.recent_syns.pop_front();
             }
+            c.recent_syns.push_back(obs.clone());
+            if c.syn.is_none() && c.syn_ack.is_none() && self.stats.answers == 0 {
+                c.syn = Some(obs.clone());
+            }
+            return;
+        }
+        // A retransmitted SYN/ACK names the SYN already bound.
+        if c.is_bound() && c.syn_ack.as_ref().map(|a| a.segment.ack) == Some(obs.segment.ack) {
+            return;
+        }
+        let named = c
+            .recent_syns
+            .iter()
+            .find(|s| obs.answers(s))
+            .or_else(|| c.syn.as_ref().filter(|s| obs.answers(s)))
+            .or_else(|| self.syn_with_seq(&t, obs.segment.ack.wrapping_sub(1)))
+            .cloned();
+        if let Some(c) = self.claims.get_mut(&t) {
+            c.syn_ack = Some(obs.clone());
+            c.syn = named;
         }
     }
 
-    /// This remote's observations, newest first.
-    fn of_remote(&self, remote: IpAddr) -> impl Iterator<Item = &Observation> {
+    /// This 4-tuple's observations, oldest first.
+    fn of_tuple(&self, t: FourTuple) -> impl DoubleEndedIterator<Item = &Observation> {
+        self.by_remote
+            .get(&t.remote)
+            .into_iter()
+            .flat_map(move |s| s.flow(&t.flow()))
+            .filter_map(|id| self.get(id))
+            .filter(move |o| o.tuple() == t)
+    }
+
+    /// This remote's observations in id order (oldest first).
+    fn of_remote(&self, remote: IpAddr) -> Vec<(u64, &Observation)> {
         self.by_remote
             .get(&remote)
             .into_iter()
-            .flat_map(|ids| ids.iter().rev())
-            .filter_map(|id| {
-                self.ring
-                    .get(id.checked_sub(self.first_id)? as usize)
-                    .and_then(Option::as_ref)
+            .flat_map(|s| s.ids())
+            .filter_map(|id| Some((id, self.get(id)?)))
+            .collect()
+    }
+
+    /// The id of a recent SYN of this 4-tuple with this sequence number.
+    fn id_of_syn(&self, t: &FourTuple, seq: u32) -> Option<u64> {
+        self.by_remote
+            .get(&t.remote)?
+            .flow(&t.flow())
+            .rev()
+            .take(HANDSHAKE_SPAN)
+            .find(|id| {
+                self.get(*id)
+                    .is_some_and(|o| o.is_syn() && o.segment.seq == seq && o.tuple() == *t)
             })
     }
 
-    /// The newest SYN of this connection.
-    pub fn syn_of(&self, t: &FourTuple) -> Option<&Observation> {
-        self.of_remote(t.remote).find(|o| {
-            o.is_syn()
-                && o.segment.src == t.remote
-                && o.segment.sport == t.remote_port
-                && o.segment.dst == t.local
-                && o.segment.dport == t.local_port
+    /// Whether the SYN with id `syn` of this 4-tuple has an answer held.
+    fn answered(&self, t: &FourTuple, syn: u64) -> bool {
+        let Some(syn_obs) = self.get(syn) else {
+            return false;
+        };
+        self.by_remote.get(&t.remote).is_some_and(|s| {
+            s.flow(&t.flow())
+                .skip_while(|id| *id != syn)
+                .skip(1)
+                .take(HANDSHAKE_SPAN)
+                .any(|id| self.get(id).is_some_and(|a| a.answers(syn_obs)))
         })
+    }
+
+    fn get(&self, id: u64) -> Option<&Observation> {
+        self.ring
+            .get(id.checked_sub(self.first_id)? as usize)
+            .and_then(Option::as_ref)
+    }
+
+    /// The oldest SYN of this connection with this sequence number (the
+    /// first of a SYN and its retransmissions is the one answered).
+    fn syn_with_seq(&self, t: &FourTuple, seq: u32) -> Option<&Observation> {
+        self.of_tuple(*t)
+            .find(|o| o.is_syn() && o.segment.seq == seq)
+    }
+
+    /// The newest SYN of this connection, answered or not.
+    pub fn syn_of(&self, t: &FourTuple) -> Option<&Observation> {
+        self.of_tuple(*t).rev().find(|o| o.is_syn())
     }
 
     /// The newest SYN/ACK this host sent on this connection (for the SYN
     /// with sequence number `syn_seq` when given).
     pub fn syn_ack_of(&self, t: &FourTuple, syn_seq: Option<u32>) -> Option<&Observation> {
-        self.of_remote(t.remote).find(|o| {
-            o.is_syn_ack()
-                && o.segment.dst == t.remote
-                && o.segment.dport == t.remote_port
-                && o.segment.src == t.local
-                && o.segment.sport == t.local_port
-                && syn_seq.is_none_or(|s| o.segment.ack == s.wrapping_add(1))
-        })
+        self.of_tuple(*t)
+            .rev()
+            .find(|o| o.is_syn_ack() && syn_seq.is_none_or(|s| o.segment.ack == s.wrapping_add(1)))
     }
 
-    /// SYNs from `remote` carrying one of these sequence numbers, oldest
-    /// first, at most `max` of them.
+    /// The SYN this host answered last on this 4-tuple and that answer:
+    /// the newest SYN/ACK and the SYN its acknowledgement names. Without a
+    /// SYN/ACK, no SYN, unless this store never saw a SYN/ACK (a capture
+    /// that does not see this host's answers): then the newest SYN,
+    /// unverified. A SYN merely seen on the 4-tuple may be one sent in the
+    /// client's name after the SYN this host answered was evicted.
+    pub fn pair_of(&self, t: &FourTuple) -> Pair<'_> {
+        match self.syn_ack_of(t, None) {
+            Some(a) => Pair {
+                syn: self.syn_with_seq(t, a.segment.ack.wrapping_sub(1)),
+                syn_ack: Some(a),
+            },
+            None => Pair {
+                syn: self.unverified_allowed().then(|| self.syn_of(t)).flatten(),
+                syn_ack: None,
+            },
+        }
+    }
+
+    /// Whether a SYN may be reported without this host's answer to it:
+    /// only while no answer at all was captured.
+    fn unverified_allowed(&self) -> bool {
+        self.stats.answers == 0
+    }
+
+    /// SYNs from `remote` carrying one of these sequence numbers, one per
+    /// sequence number, oldest first, at most `max` (the newest kept).
+    /// Where several SYNs carry the same number, the one this host
+    /// answered (a SYN/ACK acknowledging it on its 4-tuple) wins over any
+    /// other, then the oldest: a later copy sent in the client's name does
+    /// not replace what its probe met.
     pub fn probes_of(&self, remote: IpAddr, seqs: &[u32], max: usize) -> Vec<&Observation> {
-        let mut found: Vec<&Observation> = self
-            .of_remote(remote)
-            .filter(|o| o.is_syn() && o.segment.src == remote && seqs.contains(&o.segment.seq))
-            .take(max)
-            .collect();
-        found.reverse();
-        found
+        let all = self.of_remote(remote);
+        let mut chosen: HashMap<u32, (bool, u64, &Observation)> = HashMap::new();
+        for (i, &(id, o)) in all.iter().enumerate() {
+            if !o.is_syn() || o.segment.src != remote || !seqs.contains(&o.segment.seq) {
+                continue;
+            }
+            let t = o.tuple();
+            let answered = all[i + 1..]
+                .iter()
+                .any(|(_, a)| a.answers(o) && a.tuple() == t);
+            let better = match chosen.get(&o.segment.seq) {
+                None => true,
+                Some((was_answered, _, _)) => answered && !was_answered,
+            };
+            if better {
+                chosen.insert(o.segment.seq, (answered, id, o));
+            }
+        }
+        let mut found: Vec<(u64, &Observation)> =
+            chosen.into_values().map(|(_, id, o)| (id, o)).collect();
+        found.sort_unstable_by_key(|(id, _)| *id);
+        let skip = found.len().saturating_sub(max);
+        found.into_iter().skip(skip).map(|(_, o)| o).collect()
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,6 +668,214 @@ mod tests {
             assert!(s.claim(tuple([1, 1, 1, 1], p)));
         }
         assert!(!s.claim(tuple([1, 1, 1, 1], 5000)));
+    }
+
+    /// The same SYN arriving on another interface: tells copies apart.
+    fn on(mut o: Observation, iface: &str) -> Observation {
+        o.iface = iface.into();
+        o
+    }
+
+    fn store(per_source: usize) -> Store {
+        Store::new(StoreLimits {
+            capacity: 8192,
+            per_source,
+        })
+    }
+
+    #[test]
+    fn claim_binds_the_answered_syn_and_later_syns_never_replace_it() {
+        let mut s = store(64);
+        let t = tuple([9, 9, 9, 9], 5);
+        s.insert(syn([9, 9, 9, 9], 5, 7));
+        s.insert(synack([9, 9, 9, 9], 5, 8));
+        assert!(s.claim(t));
+        // Spoofed SYNs on the established 4-tuple (the kernel answers them
+        // with a challenge ACK, which is not captured).
+        for seq in [999, 1000, 7] {
+            s.insert(on(syn([9, 9, 9, 9], 5, seq), "spoof"));
+        }
+        let c = s.claimed(&t).unwrap();
+        assert!(c.is_bound());
+        let bound = c.syn.as_ref().unwrap();
+        assert_eq!((bound.segment.seq, &*bound.iface), (7, "eth0"));
+        assert_eq!(c.syn_ack.as_ref().unwrap().segment.ack, 8);
+    }
+
+    #[test]
+    fn spoofed_syns_around_a_connection_are_not_its_syn() {
+        let mut s = store(64);
+        let t = tuple([9, 9, 9, 9], 5);
+        // Sent in the client's name before it connected, and answered.
+        s.insert(syn([9, 9, 9, 9], 5, 50));
+        s.insert(synack([9, 9, 9, 9], 5, 51));
+        s.insert(syn([9, 9, 9, 9], 5, 7));
+        s.insert(synack([9, 9, 9, 9], 5, 8));
+        // And after (not answered).
+        s.insert(syn([9, 9, 9, 9], 5, 60));
+        let pair = s.pair_of(&t);
+        assert_eq!(pair.syn.unwrap().segment.seq, 7);
+        assert_eq!(pair.syn_ack.unwrap().segment.ack, 8);
+        assert!(s.claim(t));
+        assert_eq!(s.claimed(&t).unwrap().syn.as_ref().unwrap().segment.seq, 7);
+    }
+
+    #[test]
+    fn a_reused_port_binds_the_newest_handshake_as_the_capture_catches_up() {
+        let mut s = store(64);
+        let t = tuple([9, 9, 9, 9], 5);
+        // An earlier check's probe on the same port, answered.
+        s.insert(syn([9, 9, 9, 9], 5, 100));
+        s.insert(synack([9, 9, 9, 9], 5, 101));
+        // Accepted while the capture is behind: the claim holds the old
+        // pair for now.
+        assert!(s.claim(t));
+        assert_eq!(
+            s.claimed(&t).unwrap().syn.as_ref().unwrap().segment.seq,
+            100
+        );
+        s.insert(syn([9, 9, 9, 9], 5, 200));
+        s.insert(synack([9, 9, 9, 9], 5, 201));
+        let c = s.claimed(&t).unwrap();
+        assert!(c.is_bound());
+        assert_eq!(c.syn.as_ref().unwrap().segment.seq, 200);
+        // A lag spanning both handshakes ends on the newest too.
+        let late = tuple([8, 8, 8, 8], 6);
+        assert!(s.claim(late));
+        for (seq, ack) in [(100, 101), (200, 201)] {
+            s.insert(syn([8, 8, 8, 8], 6, seq));
+            s.insert(synack([8, 8, 8, 8], 6, ack));
+        }
+        assert_eq!(
+            s.claimed(&late).unwrap().syn.as_ref().unwrap().segment.seq,
+            200
+        );
+    }
+
+    #[test]
+    fn once_answers_are_captured_a_syn_without_one_is_not_reported() {
+        let mut s = store(64);
+        let t = tuple([9, 9, 9, 9], 5);
+        // Another connection's handshake: this capture sees answers.
+        s.insert(syn([8, 8, 8, 8], 6, 1));
+        s.insert(synack([8, 8, 8, 8], 6, 2));
+        // The answered SYN of this one is gone (evicted); a SYN sent in the
+        // client's name since is all the ring has, before and after the
+        // claim.
+        s.insert(on(syn([9, 9, 9, 9], 5, 60), "spoof"));
+        assert!(s.pair_of(&t).syn.is_none());
+        assert!(s.claim(t));
+        s.insert(on(syn([9, 9, 9, 9], 5, 61), "spoof"));
+        let c = s.claimed(&t).unwrap();
+        assert!(c.syn.is_none() && c.syn_ack.is_none(), "{:?}", c.syn);
+        // Without any answer captured, the first SYN seen stands in.
+        let mut blind = store(64);
+        blind.insert(syn([9, 9, 9, 9], 5, 7));
+        assert_eq!(blind.pair_of(&t).syn.map(|o| o.segment.seq), Some(7));
+    }
+
+    #[test]
+    fn a_retransmitted_syn_ack_keeps_the_first_syn() {
+        let mut s = store(64);
+        let t = tuple([9, 9, 9, 9], 5);
+        assert!(s.claim(t));
+        s.insert(syn([9, 9, 9, 9], 5, 7));
+        s.insert(synack([9, 9, 9, 9], 5, 8));
+        s.insert(on(syn([9, 9, 9, 9], 5, 7), "copy"));
+        s.insert(synack([9, 9, 9, 9], 5, 8));
+        let c = s.claimed(&t).unwrap();
+        assert_eq!(&*c.syn.as_ref().unwrap().iface, "eth0");
+        assert!(c.is_bound());
+    }
+
+    #[test]
+    fn a_syn_whose_answer_names_an_evicted_syn_is_not_replaced_by_another() {
+        let mut s = store(64);
+        let t = tuple([9, 9, 9, 9], 5);
+        assert!(s.claim(t));
+        s.insert(on(syn([9, 9, 9, 9], 5, 60), "spoof"));
+        // The answer names seq 7, which was never captured.
+        s.insert(synack([9, 9, 9, 9], 5, 8));
+        let c = s.claimed(&t).unwrap();
+        assert!(c.syn.is_none(), "{:?}", c.syn);
+        assert!(!c.is_bound());
+    }
+
+    #[test]
+    fn probes_report_the_answered_copy_once() {
+        let mut s = store(64);
+        let me = IpAddr::from([1, 1, 1, 1]);
+        s.insert(syn([1, 1, 1, 1], 1000, 100));
+        s.insert(synack([1, 1, 1, 1], 1000, 101));
+        s.insert(on(syn([1, 1, 1, 1], 1000, 100), "spoof"));
+        // Two copies, neither answered: the first one.
+        s.insert(syn([1, 1, 1, 1], 1001, 200));
+        s.insert(on(syn([1, 1, 1, 1], 1001, 200), "spoof"));
+        // A copy on another port answered, the first not.
+        s.insert(on(syn([1, 1, 1, 1], 1002, 300), "spoof"));
+        s.insert(syn([1, 1, 1, 1], 1003, 300));
+        s.insert(synack([1, 1, 1, 1], 1003, 301));
+        let found = s.probes_of(me, &[100, 200, 300], 10);
+        let got: Vec<(u32, u16, &str)> = found
+            .iter()
+            .map(|o| (o.segment.seq, o.segment.sport, &*o.iface))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (100, 1000, "eth0"),
+                (200, 1001, "eth0"),
+                (300, 1003, "eth0")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_flood_in_someones_name_over_a_few_ports_keeps_their_probes() {
+        let mut s = store(256);
+        let me = [1, 1, 1, 1];
+        let seqs = [0x1111u32, 0x2222, 0x3333];
+        for (i, seq) in seqs.iter().enumerate() {
+            s.insert(syn(me, 40001 + i as u16, *seq));
+            s.insert(synack(me, 40001 + i as u16, seq + 1));
+        }
+        // Spoofed SYNs from the same address over 64 ports, each answered.
+        for i in 0..20_000u32 {
+            let port = 50_000 + (i % 64) as u16;
+            s.insert(syn(me, port, i));
+            s.insert(synack(me, port, i + 1));
+            // Handshakes count once: up to twice the cap of segments.
+            assert!(s.len() <= 2 * 256 && s.slots() < 2 * 8192);
+        }
+        let found = s.probes_of(IpAddr::from(me), &seqs, 10);
+        assert_eq!(found.len(), 3, "probes evicted by the flood");
+        for o in found {
+            let t = o.tuple();
+            assert!(s.syn_ack_of(&t, Some(o.segment.seq)).is_some());
+        }
+        assert!(s.stats().evicted_per_source > 30_000);
+    }
+
+    #[test]
+    fn a_handshake_stays_whole_when_its_source_is_at_its_cap() {
+        // Thousands of connections from one address, each SYN and SYN/ACK:
+        // the newest connection's SYN must survive its own SYN/ACK.
+        let mut s = store(256);
+        let me = [1, 1, 1, 1];
+        for i in 0..2000u16 {
+            s.insert(syn(me, 10_000 + i, u32::from(i) * 10));
+            s.insert(synack(me, 10_000 + i, u32::from(i) * 10 + 1));
+        }
+        let t = tuple(me, 5);
+        assert!(s.claim(t));
+        s.insert(syn(me, 5, 77));
+        s.insert(synack(me, 5, 78));
+        assert_eq!(s.pair_of(&t).syn.map(|o| o.segment.seq), Some(77));
+        assert!(s.claimed(&t).unwrap().is_bound());
+        // The last connections before it kept both halves too.
+        let last = tuple(me, 10_000 + 1999);
+        let pair = s.pair_of(&last);
+        assert!(pair.syn.is_some() && pair.syn_ack.is_some());
     }
 
     #[test]
