@@ -116,9 +116,15 @@ fn match_answer<'a>(probes: &[SentProbe], packet: &'a [u8]) -> Option<Match<'a>>
     let acked = |p: &SentProbe| flags.ack() && segment.ack == Some(p.seq.wrapping_add(1));
     let exact = probes.iter().position(|p| reversed(p) && acked(p));
     let probe = exact.or_else(|| {
-        // No acknowledgement of any of our numbers (a middlebox rewrote
-        // them, or a RST without ACK): believe the 4-tuple only when it
-        // names a single probe.
+        // A segment that acknowledges another number answers another SYN:
+        // one sent in our name on our port (a spoofer's), or an earlier
+        // one. Taking it for our probe's answer would let anyone who can
+        // send SYNs from our address write our evidence.
+        if flags.ack() {
+            return None;
+        }
+        // No acknowledgement at all (a RST without ACK): believe the
+        // 4-tuple only when it names a single probe.
         let mut on_tuple = probes.iter().enumerate().filter(|(_, p)| reversed(p));
         match (on_tuple.next(), on_tuple.next()) {
             (Some((i, _)), None) => Some(i),
@@ -240,8 +246,7 @@ mod tests {
             assert_eq!(probes[1].ttl, 2);
             assert_eq!(answers.first(), Some(&(2, AnswerKind::SynAck)), "{name}");
             // Later segments of the kernel connection carry other acks and
-            // are not answers to the SYN... except through the 4-tuple
-            // fallback, which is only used for a single probe on it.
+            // are not answers to the SYN.
             assert!(answers.iter().all(|(p, _)| *p == 2), "{name}");
         }
     }
@@ -278,6 +283,29 @@ mod tests {
             ..template
         };
         assert_eq!(match_packet(&[stranger], icmp), None);
+    }
+
+    #[test]
+    fn an_answer_to_another_syn_on_our_port_is_not_ours() {
+        // The SYN/ACK to the TTL-64 probe, and the same SYN/ACK acking a
+        // number we never sent (the answer to a SYN spoofed in our name
+        // on our port): only the first is our probe's answer.
+        let f = frames("ttl-clean.client.pcap");
+        let sent = syns(&f);
+        let probe = sent[2].1;
+        let (at, answer) = f
+            .iter()
+            .map(|(_, p)| p)
+            .enumerate()
+            .find(|(_, p)| matches!(match_packet(&[probe], p), Some(Match::Answer { .. })))
+            .expect("the fixture holds the SYN/ACK");
+        let seg = parse_ip_tcp(answer).unwrap();
+        assert_eq!(seg.ack, Some(probe.seq.wrapping_add(1)), "frame {at}");
+        let spoofed = SentProbe {
+            seq: probe.seq.wrapping_add(0x1000),
+            ..probe
+        };
+        assert_eq!(match_packet(&[spoofed], answer), None);
     }
 
     #[test]
