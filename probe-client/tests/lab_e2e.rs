@@ -1,6 +1,7 @@
 //! The lab's scenarios end to end: for every row of
-//! `lab::SCENARIOS`, fresh client - r1 - r2 - server namespaces with
-//! the cause switched on, the echo server in the server namespace, and the
+//! `lab::SCENARIOS`, fresh client - r1 - r2 - server namespaces (or the
+//! OpenMPTCProuter two-WAN router, whose wanB path is client - r1 - r2 -
+//! server) with the cause switched on, the echo server in the server namespace, and the
 //! real `mptcp-probe` binary running `check --json`, `trace --json` and
 //! `trace --format tracebox` in the client namespace. Asserts the verdict
 //! codes, the exit codes and the hop range the table gives.
@@ -87,6 +88,21 @@ fn scenario(name: &str) {
         text.contains(&format!("verdict: {}", s.trace.verdict)),
         "{all}"
     );
+    if let lab::Layout::TwoWan { .. } = s.layout {
+        // Both WANs, and wanB named both ways (device and source address).
+        let labels: Vec<&str> = o.paths.iter().map(|p| p.label.as_str()).collect();
+        assert_eq!(labels.len(), 4, "{labels:?}");
+        let wan_b = &o.check.json_lines()[1];
+        assert_eq!(wan_b["interface"], "wanB", "{all}");
+        let source = wan_b["source"].as_str().unwrap_or_default();
+        assert!(
+            source.starts_with("10.20.1.2:") || source.starts_with("[fd20:1::2]:"),
+            "the kernel connection left from wanB's address: {all}"
+        );
+        for p in &o.paths {
+            assert!(p.run.exit >= 0, "{}", p.run);
+        }
+    }
 }
 
 /// One test per scenario (cargo runs them in parallel; each has its own
@@ -123,4 +139,8 @@ scenarios! {
     lab_server_disabled => "server-disabled",
     lab_v0_router => "v0-router",
     lab_reflect_r2 => "reflect-r2",
+    lab_omr_from => "omr-from",
+    lab_omr_oif => "omr-oif",
+    lab_omr_from_v6 => "omr-from-v6",
+    lab_omr_oif_v6 => "omr-oif-v6",
 }

@@ -83,13 +83,14 @@ use crate::net::error::NetError;
 use crate::net::pcap::PcapRecorder;
 use crate::net::raw::Deadline;
 use crate::net::resolve::FamilyPreference;
+use crate::net::source::select_source;
 use crate::output;
 use adapt::{LocalFacts, Observations};
 use error::{CheckError, ProbesSkipped};
 use kernel::{ConnectSpec, EchoStatus};
 use probes::RawPath;
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -143,6 +144,10 @@ pub fn resolve(host: &str, port: u16, net: &NetArgs) -> Result<SocketAddr, NetEr
 pub struct PathPlan {
     pub dest: SocketAddr,
     pub interface: Option<String>,
+    /// The address every packet of this path leaves from (see
+    /// `net::source::select_source`); `None` when none could be chosen
+    /// (the kernel connection then tries without one and reports why).
+    pub source: Option<IpAddr>,
     pub raw: Result<RawPath, ProbesSkipped>,
 }
 
@@ -155,6 +160,7 @@ pub fn check_one<W: Write>(
     let PathPlan {
         dest,
         interface,
+        source,
         raw,
     } = plan;
     let readiness = host::read_readiness(&host::ReadinessOptions::default());
@@ -169,8 +175,14 @@ pub fn check_one<W: Write>(
         mptcp_connect_timeout: kernel::fallback_wait(fallback_retries),
         // The crafted probes leave from the selected source: the kernel
         // connection must too, since the echo server shows a client only
-        // the SYNs from the address its query comes from.
-        source: raw.as_ref().map(|r| r.source).ok().or(args.net.source),
+        // the SYNs from the address its query comes from, and policy
+        // routing (`ip rule from ADDR`) must send both the same way.
+        source: raw
+            .as_ref()
+            .map(|r| r.source)
+            .ok()
+            .or(source)
+            .or(args.net.source),
         timeout,
     };
     let mut session = kernel::connect(&spec)?;
@@ -247,11 +259,15 @@ fn plan_paths(args: &CheckArgs) -> Vec<(Option<String>, Result<PathPlan, CheckEr
         .map(|interface| {
             let plan = resolve(&args.host, args.port, &args.net)
                 .map(|dest| {
-                    let raw = RawPath::open(dest.ip(), args.net.source, interface.as_deref())
-                        .map_err(ProbesSkipped::opening);
+                    let source =
+                        select_source(dest.ip(), args.net.source, interface.as_deref()).ok();
+                    let raw =
+                        RawPath::open(dest.ip(), source.or(args.net.source), interface.as_deref())
+                            .map_err(ProbesSkipped::opening);
                     PathPlan {
                         dest,
                         interface: interface.clone(),
+                        source,
                         raw,
                     }
                 })
