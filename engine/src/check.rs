@@ -4,6 +4,7 @@
 //! echo server's JSON bytes.
 use packet::echo::{EchoReport, Flavor, HostReadiness, ObservedSegment, ProbeAnswer as EchoAnswer};
 use packet::ip::parse_ip_tcp;
+use packet::verdict::blackhole::{reset_advice, Blackhole};
 use packet::verdict::{
     ConnectOutcome, KernelConnection, LocalHost, OptionArea, ProbeResult, ServerProbeSeen,
     ServerReport, VerdictInput, VersionSource,
@@ -50,6 +51,7 @@ impl LocalFacts {
             mptcp_enabled: enabled,
             mptcp_version: version,
             version_source: source,
+            blackhole: None,
         }
     }
 }
@@ -112,18 +114,31 @@ impl CounterDelta {
 }
 
 /// What to say when the blackhole detection kept MP_CAPABLE out of the
-/// kernel connection's SYN.
-pub fn blackhole_note(c: &CounterDelta) -> String {
+/// kernel connection's SYN (the reset advice is the one `doctor` gives).
+pub fn blackhole_note(c: &CounterDelta, timeout: Option<u64>) -> String {
     format!(
         "this host's kernel sent its SYN without MP_CAPABLE: after earlier MP_CAPABLE SYNs were \
          lost, its blackhole detection disabled MPTCP for new outgoing connections \
          (MPTcpExt MPCapableSYNTXDisabled rose, Blackhole={}), which silently stops \
-         aggregation; the kernel connection is not counted for the verdict. The path probably \
-         drops MP_CAPABLE SYNs; to re-enable MPTCP now: `sysctl -w net.mptcp.blackhole_timeout=0` \
-         (turns the detection off; restore the old value later), or wait for the timeout",
+         aggregation; the kernel connection is not counted for the verdict. To re-enable MPTCP \
+         now: {}",
         c.blackhole_total
-            .map_or_else(|| "?".to_string(), |n| n.to_string())
+            .map_or_else(|| "?".to_string(), |n| n.to_string()),
+        reset_advice(timeout)
     )
+}
+
+/// The blackhole detection as `check` found it before its own connection:
+/// a new outgoing connection probed without sending anything
+/// (`host::new_connection`), and the `MPTcpExt` totals then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BlackholeFacts {
+    /// The probe's connection went without MP_CAPABLE because of it.
+    pub active: bool,
+    /// `MPTcpExt Blackhole` (total).
+    pub events: Option<u64>,
+    /// `MPTcpExt MPCapableSYNTXDisabled` (total).
+    pub syn_tx_disabled: Option<u64>,
 }
 
 /// Everything observed for one path.
@@ -137,6 +152,9 @@ pub struct Observations {
     /// The echo server's answer to the query for the probes' sequence
     /// numbers (`None`: not asked, or no answer).
     pub answer: Option<EchoAnswer>,
+    /// The blackhole detection, probed before the kernel connection
+    /// (`None`: not probed).
+    pub blackhole: Option<BlackholeFacts>,
 }
 
 /// The engine's input, and notes on what the adapter left out and why.
@@ -148,8 +166,14 @@ pub struct Adapted {
 
 /// Builds the engine's input.
 pub fn verdict_input(local: &LocalFacts, obs: &Observations) -> Adapted {
-    let local_host = local.local_host();
+    let mut local_host = local.local_host();
     let mut notes = Vec::new();
+    let timeout = local
+        .readiness
+        .sysctls
+        .get("blackhole_timeout")
+        .and_then(|t| t.trim().parse::<u64>().ok());
+    local_host.blackhole = blackhole_state(obs, timeout);
     let kernel = obs.kernel.as_ref().and_then(|k| {
         // The engine reads the kernel connection as spoken in this host's
         // version. When --mptcp-version names another version than the
@@ -162,7 +186,7 @@ pub fn verdict_input(local: &LocalFacts, obs: &Observations) -> Adapted {
             None
         };
         if k.mptcp_socket && k.counters.blackholed() && k.is_mptcp != Some(true) {
-            notes.push(blackhole_note(&k.counters));
+            notes.push(blackhole_note(&k.counters, timeout));
             return None;
         }
         if let (Some(spoke), Some(wanted)) = (spoke, local_host.mptcp_version) {
@@ -202,6 +226,26 @@ pub fn verdict_input(local: &LocalFacts, obs: &Observations) -> Adapted {
         trace: None,
     };
     Adapted { input, notes }
+}
+
+/// The detection, when the probe before the kernel connection or the
+/// kernel connection itself saw it keep MP_CAPABLE out of a new connection.
+fn blackhole_state(obs: &Observations, timeout: Option<u64>) -> Option<Blackhole> {
+    let probed = obs.blackhole.filter(|b| b.active);
+    let by_kernel = obs
+        .kernel
+        .as_ref()
+        .filter(|k| k.mptcp_socket && k.counters.blackholed() && k.is_mptcp != Some(true));
+    if probed.is_none() && by_kernel.is_none() {
+        return None;
+    }
+    Some(Blackhole {
+        events: probed
+            .and_then(|b| b.events)
+            .or_else(|| by_kernel.and_then(|k| k.counters.blackhole_total)),
+        syn_tx_disabled: probed.and_then(|b| b.syn_tx_disabled),
+        timeout,
+    })
 }
 
 /// The echo server's account, in the engine's terms.
@@ -449,6 +493,15 @@ mod tests {
         let adapted = verdict_input(&v1_local(None), &obs);
         assert!(adapted.input.kernel.is_none());
         assert!(adapted.notes[0].contains("blackhole_timeout"));
+        // The engine is told, and gives the one reset advice.
+        let bh = adapted.input.local.blackhole.as_ref().unwrap();
+        assert_eq!(bh.events, Some(1));
+        assert!(adapted.notes[0].contains(&reset_advice(None)));
+        assert_eq!(
+            evaluate(&adapted.input).code,
+            VerdictCode::LocalMptcpDisabled,
+            "no crafted probe shows the path failing: the host is the cause"
+        );
         let with_kernel = Observations {
             kernel: Some(kernel(false)),
             ..obs
@@ -458,6 +511,42 @@ mod tests {
             VerdictCode::StrippedUpstream,
             "what the blackhole would have looked like"
         );
+    }
+
+    #[test]
+    fn the_probe_before_the_connection_tells_an_active_blackhole() {
+        let mut local = v1_local(None);
+        local
+            .readiness
+            .sysctls
+            .insert("blackhole_timeout".into(), "600".into());
+        let obs = Observations {
+            target: "t".into(),
+            blackhole: Some(BlackholeFacts {
+                active: true,
+                events: Some(2),
+                syn_tx_disabled: Some(5),
+            }),
+            ..Default::default()
+        };
+        let input = verdict_input(&local, &obs).input;
+        assert_eq!(
+            input.local.blackhole,
+            Some(Blackhole {
+                events: Some(2),
+                syn_tx_disabled: Some(5),
+                timeout: Some(600),
+            })
+        );
+        let v = evaluate(&input);
+        assert_eq!(v.code, VerdictCode::LocalMptcpDisabled);
+        assert_eq!(v.fix.as_deref(), Some(reset_advice(Some(600)).as_str()));
+        // Probed and not active: nothing is said.
+        let quiet = Observations {
+            blackhole: Some(BlackholeFacts::default()),
+            ..obs
+        };
+        assert_eq!(verdict_input(&local, &quiet).input.local.blackhole, None);
     }
 
     #[test]
@@ -712,6 +801,7 @@ mod tests {
                 (22, V0_SYN, Some(PLAIN_SYN_ACK)),
                 (33, PLAIN_SYN_ACK, Some(PLAIN_SYN_ACK)),
             ])),
+            ..Default::default()
         };
         let adapted = verdict_input(&v1_local(Some(0)), &obs);
         let server = adapted.input.server.as_ref().unwrap();

@@ -8,6 +8,7 @@
 pub mod kconfig;
 pub mod netlink;
 pub mod netstat;
+pub mod new_connection;
 pub mod sysctl;
 
 use packet::echo::HostReadiness;

@@ -7,6 +7,7 @@
 //! end-to-end tests (probe-client/tests/lab_e2e.rs), the fixture recorder
 //! (`lab --record DIR`) and the replay tests (probe-client/tests/lab_replay.rs).
 #![forbid(unsafe_code)]
+pub mod blackhole;
 pub mod echo_server;
 pub mod interrupt;
 pub mod middlebox;

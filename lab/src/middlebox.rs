@@ -22,6 +22,11 @@ pub enum Middlebox {
     /// itself with a SYN/ACK echoing their options (see [`super::reflector`];
     /// the runner starts the reflector, this rule only drops).
     Reflect(Router),
+    /// The client's blackhole detection is tripped through this router
+    /// (see [`super::blackhole`]), whose drop is then removed: a clean
+    /// path, and a host whose kernel sends new connections without
+    /// MP_CAPABLE.
+    TrippedBlackhole(Router),
 }
 
 impl Middlebox {
@@ -129,12 +134,15 @@ impl Middlebox {
                 v.extend(s(&["-j", "DROP"]));
                 (r, v)
             }
-            Middlebox::ServerMptcpDisabled => return None,
+            Middlebox::ServerMptcpDisabled | Middlebox::TrippedBlackhole(_) => return None,
         })
     }
 
     /// The command that switches it on, as a person would type it.
     pub fn describe(self) -> String {
+        if let Middlebox::TrippedBlackhole(r) = self {
+            return format!("{}: {}", r.name(), super::blackhole::describe());
+        }
         match self.rule(false) {
             Some((r, args)) => {
                 let rule = format!("{}: iptables {}", r.name(), args.join(" "));
@@ -151,6 +159,14 @@ impl Middlebox {
 
     /// Switches it on in the lab (both address families).
     pub fn apply(self, topo: &Topology) -> io::Result<()> {
+        if let Middlebox::TrippedBlackhole(r) = self {
+            return super::blackhole::trip(
+                topo.client(),
+                topo.router(r),
+                topo.server(),
+                topo.server_addr(super::scenario::Family::V4),
+            );
+        }
         match self.rule(false) {
             None => topo.server().sysctl("net.mptcp.enabled", "0"),
             Some((r, _)) => {

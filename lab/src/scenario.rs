@@ -339,6 +339,21 @@ pub const SCENARIOS: &[Scenario] = &[
         layout: Layout::Chain,
     },
     Scenario {
+        name: "blackhole",
+        cause: "this host's blackhole detection is active (tripped through r1, whose drop is gone again): a clean path, a kernel that sends new connections without MP_CAPABLE",
+        family: Family::V4,
+        middleboxes: &[Middlebox::TrippedBlackhole(Router::R1)],
+        client_args: &[],
+        check: fails("local_mptcp_disabled"),
+        trace: fails("local_mptcp_disabled"),
+        hop_range: None,
+        // The kernel's own SYN offers no MPTCP (nothing to judge); the
+        // crafted probes show the clean path.
+        replay_client: &[None, Some("mptcp_ok"), Some("version_mismatch"), None],
+        replay_server: &[None, Some("mptcp_ok"), Some("version_mismatch"), None],
+        layout: Layout::Chain,
+    },
+    Scenario {
         name: "omr-from",
         cause: "OMR router, WAN tables reached by `ip rule from` only; wanB's ISP (r1) strips MP_CAPABLE",
         family: Family::V4,
@@ -455,6 +470,7 @@ mod tests {
         assert!(has(&|s| s.middleboxes == [M::Reflect(Router::R2)]));
         assert!(has(&|s| s.client_args == ["--mptcp-version", "0"]));
         assert!(has(&|s| s.family == Family::V6));
+        assert!(has(&|s| s.middleboxes == [M::TrippedBlackhole(Router::R1)]));
         // Issue 9: OpenMPTCProuter's policy-routed two-WAN router, with
         // and without `oif` rules, in both families.
         for oif_rules in [false, true] {

@@ -83,6 +83,7 @@ fn local() -> impl Strategy<Value = LocalHost> {
         mptcp_enabled: e,
         mptcp_version: v,
         version_source: VersionSource::Kernel,
+        blackhole: None,
     })
 }
 

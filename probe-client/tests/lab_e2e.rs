@@ -88,6 +88,15 @@ fn scenario(name: &str) {
         text.contains(&format!("verdict: {}", s.trace.verdict)),
         "{all}"
     );
+    if s.check.verdict == "local_mptcp_disabled" {
+        // The counters and the one reset command that works here.
+        let out = &o.check.stdout;
+        assert!(out.contains("Blackhole = 1"), "{all}");
+        assert!(
+            out.contains("sysctl -w net.mptcp.blackhole_timeout=3600"),
+            "{all}"
+        );
+    }
     if let lab::Layout::TwoWan { .. } = s.layout {
         // Both WANs, and wanB named both ways (device and source address).
         let labels: Vec<&str> = o.paths.iter().map(|p| p.label.as_str()).collect();
@@ -139,6 +148,7 @@ scenarios! {
     lab_server_disabled => "server-disabled",
     lab_v0_router => "v0-router",
     lab_reflect_r2 => "reflect-r2",
+    lab_blackhole => "blackhole",
     lab_omr_from => "omr-from",
     lab_omr_oif => "omr-oif",
     lab_omr_from_v6 => "omr-from-v6",

@@ -95,6 +95,14 @@ fn captures_name_the_cause_check_found() {
             "syn_dropped" => {
                 assert_eq!(kernel(s.replay_client), Some("syn_dropped"), "{}", s.name);
             }
+            // The blackhole detection: the kernel's own SYN offers no
+            // MPTCP at all, while the crafted v1 probe's handshake works,
+            // seen from both sides.
+            "local_mptcp_disabled" => {
+                assert_eq!(kernel(s.replay_client), None, "{}", s.name);
+                assert_eq!(s.replay_client.get(1), Some(&Some("mptcp_ok")));
+                assert_eq!(s.replay_server.get(1), Some(&Some("mptcp_ok")));
+            }
             // The v0 router: this host's version is not in the capture
             // (check was told it by --mptcp-version); the crafted v0 SYN's
             // handshake shows the mismatch.

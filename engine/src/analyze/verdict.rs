@@ -186,6 +186,7 @@ pub fn verdict_input(h: &Handshake, side: Side, server_version: Option<u8>) -> V
             mptcp_enabled: None,
             mptcp_version: version,
             version_source: VersionSource::Unknown,
+            blackhole: None,
         };
         let syn = answered_syn(h).or(h.syns.first());
         let sent = syn.map(|s| OptionArea::new(&s.options)).unwrap_or_default();
@@ -232,6 +233,7 @@ pub fn verdict_input(h: &Handshake, side: Side, server_version: Option<u8>) -> V
         },
         mptcp_version: version,
         version_source: VersionSource::Unknown,
+        blackhole: None,
     };
     let outcome = if h.syn_ack.is_some() {
         ConnectOutcome::Connected

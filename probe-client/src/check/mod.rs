@@ -185,6 +185,8 @@ pub fn check_one<W: Write>(
             .or(args.net.source),
         timeout,
     };
+    // Before our own connection can change it (the probe sends nothing).
+    let blackhole = kernel::blackhole_probe();
     let mut session = kernel::connect(&spec)?;
     let local = LocalFacts {
         mptcp_socket: Some(session.mptcp_refused.is_none()),
@@ -196,6 +198,7 @@ pub fn check_one<W: Write>(
         target: target.clone(),
         kernel: Some(session.facts.clone()),
         report: session.report.clone(),
+        blackhole,
         ..Default::default()
     };
     let mut privilege_error = None;

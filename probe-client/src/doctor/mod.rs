@@ -22,7 +22,8 @@
 //!  "endpoints": [{"id","addr","port","flags":[str],"ifindex","dev","line"}],
 //!  "counters": {name: u64, ...}|null,   // MPTcpExt of this namespace
 //!  "findings": [{"check", "group", "status", "message", "details"?: [str], "fix": str|null}],
-//!  "errors": [str]}                     // reads that failed
+//!  "errors": [str],                     // reads that failed
+//!  "new_connection": {"is_mptcp": bool|null, "blackholed": bool}|null}
 //! ```
 //! `check` is one of `sysctl`, `kernel_config`, `socket_ipv4`, `socket_ipv6`,
 //! `path_manager`, `limits`, `endpoints`, `counters`, `blackhole`,
@@ -34,7 +35,7 @@
 //! # Exit codes
 //! 0: MPTCP is usable here (warnings may limit it: one path only, fallbacks
 //! seen); 1: a problem stops it (disabled, no MPTCP in the kernel, sockets
-//! refused); 2: error (output could not be written; with `--json` the error
+//! refused, the blackhole detection active now); 2: error (output could not be written; with `--json` the error
 //! object `{"type":"error","error","fix"}` is tried on stdout, as for every
 //! verb).
 pub mod checks;

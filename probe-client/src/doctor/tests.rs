@@ -68,6 +68,7 @@ fn healthy() -> DoctorFacts {
         socket_v6: SocketTry::Opened,
         counters: Ok(counters(NETSTAT)),
         ifnames: [(2, "wan1".to_string()), (3, "wan2".to_string())].into(),
+        new_connection: None,
     }
 }
 
@@ -313,6 +314,45 @@ MPTcpExt: 4 3 2 1 1\n",
 }
 
 #[test]
+fn an_active_blackhole_is_a_problem_with_the_advice_check_gives() {
+    use host::new_connection::NewConnection;
+    let mut facts = healthy();
+    facts.counters = Ok(counters(
+        "MPTcpExt: MPCapableSYNTX MPCapableSYNTXDisabled Blackhole\nMPTcpExt: 4 2 1\n",
+    ));
+    facts.new_connection = Some(Ok(NewConnection {
+        is_mptcp: Some(false),
+        syn_tx_disabled: Some(1),
+    }));
+    let f = evaluate(&facts);
+    assert!(!usable(&f), "new connections get no MPTCP");
+    let b = find(&f, "blackhole");
+    assert_eq!(b.status, Status::Problem);
+    assert!(b.message.contains("active NOW"), "{}", b.message);
+    // The one advice text, the same function as check's verdict.
+    assert_eq!(
+        b.fix.as_deref(),
+        Some(packet::verdict::blackhole::reset_advice(Some(3600)).as_str())
+    );
+    assert!(to_text(&f).starts_with("MPTCP is NOT usable on this host"));
+    let json = serde_json::to_value(to_json(&facts, &f)).unwrap();
+    assert_eq!(json["new_connection"]["blackholed"], true);
+    assert_eq!(json["usable"], false);
+
+    // Probed again once the period is over: history only.
+    facts.new_connection = Some(Ok(NewConnection {
+        is_mptcp: Some(true),
+        syn_tx_disabled: Some(0),
+    }));
+    let f = evaluate(&facts);
+    assert!(usable(&f));
+    let b = find(&f, "blackhole");
+    assert_eq!(b.status, Status::Ok);
+    assert!(b.message.contains("the period is over"), "{}", b.message);
+    assert!(b.fix.is_none());
+}
+
+#[test]
 fn join_counters() {
     let mut facts = healthy();
     facts.counters = Ok(counters(
@@ -346,6 +386,7 @@ fn json_shape_is_stable() {
             "findings",
             "kernel",
             "limits",
+            "new_connection",
             "sockets",
             "status",
             "sysctls",
