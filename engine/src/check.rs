@@ -7,7 +7,7 @@ use packet::ip::parse_ip_tcp;
 use packet::verdict::blackhole::{reset_advice, Blackhole};
 use packet::verdict::{
     ConnectOutcome, KernelConnection, LocalHost, OptionArea, ProbeResult, ServerProbeSeen,
-    ServerReport, VerdictInput, VersionSource,
+    ServerReport, Verdict, VerdictInput, VersionSource,
 };
 
 /// This host's MPTCP state as `check` found it.
@@ -246,6 +246,53 @@ fn blackhole_state(obs: &Observations, timeout: Option<u64>) -> Option<Blackhole
         syn_tx_disabled: probed.and_then(|b| b.syn_tx_disabled),
         timeout,
     })
+}
+
+/// Explains the seed's line: a v1 host's crafted v0 probe answered
+/// without MP_CAPABLE by a v1-only server is exactly what OpenMPTCProuter's
+/// "MPTCP support check" (tracebox with a v0 MP_CAPABLE) prints as
+/// `-TCPOptionMPTCPCapable`. Said in those words, with whether v1 works on
+/// this path, so a user who came with that line learns what it means in
+/// one read. `None` when the v0 probe was not simply ignored (stripped,
+/// dropped, reflected) or this host does not speak v1.
+pub fn v0_ignored_note(input: &VerdictInput, verdict: &Verdict) -> Option<String> {
+    use packet::verdict::{find_capable, ProbeAnswer, ProbeKind, VerdictCode};
+    if input.local.mptcp_version != Some(1) {
+        return None;
+    }
+    let v0 = input.probes.iter().find(|p| p.kind == ProbeKind::V0)?;
+    let ProbeAnswer::SynAck { options } = &v0.answer else {
+        return None;
+    };
+    if find_capable(options.as_bytes()).is_some() {
+        return None;
+    }
+    if let Some(server) = &input.server {
+        // A v1-only server with MPTCP on, and (when it was asked) our v0
+        // option arrived there intact: ignored, not stripped.
+        if server.mptcp_enabled == Some(false) || server.mptcp_version.is_some_and(|v| v != 1) {
+            return None;
+        }
+        if server.probes_queried {
+            let arrived = server.probes.iter().find(|o| o.seq == v0.seq)?;
+            let sent = find_capable(v0.sent.as_bytes())?;
+            let seen = find_capable(arrived.syn.as_bytes())?;
+            if seen.raw != sent.raw {
+                return None;
+            }
+        }
+    }
+    let v1 = if verdict.code == VerdictCode::MptcpOk {
+        "v1 works on this path"
+    } else {
+        "here v1 does not work either: see the verdict"
+    };
+    Some(format!(
+        "the v0 probe was answered without MP_CAPABLE: this is the `-TCPOptionMPTCPCapable` line \
+         of OpenMPTCProuter's MPTCP support check, because OMR's check sends MPTCP v0, and an \
+         upstream kernel (5.6 or newer, such as Debian 12's 6.1) speaks only v1 and ignores a v0 \
+         MP_CAPABLE. This is not a failure if v1 works: {v1}"
+    ))
 }
 
 /// The echo server's account, in the engine's terms.
@@ -811,6 +858,20 @@ mod tests {
         assert_eq!(v.code, VerdictCode::VersionMismatch, "{v:#?}");
         // The same observations for a v1 router: it works.
         assert_eq!(verdict(&v1_local(None), &obs), VerdictCode::MptcpOk);
+        // No seed-line note for a v0 router: its mismatch is the cause.
+        assert_eq!(v0_ignored_note(&adapted.input, &v), None);
+        // For the v1 router the ignored v0 probe is explained, in words.
+        let input = verdict_input(&v1_local(None), &obs).input;
+        let note = v0_ignored_note(&input, &evaluate(&input)).unwrap();
+        for words in [
+            "-TCPOptionMPTCPCapable",
+            "OMR's check sends MPTCP v0",
+            "an upstream kernel",
+            "ignores a v0 MP_CAPABLE",
+            "This is not a failure if v1 works: v1 works on this path",
+        ] {
+            assert!(note.contains(words), "{words}: {note}");
+        }
     }
 
     #[test]

@@ -88,6 +88,22 @@ fn scenario(name: &str) {
         text.contains(&format!("verdict: {}", s.trace.verdict)),
         "{all}"
     );
+    if s.check.verdict == "mptcp_ok" && s.client_args.is_empty() {
+        // Issue 9, point 8: the v0 probe this v1 host's check sends is
+        // ignored by the v1-only server; the seed's line is explained in
+        // those words, and the JSON carries it as a note.
+        let line = &o.check.json_lines()[0];
+        let notes = line["notes"].to_string();
+        for words in [
+            "-TCPOptionMPTCPCapable",
+            "OMR's check sends MPTCP v0",
+            "an upstream kernel",
+            "ignores a v0 MP_CAPABLE",
+            "This is not a failure if v1 works: v1 works on this path",
+        ] {
+            assert!(notes.contains(words), "{words}: {all}");
+        }
+    }
     if s.check.verdict == "local_mptcp_disabled" {
         // The counters and the one reset command that works here.
         let out = &o.check.stdout;

@@ -224,6 +224,9 @@ pub fn check_one<W: Write>(
     let mut adapted = adapt::verdict_input(&local, &observations);
     adapted.notes.append(&mut session.notes);
     let verdict = packet::verdict::evaluate(&adapted.input);
+    adapted
+        .notes
+        .extend(adapt::v0_ignored_note(&adapted.input, &verdict));
     Ok(CheckRun {
         target,
         dest,
