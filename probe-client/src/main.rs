@@ -14,13 +14,13 @@ mod echo_client;
 mod generate;
 mod net;
 mod output;
+mod target;
 mod trace;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     match cli.command {
         cli::Command::Check(args) => check::run(&args, &cli.global),
         cli::Command::Trace(args) => trace::run(&args, &cli.global),

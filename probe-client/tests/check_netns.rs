@@ -787,3 +787,106 @@ fn lost_crafted_probes_are_named() {
 fn stdout_of(out: std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Without CAP_NET_RAW the note and its fix are printed once per run, not
+/// once on stderr and again under every interface.
+#[test]
+fn the_missing_privilege_is_said_once() {
+    let name = "the_missing_privilege_is_said_once";
+    if skip(name) || skip_without(name, "setpriv") {
+        return;
+    }
+    let lab = Lab::direct("c1").unwrap();
+    let _srv = start_server(&lab.server);
+    let out = lab
+        .client
+        .command("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN])
+        .args(["check", "--timeout", "1", "-i", "eth0", "-i", "lo"])
+        .arg(lab.server_addr.to_string())
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(all.matches("CAP_NET_RAW").count(), 1, "{run:?}");
+    assert_eq!(all.matches("setcap cap_net_raw+ep").count(), 1, "{run:?}");
+    assert!(run.stdout.contains("via eth0: mptcp_ok"), "{run:?}");
+}
+
+/// On OpenMPTCProuter's router layout (a WAN table reached only by `ip -6
+/// rule from`), an unprivileged `check -i wanB` (the kernel connection
+/// alone) leaves from wanB's address too, so policy routing takes it out
+/// of wanB, where the ISP strips the option. Before, bound to the device
+/// alone, it found no IPv6 route at all (`unreachable`).
+#[test]
+fn unprivileged_check_on_a_policy_routed_wan_uses_its_address() {
+    let name = "unprivileged_check_on_a_policy_routed_wan_uses_its_address";
+    if skip(name) || skip_without(name, "ip6tables") || skip_without(name, "setpriv") {
+        return;
+    }
+    let lab = lab::two_wan::TwoWan::new("cw6", false).unwrap();
+    lab.r1
+        .exec(&[
+            "ip6tables",
+            "-w",
+            "-t",
+            "mangle",
+            "-A",
+            "FORWARD",
+            "-p",
+            "tcp",
+            "--dport",
+            "6101",
+            "--tcp-flags",
+            "SYN,ACK",
+            "SYN",
+            "-j",
+            "TCPOPTSTRIP",
+            "--strip-options",
+            "30",
+        ])
+        .unwrap();
+    let topo_settle = std::time::Instant::now();
+    for ns in lab.all() {
+        while !ns
+            .ip(&["-6", "addr", "show", "tentative"])
+            .unwrap()
+            .stdout
+            .is_empty()
+        {
+            assert!(topo_settle.elapsed() < Duration::from_secs(10), "DAD");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let _srv = start_server(&lab.server);
+    let out = lab
+        .client
+        .command("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN])
+        .args([
+            "check",
+            "--json",
+            "-6",
+            "--timeout",
+            "2",
+            "-i",
+            "wanA",
+            "-i",
+            "wanB",
+        ])
+        .arg(lab.server_addr6.to_string())
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    let lines = run.json();
+    assert_eq!(lines.len(), 2, "{run:?}");
+    assert_eq!(lines[0]["verdict"], "mptcp_ok", "{run:?}");
+    assert_eq!(lines[1]["verdict"], "stripped_upstream", "{run:?}");
+    assert!(
+        lines[1]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("[fd20:1::2]:"),
+        "{run:?}"
+    );
+}

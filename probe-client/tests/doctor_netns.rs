@@ -376,3 +376,38 @@ fn blackhole_expires_after_the_timeout() {
     assert_eq!(finding(&v, "blackhole")["status"], "ok");
     acceptor.join().unwrap();
 }
+
+/// A VPS as OpenMPTCProuter sets it up (a `signal` endpoint, no `subflow`
+/// one) gets no router advice about endpoints.
+#[test]
+fn a_server_host_gets_no_client_endpoint_advice() {
+    if skip("a_server_host_gets_no_client_endpoint_advice") {
+        return;
+    }
+    let ns = Netns::new("dsv").unwrap();
+    ns.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "eth1",
+    ])
+    .unwrap();
+    ns.addr("eth0", "10.7.0.1/24").unwrap();
+    ns.ip(&[
+        "mptcp", "endpoint", "add", "10.7.0.1", "dev", "eth0", "signal",
+    ])
+    .unwrap();
+    let (code, v) = doctor_json(&ns);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["role"], "server");
+    let e = finding(&v, "endpoints");
+    assert_eq!(e["status"], "ok", "{v:#}");
+    assert!(e["message"].as_str().unwrap().contains("as a server"));
+    assert_eq!(e["fix"], Value::Null);
+    // Without endpoints at all, the role is given.
+    let bare = Netns::new("dsw").unwrap();
+    let (_, v) = doctor(&bare, &["--json", "--role", "server"]);
+    let v: Value = serde_json::from_str(&v).unwrap();
+    assert_eq!(v["role"], "server");
+    assert_eq!(finding(&v, "endpoints")["status"], "ok", "{v:#}");
+    let (_, v) = doctor(&bare, &["--json"]);
+    let v: Value = serde_json::from_str(&v).unwrap();
+    assert_eq!(finding(&v, "endpoints")["status"], "warn");
+}

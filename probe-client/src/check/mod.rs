@@ -96,7 +96,9 @@ use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Host name or address of the echo server (or of any TCP server).
+    /// Host name or address of the echo server (or of any TCP server):
+    /// HOST, HOST:PORT or [IPV6]:PORT (a port here is used instead of
+    /// --port; a different --port too is an error).
     pub host: String,
     /// Port of the echo server.
     #[arg(long, default_value_t = 6101)]
@@ -193,7 +195,7 @@ pub fn check_one<W: Write>(
         readiness,
         user_version: args.mptcp_version,
     };
-    let target = format!("{}:{}", args.host, args.port);
+    let target = crate::target::host_port(&args.host, args.port);
     let mut observations = Observations {
         target: target.clone(),
         kernel: Some(session.facts.clone()),
@@ -293,7 +295,7 @@ fn plan_paths(args: &CheckArgs) -> Vec<(Option<String>, Result<PathPlan, CheckEr
 }
 
 pub fn run(args: &CheckArgs, global: &GlobalArgs) -> ExitCode {
-    let target = format!("{}:{}", args.host, args.port);
+    let target = crate::target::host_port(&args.host, args.port);
     let plans = plan_paths(args);
     let mut recorder = match &args.net.write {
         Some(path) => match PcapRecorder::create(path) {
@@ -308,7 +310,10 @@ pub fn run(args: &CheckArgs, global: &GlobalArgs) -> ExitCode {
         let result = plan.and_then(|plan| check_one(args, plan, recorder.as_mut()));
         let code = match result {
             Ok(run) => {
-                if let (Some(why), false) = (&run.privilege_error, privilege_said) {
+                // Once per run, however many interfaces: the fix is the same.
+                if let (Some(why @ ProbesSkipped::NoPrivilege(_)), false) =
+                    (&run.privilege_error, privilege_said)
+                {
                     eprintln!("mptcp-probe check: {why}");
                     privilege_said = true;
                 }

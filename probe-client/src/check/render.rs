@@ -219,7 +219,13 @@ pub fn text(run: &CheckRun) -> String {
         )),
         _ => {}
     }
-    if let Some(why) = &run.privilege_error {
+    // A missing privilege is said once per run, on stderr (`check::run`),
+    // not again under every interface.
+    if let Some(why) = run
+        .privilege_error
+        .as_ref()
+        .filter(|w| !matches!(w, super::error::ProbesSkipped::NoPrivilege(_)))
+    {
         notes.push(why.to_string());
     }
     for note in &notes {
@@ -229,8 +235,8 @@ pub fn text(run: &CheckRun) -> String {
         let _ = writeln!(out, "echo server ({}):", report.local.addr);
         let _ = writeln!(
             out,
-            "  kernel connection from {}:{} (as the server saw it)",
-            report.peer.addr, report.peer.port
+            "  kernel connection from {} (as the server saw it)",
+            report.peer
         );
         let _ = writeln!(
             out,

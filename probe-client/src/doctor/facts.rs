@@ -27,6 +27,38 @@ pub struct DoctorFacts {
     /// What a new outgoing MPTCP connection gets now (probed without
     /// sending anything, after the counters were read); `None`: not tried.
     pub new_connection: Option<Result<NewConnection, ReadError>>,
+    /// The role the user gave (`--role`), or `Auto`.
+    pub role: Role,
+}
+
+/// What this host is in aggregation: which endpoint advice applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Server when the host has a `signal` endpoint and no `subflow`
+    /// one, else client.
+    #[default]
+    Auto,
+    /// A router opening subflows over its WAN links.
+    Client,
+    /// The VPS accepting them (and announcing extra addresses with
+    /// `signal` endpoints).
+    Server,
+}
+
+impl Role {
+    /// The role the checks apply, and why: `--role` when given, else
+    /// from the endpoints.
+    pub fn resolve(self, endpoints: &[packet::echo::PmEndpoint]) -> (Role, &'static str) {
+        let has = |flag: &str| endpoints.iter().any(|e| e.flags.iter().any(|f| f == flag));
+        match self {
+            Role::Client | Role::Server => (self, "--role"),
+            Role::Auto if has("signal") && !has("subflow") => {
+                (Role::Server, "a `signal` endpoint and no `subflow` one")
+            }
+            Role::Auto => (Role::Client, "no `signal`-only endpoints"),
+        }
+    }
 }
 
 impl Default for DoctorFacts {
@@ -41,6 +73,7 @@ impl Default for DoctorFacts {
             counters: Ok(BTreeMap::new()),
             ifnames: BTreeMap::new(),
             new_connection: None,
+            role: Role::Auto,
         }
     }
 }
@@ -88,7 +121,7 @@ pub fn try_socket(domain: Domain) -> SocketTry {
 }
 
 /// Reads every fact about this host (its current network namespace).
-pub fn gather() -> DoctorFacts {
+pub fn gather(role: Role) -> DoctorFacts {
     let readiness = host::read_readiness(&host::ReadinessOptions {
         kernel_release: false,
     });
@@ -109,6 +142,7 @@ pub fn gather() -> DoctorFacts {
         counters,
         ifnames: read_ifnames(),
         new_connection,
+        role,
     }
 }
 

@@ -30,6 +30,9 @@ pub struct DoctorJson<'a> {
     pub errors: Vec<String>,
     /// What a new outgoing MPTCP connection gets now; null when not probed.
     pub new_connection: Option<NewConnectionJson>,
+    /// `client` or `server`: whose endpoint advice applies (`--role`, or
+    /// detected from the endpoints).
+    pub role: super::facts::Role,
 }
 
 /// The probe of a new connection (`host::new_connection`).
@@ -151,5 +154,6 @@ pub fn to_json<'a>(facts: &'a DoctorFacts, findings: &'a [Finding]) -> DoctorJso
                 is_mptcp: p.is_mptcp,
                 blackholed: p.blackholed(),
             }),
+        role: facts.role.resolve(&r.endpoints).0,
     }
 }
