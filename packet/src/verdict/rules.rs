@@ -184,15 +184,13 @@ fn local_blackhole(f: &Facts<'_>) -> Option<Finding> {
     );
     let mut finding = Finding::new(VerdictCode::LocalMptcpDisabled, summary)
         .fix(super::blackhole::reset_advice(bh.timeout));
-    if let Some(server) = &f.input.server {
-        match server.syn_seen.as_ref().map(|s| find_capable(s.as_bytes())) {
-            Some(None) => finding.evidence.push(
-                "the server saw this host's kernel connection's SYN without MP_CAPABLE: the \
-                 kernel did not offer MPTCP"
-                    .into(),
-            ),
-            Some(Some(_)) | None => {}
-        }
+    let kernel_syn = f.input.server.as_ref().and_then(|s| s.syn_seen.as_ref());
+    if kernel_syn.is_some_and(|syn| find_capable(syn.as_bytes()).is_none()) {
+        finding.evidence.push(
+            "the server saw this host's kernel connection's SYN without MP_CAPABLE: the \
+             kernel did not offer MPTCP"
+                .into(),
+        );
     }
     match working {
         Some(a) => finding.evidence.push(format!(
