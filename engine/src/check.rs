@@ -4,9 +4,10 @@
 //! echo server's JSON bytes.
 use packet::echo::{EchoReport, Flavor, HostReadiness, ObservedSegment, ProbeAnswer as EchoAnswer};
 use packet::ip::parse_ip_tcp;
+use packet::verdict::blackhole::{reset_advice, Blackhole};
 use packet::verdict::{
     ConnectOutcome, KernelConnection, LocalHost, OptionArea, ProbeAnswer, ProbeKind, ProbeResult,
-    ServerProbeSeen, ServerReport, Translation, VerdictInput, VersionSource,
+    ServerProbeSeen, ServerReport, Translation, Verdict, VerdictInput, VersionSource,
 };
 use std::net::{IpAddr, SocketAddr};
 
@@ -51,6 +52,7 @@ impl LocalFacts {
             mptcp_enabled: enabled,
             mptcp_version: version,
             version_source: source,
+            blackhole: None,
         }
     }
 }
@@ -113,18 +115,31 @@ impl CounterDelta {
 }
 
 /// What to say when the blackhole detection kept MP_CAPABLE out of the
-/// kernel connection's SYN.
-pub fn blackhole_note(c: &CounterDelta) -> String {
+/// kernel connection's SYN (the reset advice is the one `doctor` gives).
+pub fn blackhole_note(c: &CounterDelta, timeout: Option<u64>) -> String {
     format!(
         "this host's kernel sent its SYN without MP_CAPABLE: after earlier MP_CAPABLE SYNs were \
          lost, its blackhole detection disabled MPTCP for new outgoing connections \
          (MPTcpExt MPCapableSYNTXDisabled rose, Blackhole={}), which silently stops \
-         aggregation; the kernel connection is not counted for the verdict. The path probably \
-         drops MP_CAPABLE SYNs; to re-enable MPTCP now: `sysctl -w net.mptcp.blackhole_timeout=0` \
-         (turns the detection off; restore the old value later), or wait for the timeout",
+         aggregation; the kernel connection is not counted for the verdict. To re-enable MPTCP \
+         now: {}",
         c.blackhole_total
-            .map_or_else(|| "?".to_string(), |n| n.to_string())
+            .map_or_else(|| "?".to_string(), |n| n.to_string()),
+        reset_advice(timeout)
     )
+}
+
+/// The blackhole detection as `check` found it before its own connection:
+/// a new outgoing connection probed without sending anything
+/// (`host::new_connection`), and the `MPTcpExt` totals then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BlackholeFacts {
+    /// The probe's connection went without MP_CAPABLE because of it.
+    pub active: bool,
+    /// `MPTcpExt Blackhole` (total).
+    pub events: Option<u64>,
+    /// `MPTcpExt MPCapableSYNTXDisabled` (total).
+    pub syn_tx_disabled: Option<u64>,
 }
 
 /// Everything observed for one path.
@@ -147,6 +162,9 @@ pub struct Observations {
     pub watched_port: Option<u16>,
     /// This host's end of the connection the report came over.
     pub report_local: Option<SocketAddr>,
+    /// The blackhole detection, probed before the kernel connection
+    /// (`None`: not probed).
+    pub blackhole: Option<BlackholeFacts>,
 }
 
 /// Whether this host's kernel may make its MPTCP connection, judged from
@@ -206,8 +224,14 @@ pub struct Adapted {
 
 /// Builds the engine's input.
 pub fn verdict_input(local: &LocalFacts, obs: &Observations) -> Adapted {
-    let local_host = local.local_host();
+    let mut local_host = local.local_host();
     let mut notes = Vec::new();
+    let timeout = local
+        .readiness
+        .sysctls
+        .get("blackhole_timeout")
+        .and_then(|t| t.trim().parse::<u64>().ok());
+    local_host.blackhole = blackhole_state(obs, timeout);
     let kernel = obs.kernel.as_ref().and_then(|k| {
         // The engine reads the kernel connection as spoken in this host's
         // version. When --mptcp-version names another version than the
@@ -220,7 +244,7 @@ pub fn verdict_input(local: &LocalFacts, obs: &Observations) -> Adapted {
             None
         };
         if k.mptcp_socket && k.counters.blackholed() && k.is_mptcp != Some(true) {
-            notes.push(blackhole_note(&k.counters));
+            notes.push(blackhole_note(&k.counters, timeout));
             return None;
         }
         if let (Some(spoke), Some(wanted)) = (spoke, local_host.mptcp_version) {
@@ -282,6 +306,73 @@ fn canonical(a: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(a, IpAddr::V4),
         v4 => v4,
     }
+}
+
+/// The detection, when the probe before the kernel connection or the
+/// kernel connection itself saw it keep MP_CAPABLE out of a new connection.
+fn blackhole_state(obs: &Observations, timeout: Option<u64>) -> Option<Blackhole> {
+    let probed = obs.blackhole.filter(|b| b.active);
+    let by_kernel = obs
+        .kernel
+        .as_ref()
+        .filter(|k| k.mptcp_socket && k.counters.blackholed() && k.is_mptcp != Some(true));
+    if probed.is_none() && by_kernel.is_none() {
+        return None;
+    }
+    Some(Blackhole {
+        events: probed
+            .and_then(|b| b.events)
+            .or_else(|| by_kernel.and_then(|k| k.counters.blackhole_total)),
+        syn_tx_disabled: probed.and_then(|b| b.syn_tx_disabled),
+        timeout,
+    })
+}
+
+/// Explains the seed's line: a v1 host's crafted v0 probe answered
+/// without MP_CAPABLE by a v1-only server is exactly what OpenMPTCProuter's
+/// "MPTCP support check" (tracebox with a v0 MP_CAPABLE) prints as
+/// `-TCPOptionMPTCPCapable`. Said in those words, with whether v1 works on
+/// this path, so a user who came with that line learns what it means in
+/// one read. `None` when the v0 probe was not simply ignored (stripped,
+/// dropped, reflected) or this host does not speak v1.
+pub fn v0_ignored_note(input: &VerdictInput, verdict: &Verdict) -> Option<String> {
+    use packet::verdict::{find_capable, ProbeAnswer, ProbeKind, VerdictCode};
+    if input.local.mptcp_version != Some(1) {
+        return None;
+    }
+    let v0 = input.probes.iter().find(|p| p.kind == ProbeKind::V0)?;
+    let ProbeAnswer::SynAck { options, .. } = &v0.answer else {
+        return None;
+    };
+    if find_capable(options.as_bytes()).is_some() {
+        return None;
+    }
+    if let Some(server) = &input.server {
+        // A v1-only server with MPTCP on, and (when it was asked) our v0
+        // option arrived there intact: ignored, not stripped.
+        if server.mptcp_enabled == Some(false) || server.mptcp_version.is_some_and(|v| v != 1) {
+            return None;
+        }
+        if server.probes_queried {
+            let arrived = server.probes.iter().find(|o| o.seq == v0.seq)?;
+            let sent = find_capable(v0.sent.as_bytes())?;
+            let seen = find_capable(arrived.syn.as_bytes())?;
+            if seen.raw != sent.raw {
+                return None;
+            }
+        }
+    }
+    let v1 = if verdict.code == VerdictCode::MptcpOk {
+        "v1 works on this path"
+    } else {
+        "here v1 does not work either: see the verdict"
+    };
+    Some(format!(
+        "the v0 probe was answered without MP_CAPABLE: this is the `-TCPOptionMPTCPCapable` line \
+         of OpenMPTCProuter's MPTCP support check, because OMR's check sends MPTCP v0, and an \
+         upstream kernel (5.6 or newer, such as Debian 12's 6.1) speaks only v1 and ignores a v0 \
+         MP_CAPABLE. This is not a failure if v1 works: {v1}"
+    ))
 }
 
 /// The echo server's account, in the engine's terms.
@@ -531,6 +622,15 @@ mod tests {
         let adapted = verdict_input(&v1_local(None), &obs);
         assert!(adapted.input.kernel.is_none());
         assert!(adapted.notes[0].contains("blackhole_timeout"));
+        // The engine is told, and gives the one reset advice.
+        let bh = adapted.input.local.blackhole.as_ref().unwrap();
+        assert_eq!(bh.events, Some(1));
+        assert!(adapted.notes[0].contains(&reset_advice(None)));
+        assert_eq!(
+            evaluate(&adapted.input).code,
+            VerdictCode::LocalMptcpDisabled,
+            "no crafted probe shows the path failing: the host is the cause"
+        );
         let with_kernel = Observations {
             kernel: Some(kernel(false)),
             ..obs
@@ -540,6 +640,42 @@ mod tests {
             VerdictCode::StrippedUpstream,
             "what the blackhole would have looked like"
         );
+    }
+
+    #[test]
+    fn the_probe_before_the_connection_tells_an_active_blackhole() {
+        let mut local = v1_local(None);
+        local
+            .readiness
+            .sysctls
+            .insert("blackhole_timeout".into(), "600".into());
+        let obs = Observations {
+            target: "t".into(),
+            blackhole: Some(BlackholeFacts {
+                active: true,
+                events: Some(2),
+                syn_tx_disabled: Some(5),
+            }),
+            ..Default::default()
+        };
+        let input = verdict_input(&local, &obs).input;
+        assert_eq!(
+            input.local.blackhole,
+            Some(Blackhole {
+                events: Some(2),
+                syn_tx_disabled: Some(5),
+                timeout: Some(600),
+            })
+        );
+        let v = evaluate(&input);
+        assert_eq!(v.code, VerdictCode::LocalMptcpDisabled);
+        assert_eq!(v.fix.as_deref(), Some(reset_advice(Some(600)).as_str()));
+        // Probed and not active: nothing is said.
+        let quiet = Observations {
+            blackhole: Some(BlackholeFacts::default()),
+            ..obs
+        };
+        assert_eq!(verdict_input(&local, &quiet).input.local.blackhole, None);
     }
 
     #[test]
@@ -804,6 +940,20 @@ mod tests {
         assert_eq!(v.code, VerdictCode::VersionMismatch, "{v:#?}");
         // The same observations for a v1 router: it works.
         assert_eq!(verdict(&v1_local(None), &obs), VerdictCode::MptcpOk);
+        // No seed-line note for a v0 router: its mismatch is the cause.
+        assert_eq!(v0_ignored_note(&adapted.input, &v), None);
+        // For the v1 router the ignored v0 probe is explained, in words.
+        let input = verdict_input(&v1_local(None), &obs).input;
+        let note = v0_ignored_note(&input, &evaluate(&input)).unwrap();
+        for words in [
+            "-TCPOptionMPTCPCapable",
+            "OMR's check sends MPTCP v0",
+            "an upstream kernel",
+            "ignores a v0 MP_CAPABLE",
+            "This is not a failure if v1 works: v1 works on this path",
+        ] {
+            assert!(note.contains(words), "{words}: {note}");
+        }
     }
 
     #[test]

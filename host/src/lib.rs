@@ -9,6 +9,7 @@ pub mod blackhole;
 pub mod kconfig;
 pub mod netlink;
 pub mod netstat;
+pub mod new_connection;
 pub mod route;
 pub mod sysctl;
 

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 pub mod aggregate;
 pub mod attack;
+pub mod blackhole;
 pub mod echo_server;
 pub mod interrupt;
 pub mod middlebox;
@@ -21,9 +22,10 @@ pub mod reflector;
 pub mod run;
 pub mod scenario;
 pub mod topology;
+pub mod two_wan;
 
 pub use run::{Binaries, Outcome, RunOptions, ServerLaunch};
-pub use scenario::{Expect, Family, HopRange, Scenario, SCENARIOS};
+pub use scenario::{Expect, Family, HopRange, Layout, Scenario, SCENARIOS};
 pub use topology::{Router, Topology};
 
 /// Why the lab cannot run here (not root, a tool missing), or `None`.

@@ -34,6 +34,11 @@ pub enum Middlebox {
     /// echo server watches (`--watch`); the runner starts both, nothing is
     /// switched on in a router.
     PlainTcpService,
+    /// The client's blackhole detection is tripped through this router
+    /// (see [`super::blackhole`]), whose drop is then removed: a clean
+    /// path, and a host whose kernel sends new connections without
+    /// MP_CAPABLE.
+    TrippedBlackhole(Router),
 }
 
 impl Middlebox {
@@ -188,7 +193,9 @@ impl Middlebox {
                 v.extend(s(&["-j", "DROP"]));
                 (r, v)
             }
-            Middlebox::ServerMptcpDisabled | Middlebox::PlainTcpService => return None,
+            Middlebox::ServerMptcpDisabled
+            | Middlebox::PlainTcpService
+            | Middlebox::TrippedBlackhole(_) => return None,
         })
     }
 
@@ -257,6 +264,9 @@ impl Middlebox {
                     lines.join("; ")
                 );
             }
+            Middlebox::TrippedBlackhole(r) => {
+                return format!("{}: {}", r.name(), super::blackhole::describe());
+            }
             _ => {}
         }
         match self.rule(false) {
@@ -278,6 +288,14 @@ impl Middlebox {
         if self == Middlebox::PlainTcpService {
             // The runner starts the service and the echo server's watch.
             return Ok(());
+        }
+        if let Middlebox::TrippedBlackhole(r) = self {
+            return super::blackhole::trip(
+                topo.client(),
+                topo.router(r),
+                topo.server(),
+                topo.server_addr(super::scenario::Family::V4),
+            );
         }
         match self.rule(false) {
             None => topo.server().sysctl("net.mptcp.enabled", "0"),

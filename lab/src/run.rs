@@ -11,8 +11,9 @@ use super::interrupt;
 use super::middlebox::Middlebox;
 use super::plain_service::PlainService;
 use super::reflector::Reflector;
-use super::scenario::{Family, HopRange, Scenario};
+use super::scenario::{Expect, Family, HopRange, Layout, Scenario};
 use super::topology::{Topology, PORT, SERVICE_PORT};
+use super::two_wan::{WAN_A, WAN_B};
 use crate::echo_server::InProcessServer;
 use crate::netns::Netns;
 use netsys::process::Signal;
@@ -93,6 +94,22 @@ impl std::fmt::Display for ClientRun {
     }
 }
 
+/// One more way a two-WAN scenario probes a path, and what it must give.
+#[derive(Debug, Clone)]
+pub struct PathRun {
+    /// The command line, as a person would read it (`check --source
+    /// 10.20.1.2`, `check -i wanA`).
+    pub label: String,
+    pub run: ClientRun,
+    pub verdict: String,
+    /// The exit code for this path (a check line's `exit_code`, or the
+    /// process's).
+    pub exit: i32,
+    pub hop_range: Option<HopRange>,
+    pub expect: Expect,
+    pub expect_range: Option<HopRange>,
+}
+
 /// What the tool said in one scenario.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -110,6 +127,9 @@ pub struct Outcome {
     pub tracebox: Option<ClientRun>,
     /// Recorded captures (client side, server side).
     pub captures: Option<(PathBuf, PathBuf)>,
+    /// Two-WAN layout: the other ways the paths were probed (wanA, and
+    /// wanB named by its source address).
+    pub paths: Vec<PathRun>,
 }
 
 impl Outcome {
@@ -147,8 +167,62 @@ impl Outcome {
                 ));
             }
         }
+        for p in &self.paths {
+            if p.verdict != p.expect.verdict || p.exit != p.expect.exit {
+                out.push(format!(
+                    "{}: expected {} (exit {}), got {} (exit {})",
+                    p.label, p.expect.verdict, p.expect.exit, p.verdict, p.exit
+                ));
+            }
+            if p.label.starts_with("trace") && p.hop_range != p.expect_range {
+                out.push(format!(
+                    "{} hop range: expected {}, got {}",
+                    p.label,
+                    opt_range(p.expect_range),
+                    opt_range(p.hop_range)
+                ));
+            }
+        }
         out
     }
+}
+
+/// What `trace --json` concluded: the verdict, the hop range, and the
+/// range in words with the routers' addresses.
+fn trace_result(t: &ClientRun) -> (String, Option<HopRange>, Option<String>) {
+    let lines = t.json_lines();
+    let verdict = lines.iter().find(|v| v["type"] == "verdict");
+    let code = verdict
+        .and_then(|v| v["verdict"].as_str())
+        .unwrap_or("?")
+        .to_string();
+    let Some(range) = verdict.map(|v| &v["hop_range"]).filter(|r| !r.is_null()) else {
+        return (code, None, None);
+    };
+    let ttl = |h: &Value| h["ttl"].as_u64().and_then(|t| u8::try_from(t).ok());
+    let hop_range = HopRange {
+        last_with: ttl(&range["last_with"]).unwrap_or(0),
+        first_without: ttl(&range["first_without"]),
+    };
+    let hop = |h: &Value, none: &str| match (ttl(h), h["addr"].as_str()) {
+        (Some(t), Some(a)) => format!("hop {t} ({a})"),
+        (Some(t), None) => format!("hop {t}"),
+        _ => none.to_string(),
+    };
+    let text = format!(
+        "MP_CAPABLE last seen at {}, first missing at {}",
+        hop(&range["last_with"], "this host"),
+        hop(&range["first_without"], "the server")
+    );
+    (code, Some(hop_range), Some(text))
+}
+
+/// The `check --json` line of `interface` (the first line when `None`).
+fn check_line(run: &ClientRun, interface: Option<&str>) -> Value {
+    run.json_lines()
+        .into_iter()
+        .find(|l| interface.is_none_or(|i| l["interface"] == i))
+        .unwrap_or(Value::Null)
 }
 
 fn opt_range(r: Option<HopRange>) -> String {
@@ -259,14 +333,14 @@ struct Capture {
 }
 
 impl Capture {
-    fn start(ns: &Netns, file: &Path) -> io::Result<Self> {
+    fn start(ns: &Netns, iface: &str, file: &Path) -> io::Result<Self> {
         // Checksum offload stays as it is: switching it off changes what
         // the kernel does (see the IPv6 stripping scenario), and the lab
         // must record what happens without the recorder. Checksums of
         // segments sent by a namespace are therefore partial in its capture.
         let mut child = ns
             .command("tcpdump")
-            .args(["-i", "eth0", "-U", "-s", "0", "--immediate-mode", "-w"])
+            .args(["-i", iface, "-U", "-s", "0", "--immediate-mode", "-w"])
             .arg(file)
             .arg(format!(
                 "tcp port {PORT} or tcp port {SERVICE_PORT} or icmp or icmp6"
@@ -322,7 +396,7 @@ pub fn run(
     opts: &RunOptions,
 ) -> io::Result<Outcome> {
     interrupt::check()?;
-    let topo = Topology::new(tag)?;
+    let topo = Topology::with_layout(tag, scenario.layout)?;
     let mut reflectors = Vec::new();
     for m in scenario.middleboxes {
         m.apply(&topo)?;
@@ -330,7 +404,7 @@ pub fn run(
             reflectors.push(Reflector::start(topo.router(*r), PORT)?);
         }
     }
-    if scenario.family == Family::V6 {
+    if scenario.family == Family::V6 || scenario.layout != Layout::Chain {
         topo.settle_ipv6()?;
     }
     let (_service, watch) = if scenario.middleboxes.contains(&Middlebox::PlainTcpService) {
@@ -357,24 +431,34 @@ pub fn run(
         v.push(target.clone());
         v
     };
+    let client = |args: Vec<String>| run_client(topo.client(), &bins.client, args);
+    // The path under test: the chain's only one, or the router's wanB.
+    let two_wan = topo.two_wan();
+    let path: &[&str] = if two_wan.is_some() {
+        &["-i", WAN_B]
+    } else {
+        &[]
+    };
 
-    let captures = match &opts.record {
-        Some(dir) => {
+    // Recorded for the chain only (see `Scenario::layout`).
+    let captures = match (&opts.record, two_wan) {
+        (Some(dir), None) => {
             let c = dir.join(format!("lab-{}.client.pcap", scenario.name));
             let s = dir.join(format!("lab-{}.server.pcap", scenario.name));
             Some((
-                Capture::start(topo.client(), &c)?,
-                Capture::start(topo.server(), &s)?,
+                Capture::start(topo.client(), topo.client_iface(), &c)?,
+                Capture::start(topo.server(), "eth0", &s)?,
                 (c, s),
             ))
         }
-        None => None,
+        _ => None,
     };
-    let check = run_client(
-        topo.client(),
-        &bins.client,
-        client_args("check", &["--json"]),
-    )?;
+    let check_extra: &[&str] = if two_wan.is_some() {
+        &["--json", "-i", WAN_A, "-i", WAN_B]
+    } else {
+        &["--json"]
+    };
+    let check = client(client_args("check", check_extra))?;
     let captures = captures.map(|(c, s, files)| {
         // Let the last segments (FINs, RSTs) pass before tcpdump stops.
         std::thread::sleep(Duration::from_millis(500));
@@ -382,50 +466,34 @@ pub fn run(
         drop(s);
         files
     });
-    let check_line = check.json_lines().into_iter().next().unwrap_or(Value::Null);
-    let check_verdict = check_line["verdict"].as_str().unwrap_or("?").to_string();
-    let check_summary = check_line["summary"].as_str().unwrap_or("").to_string();
+    let check_line_b = check_line(&check, two_wan.map(|_| WAN_B));
+    let check_verdict = check_line_b["verdict"].as_str().unwrap_or("?").to_string();
+    let check_summary = check_line_b["summary"].as_str().unwrap_or("").to_string();
 
     let (mut trace, mut trace_verdict, mut hop_range, mut hop_range_text, mut tracebox) =
         (None, None, None, None, None);
     if opts.trace {
-        let t = run_client(
-            topo.client(),
-            &bins.client,
-            client_args("trace", &["--json"]),
-        )?;
-        let lines = t.json_lines();
-        let verdict = lines.iter().find(|v| v["type"] == "verdict");
-        trace_verdict = Some(
-            verdict
-                .and_then(|v| v["verdict"].as_str())
-                .unwrap_or("?")
-                .to_string(),
-        );
-        if let Some(range) = verdict.map(|v| &v["hop_range"]).filter(|r| !r.is_null()) {
-            let ttl = |h: &Value| h["ttl"].as_u64().and_then(|t| u8::try_from(t).ok());
-            hop_range = Some(HopRange {
-                last_with: ttl(&range["last_with"]).unwrap_or(0),
-                first_without: ttl(&range["first_without"]),
-            });
-            let hop = |h: &Value, none: &str| match (ttl(h), h["addr"].as_str()) {
-                (Some(t), Some(a)) => format!("hop {t} ({a})"),
-                (Some(t), None) => format!("hop {t}"),
-                _ => none.to_string(),
-            };
-            hop_range_text = Some(format!(
-                "MP_CAPABLE last seen at {}, first missing at {}",
-                hop(&range["last_with"], "this host"),
-                hop(&range["first_without"], "the server")
-            ));
-        }
+        let t = client(client_args("trace", &[&["--json"], path].concat()))?;
+        let (verdict, range, text) = trace_result(&t);
+        trace_verdict = Some(verdict);
+        hop_range = range;
+        hop_range_text = text;
         trace = Some(t);
-        tracebox = Some(run_client(
-            topo.client(),
-            &bins.client,
-            client_args("trace", &["--format", "tracebox"]),
-        )?);
+        tracebox = Some(client(client_args(
+            "trace",
+            &[&["--format", "tracebox"], path].concat(),
+        ))?);
     }
+    let paths = match two_wan {
+        Some(t) => two_wan_paths(
+            scenario,
+            &check,
+            &t.wan_b(scenario.family == Family::V6).to_string(),
+            opts.trace,
+            &|verb, extra| client(client_args(verb, extra)),
+        )?,
+        None => Vec::new(),
+    };
     Ok(Outcome {
         scenario,
         check,
@@ -437,5 +505,78 @@ pub fn run(
         hop_range_text,
         tracebox,
         captures,
+        paths,
     })
+}
+
+/// The two-WAN layout's other runs: wanA's line of the `-i wanA -i wanB`
+/// check, and wanB named by its source address instead of its device;
+/// with `trace`, also `trace -i wanA` and `trace --source WANB_ADDR`.
+fn two_wan_paths(
+    scenario: &Scenario,
+    check: &ClientRun,
+    wan_b_addr: &str,
+    trace: bool,
+    client: &dyn Fn(&str, &[&str]) -> io::Result<ClientRun>,
+) -> io::Result<Vec<PathRun>> {
+    const OK: Expect = Expect {
+        verdict: "mptcp_ok",
+        exit: 0,
+    };
+    let from_check = |label: String, run: ClientRun, interface: Option<&str>, expect| {
+        let line = check_line(&run, interface);
+        PathRun {
+            label,
+            verdict: line["verdict"].as_str().unwrap_or("?").to_string(),
+            exit: line["exit_code"]
+                .as_i64()
+                .and_then(|c| i32::try_from(c).ok())
+                .unwrap_or(-1),
+            run,
+            hop_range: None,
+            expect,
+            expect_range: None,
+        }
+    };
+    let from_trace = |label: String, run: ClientRun, expect: Expect, expect_range| {
+        let (verdict, hop_range, _) = trace_result(&run);
+        PathRun {
+            label,
+            verdict,
+            exit: run.exit,
+            run,
+            hop_range,
+            expect,
+            expect_range,
+        }
+    };
+    let mut out = vec![
+        from_check(
+            format!("check -i {WAN_A} -i {WAN_B} ({WAN_A}'s line)"),
+            check.clone(),
+            Some(WAN_A),
+            OK,
+        ),
+        from_check(
+            format!("check --source {wan_b_addr}"),
+            client("check", &["--json", "--source", wan_b_addr])?,
+            None,
+            scenario.check,
+        ),
+    ];
+    if trace {
+        out.push(from_trace(
+            format!("trace -i {WAN_A}"),
+            client("trace", &["--json", "-i", WAN_A])?,
+            OK,
+            None,
+        ));
+        out.push(from_trace(
+            format!("trace --source {wan_b_addr}"),
+            client("trace", &["--json", "--source", wan_b_addr])?,
+            scenario.trace,
+            scenario.hop_range,
+        ));
+    }
+    Ok(out)
 }

@@ -11,6 +11,24 @@ pub enum Family {
     V6,
 }
 
+/// How the namespaces are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// client - r1 - r2 - server.
+    Chain,
+    /// An OpenMPTCProuter router with two WANs (see [`crate::two_wan`]):
+    /// the client runs on the router; wanA (the primary WAN, the only
+    /// default route in the main table) reaches the server through its own
+    /// ISP and stays clean; wanB is the path under test, client - r1 - r2 -
+    /// server, where the scenario's middleboxes sit. Each WAN's default
+    /// route is in its own table, reached by `ip rule from WAN_ADDR`, and
+    /// with `oif_rules` also by `ip rule oif WAN`. The scenario's `check`,
+    /// `trace` and `hop_range` are what wanB must give, probed with `-i
+    /// wanB` and with `--source WANB_ADDR` alike; wanA must give
+    /// `mptcp_ok`.
+    TwoWan { oif_rules: bool },
+}
+
 /// A verdict code and the exit code that goes with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expect {
@@ -63,6 +81,10 @@ pub struct Scenario {
     /// pcap-fixtures/README.md.
     pub replay_client: &'static [Option<&'static str>],
     pub replay_server: &'static [Option<&'static str>],
+    /// The namespaces' layout. Captures are recorded (and replayed) for the
+    /// chain only: on the two-WAN router one capture would mix both WANs'
+    /// handshakes and the subflows the router's endpoints open.
+    pub layout: Layout,
 }
 
 const OK: Expect = Expect {
@@ -118,6 +140,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hop_range: None,
         replay_client: OK_SET,
         replay_server: OK_SET,
+        layout: Layout::Chain,
     },
     Scenario {
         name: "clean-v6",
@@ -130,6 +153,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hop_range: None,
         replay_client: OK_SET,
         replay_server: OK_SET,
+        layout: Layout::Chain,
     },
     Scenario {
         name: "strip-up-r1",
@@ -145,6 +169,7 @@ pub const SCENARIOS: &[Scenario] = &[
         }),
         replay_client: CLIENT_CANNOT_TELL,
         replay_server: STRIPPED_SEEN_BY_SERVER,
+        layout: Layout::Chain,
     },
     Scenario {
         name: "strip-up-r2",
@@ -160,6 +185,7 @@ pub const SCENARIOS: &[Scenario] = &[
         }),
         replay_client: CLIENT_CANNOT_TELL,
         replay_server: STRIPPED_SEEN_BY_SERVER,
+        layout: Layout::Chain,
     },
     Scenario {
         name: "strip-up-r1-v6",
@@ -175,6 +201,7 @@ pub const SCENARIOS: &[Scenario] = &[
         }),
         replay_client: CLIENT_CANNOT_TELL,
         replay_server: STRIPPED_SEEN_BY_SERVER,
+        layout: Layout::Chain,
     },
     Scenario {
         name: "strip-down-r1",
@@ -195,6 +222,7 @@ pub const SCENARIOS: &[Scenario] = &[
             Some("stripped_downstream"),
             None,
         ],
+        layout: Layout::Chain,
     },
     Scenario {
         name: "drop-r1",
@@ -221,6 +249,7 @@ pub const SCENARIOS: &[Scenario] = &[
             None,
         ],
         replay_server: &[None, None],
+        layout: Layout::Chain,
     },
     Scenario {
         name: "nat-r1",
@@ -233,6 +262,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hop_range: None,
         replay_client: OK_SET,
         replay_server: OK_SET,
+        layout: Layout::Chain,
     },
     Scenario {
         name: "nat-r1-strip-r2",
@@ -251,6 +281,7 @@ pub const SCENARIOS: &[Scenario] = &[
         }),
         replay_client: CLIENT_CANNOT_TELL,
         replay_server: STRIPPED_SEEN_BY_SERVER,
+        layout: Layout::Chain,
     },
     Scenario {
         name: "silent-r2",
@@ -263,6 +294,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hop_range: None,
         replay_client: OK_SET,
         replay_server: OK_SET,
+        layout: Layout::Chain,
     },
     Scenario {
         name: "server-disabled",
@@ -280,6 +312,7 @@ pub const SCENARIOS: &[Scenario] = &[
             Some("server_mptcp_disabled"),
             None,
         ],
+        layout: Layout::Chain,
     },
     Scenario {
         name: "v0-router",
@@ -292,6 +325,7 @@ pub const SCENARIOS: &[Scenario] = &[
         hop_range: None,
         replay_client: OK_SET,
         replay_server: OK_SET,
+        layout: Layout::Chain,
     },
     Scenario {
         name: "reflect-r2",
@@ -314,12 +348,93 @@ pub const SCENARIOS: &[Scenario] = &[
         // No SYN reaches the server: its capture holds only the client's
         // ACK and RSTs for connections it never saw.
         replay_server: &[],
+        layout: Layout::Chain,
+    },
+    Scenario {
+        name: "blackhole",
+        cause: "this host's blackhole detection is active (tripped through r1, whose drop is gone again): a clean path, a kernel that sends new connections without MP_CAPABLE",
+        family: Family::V4,
+        middleboxes: &[Middlebox::TrippedBlackhole(Router::R1)],
+        client_args: &[],
+        check: fails("local_mptcp_disabled"),
+        trace: fails("local_mptcp_disabled"),
+        hop_range: None,
+        // The kernel's own SYN offers no MPTCP (nothing to judge); the
+        // crafted probes show the clean path.
+        replay_client: &[None, Some("mptcp_ok"), Some("version_mismatch"), None],
+        replay_server: &[None, Some("mptcp_ok"), Some("version_mismatch"), None],
+        layout: Layout::Chain,
+    },
+    Scenario {
+        name: "omr-from",
+        cause: "OMR router, WAN tables reached by `ip rule from` only; wanB's ISP (r1) strips MP_CAPABLE",
+        family: Family::V4,
+        middleboxes: &[Middlebox::StripUpstream(Router::R1)],
+        client_args: &[],
+        check: fails("stripped_upstream"),
+        trace: fails("stripped_upstream"),
+        hop_range: Some(HopRange {
+            last_with: 1,
+            first_without: Some(2),
+        }),
+        replay_client: &[],
+        replay_server: &[],
+        layout: Layout::TwoWan { oif_rules: false },
+    },
+    Scenario {
+        name: "omr-oif",
+        cause: "OMR router, WAN tables reached by `ip rule from` and `ip rule oif`; wanB's ISP (r1) strips MP_CAPABLE",
+        family: Family::V4,
+        middleboxes: &[Middlebox::StripUpstream(Router::R1)],
+        client_args: &[],
+        check: fails("stripped_upstream"),
+        trace: fails("stripped_upstream"),
+        hop_range: Some(HopRange {
+            last_with: 1,
+            first_without: Some(2),
+        }),
+        replay_client: &[],
+        replay_server: &[],
+        layout: Layout::TwoWan { oif_rules: true },
+    },
+    Scenario {
+        name: "omr-from-v6",
+        cause: "OMR router over IPv6, WAN tables reached by `ip -6 rule from` only; wanB's ISP (r1) strips MP_CAPABLE",
+        family: Family::V6,
+        middleboxes: &[Middlebox::StripUpstream(Router::R1)],
+        client_args: &[],
+        check: fails("stripped_upstream"),
+        trace: fails("stripped_upstream"),
+        hop_range: Some(HopRange {
+            last_with: 1,
+            first_without: Some(2),
+        }),
+        replay_client: &[],
+        replay_server: &[],
+        layout: Layout::TwoWan { oif_rules: false },
+    },
+    Scenario {
+        name: "omr-oif-v6",
+        cause: "OMR router over IPv6, WAN tables reached by `ip -6 rule from` and `oif`; wanB's ISP (r1) strips MP_CAPABLE",
+        family: Family::V6,
+        middleboxes: &[Middlebox::StripUpstream(Router::R1)],
+        client_args: &[],
+        check: fails("stripped_upstream"),
+        trace: fails("stripped_upstream"),
+        hop_range: Some(HopRange {
+            last_with: 1,
+            first_without: Some(2),
+        }),
+        replay_client: &[],
+        replay_server: &[],
+        layout: Layout::TwoWan { oif_rules: true },
     },
     Scenario {
         name: "syn-ack-drop-r1",
         cause:
             "r1 drops the server's SYN/ACKs carrying option 30 (the answer is lost, not the SYN)",
         family: Family::V4,
+        layout: Layout::Chain,
         middleboxes: &[Middlebox::DropSynAckOption30(Router::R1)],
         client_args: &[],
         // The server's account names the direction: our SYN arrived
@@ -342,6 +457,7 @@ pub const SCENARIOS: &[Scenario] = &[
         cause: "r2 runs iptables SYNPROXY (DDoS protection in front of the server): it answers \
                 SYNs itself and opens its own connection",
         family: Family::V4,
+        layout: Layout::Chain,
         middleboxes: &[Middlebox::SynProxy(Router::R2)],
         client_args: &[],
         // With `middlebox: tcp_proxy`: the crafted SYNs were answered but
@@ -369,6 +485,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "plain-service",
         cause: "the real service (port 65101) listens with plain TCP; the echo server watches it",
         family: Family::V4,
+        layout: Layout::Chain,
         middleboxes: &[Middlebox::PlainTcpService],
         client_args: &["--port", "65101", "--echo-port", "6101"],
         check: fails("server_mptcp_disabled"),
@@ -462,5 +579,15 @@ mod tests {
         ));
         assert!(has(&|s| s.client_args == ["--mptcp-version", "0"]));
         assert!(has(&|s| s.family == Family::V6));
+        assert!(has(&|s| s.middleboxes == [M::TrippedBlackhole(Router::R1)]));
+        // Issue 9: OpenMPTCProuter's policy-routed two-WAN router, with
+        // and without `oif` rules, in both families.
+        for oif_rules in [false, true] {
+            for family in [Family::V4, Family::V6] {
+                assert!(has(&|s| s.layout == Layout::TwoWan { oif_rules }
+                    && s.family == family
+                    && s.check.verdict == "stripped_upstream"));
+            }
+        }
     }
 }

@@ -1,5 +1,7 @@
-//! Interface names and indexes, in the calling thread's network namespace.
+//! Interface names, indexes and addresses, in the calling thread's
+//! network namespace.
 use std::io;
+use std::net::IpAddr;
 
 /// The index of interface `name`; never 0 (0 means "every interface" to
 /// the socket calls that take an index).
@@ -31,6 +33,22 @@ pub fn name_of(index: u32) -> io::Result<String> {
     Ok(name.to_string_lossy().into_owned())
 }
 
+/// The IP addresses of interface `name`, in the order the kernel lists
+/// them (getifaddrs(3): each family's primary address first).
+pub fn addresses_of(name: &str) -> io::Result<Vec<IpAddr>> {
+    let all = nix::ifaddrs::getifaddrs().map_err(io::Error::from)?;
+    Ok(all
+        .filter(|a| a.interface_name == name)
+        .filter_map(|a| {
+            let addr = a.address?;
+            if let Some(v4) = addr.as_sockaddr_in() {
+                return Some(IpAddr::V4(v4.ip()));
+            }
+            addr.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +70,12 @@ mod tests {
         assert!(index_of("a\0b").is_err());
         assert!(name_of(0).is_err());
         assert!(name_of(u32::MAX).is_err());
+    }
+
+    #[test]
+    fn loopback_has_its_address() {
+        let addrs = addresses_of("lo").unwrap();
+        assert!(addrs.contains(&IpAddr::from([127, 0, 0, 1])), "{addrs:?}");
+        assert!(addresses_of("no-such-if0").unwrap().is_empty());
     }
 }

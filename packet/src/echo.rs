@@ -132,6 +132,18 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+/// `ADDR:PORT`, an IPv6 address in brackets (`[fd00:2::2]:6101`), as
+/// everywhere an address and a port are printed together.
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.addr.contains(':') {
+            write!(f, "[{}]:{}", self.addr, self.port)
+        } else {
+            write!(f, "{}:{}", self.addr, self.port)
+        }
+    }
+}
+
 /// One captured SYN or SYN/ACK: its raw headers and what they say.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObservedSegment {
@@ -430,6 +442,20 @@ impl ErrorMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints_print_ipv6_in_brackets() {
+        let v4 = Endpoint {
+            addr: "10.1.0.1".into(),
+            port: 40000,
+        };
+        let v6 = Endpoint {
+            addr: "fd00:1::1".into(),
+            port: 40000,
+        };
+        assert_eq!(v4.to_string(), "10.1.0.1:40000");
+        assert_eq!(v6.to_string(), "[fd00:1::1]:40000");
+    }
 
     #[test]
     fn hello_round_trips_with_type_tag() {

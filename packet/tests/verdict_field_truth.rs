@@ -35,6 +35,7 @@ fn local() -> LocalHost {
         mptcp_enabled: Some(true),
         mptcp_version: Some(1),
         version_source: VersionSource::Kernel,
+        blackhole: None,
     }
 }
 

@@ -61,6 +61,7 @@ fn scenario_input(
             mptcp_enabled: Some(true),
             mptcp_version: Some(1),
             version_source: VersionSource::Kernel,
+            blackhole: None,
         },
         kernel: Some(KernelConnection {
             outcome: ConnectOutcome::Connected,

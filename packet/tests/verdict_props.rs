@@ -91,6 +91,7 @@ fn local() -> impl Strategy<Value = LocalHost> {
         mptcp_enabled: e,
         mptcp_version: v,
         version_source: VersionSource::Kernel,
+        blackhole: None,
     })
 }
 

@@ -51,6 +51,7 @@ fn local(version: u8) -> LocalHost {
         mptcp_enabled: Some(true),
         mptcp_version: Some(version),
         version_source: VersionSource::Kernel,
+        blackhole: None,
     }
 }
 
@@ -574,6 +575,7 @@ fn base_cases() -> Vec<Case> {
                     mptcp_enabled: Some(true),
                     mptcp_version: Some(0),
                     version_source: VersionSource::User,
+                    blackhole: None,
                 },
                 kernel: Some(KernelConnection {
                     outcome: ConnectOutcome::Connected,
@@ -671,6 +673,7 @@ fn base_cases() -> Vec<Case> {
                     mptcp_enabled: Some(false),
                     mptcp_version: Some(1),
                     version_source: VersionSource::Kernel,
+                    blackhole: None,
                 },
                 kernel: Some(connected(false)),
                 server: Some(ServerReport {

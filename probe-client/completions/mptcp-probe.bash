@@ -205,12 +205,16 @@ _mptcp__probe() {
             return 0
             ;;
         mptcp__subcmd__probe__subcmd__doctor)
-            opts="-h -V --json --help --version"
+            opts="-h -V --role --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --role)
+                    COMPREPLY=($(compgen -W "auto client server" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

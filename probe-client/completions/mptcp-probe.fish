@@ -24,7 +24,7 @@ function __fish_mptcp_probe_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off'
+complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off (y/n, t/f); anything else is an error, not a guess'
 complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -s h -l help -d 'Print help'
 complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -s V -l version -d 'Print version'
 complete -c mptcp-probe -n "__fish_mptcp_probe_needs_command" -f -a "check" -d 'Does MPTCP work end to end to HOST? The main job: an MPTCP connection to the echo server, and with CAP_NET_RAW crafted v1/v0/plain SYNs'
@@ -46,7 +46,7 @@ complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -l timeou
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -l write -d 'Write every probe and every answer to this pcap file (for Wireshark)' -r -F
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -s 4 -d 'Use IPv4 only'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -s 6 -d 'Use IPv6 only'
-complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off (y/n, t/f); anything else is an error, not a guess'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand check" -s V -l version -d 'Print version'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -l port -d 'Port of the echo server' -r
@@ -56,7 +56,7 @@ complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -l ti
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -l write -d 'Write every crafted probe, its answers and the connection\'s handshake to this pcap file' -r -F
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -s 4 -d 'Use IPv4 only'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -s 6 -d 'Use IPv6 only'
-complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off (y/n, t/f); anything else is an error, not a guess'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -s h -l help -d 'Print help'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand aggregate" -s V -l version -d 'Print version'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand trace" -l port -d 'Destination port' -r
@@ -71,24 +71,27 @@ complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand trace" -l timeou
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand trace" -l write -d 'Write every probe and every answer to this pcap file (for Wireshark)' -r -F
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand trace" -s 4 -d 'Use IPv4 only'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand trace" -s 6 -d 'Use IPv6 only'
-complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand trace" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand trace" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off (y/n, t/f); anything else is an error, not a guess'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand trace" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand trace" -s V -l version -d 'Print version'
-complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand doctor" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off'
-complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand doctor" -l role -d 'What this host is: a client (a router that opens subflows over its WAN links) or a server (the VPS that accepts them). Decides the endpoint advice. Default: server when the host has a `signal` endpoint and no `subflow` one, else client' -r -f -a "auto\t'Server when the host has a `signal` endpoint and no `subflow` one, else client'
+client\t'A router opening subflows over its WAN links'
+server\t'The VPS accepting them (and announcing extra addresses with `signal` endpoints)'"
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand doctor" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off (y/n, t/f); anything else is an error, not a guess'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand analyze" -l side -d 'Where the capture was made, for the verdict of each handshake: `client` (the SYN as sent), `server` (the SYN as it arrived), `direct` (no router between the ends: both), or `auto` (guessed per handshake from the TTLs)' -r -f -a "client\t'On the host that sent the SYN'
 server\t'On the host that answered it'
 direct\t'Both ends see the same packets (no router between them): SYN and SYN/ACK both carry an initial TTL'
 auto\t'Guess per handshake from the TTLs (the default)'"
-complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand analyze" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand analyze" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off (y/n, t/f); anything else is an error, not a guess'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand analyze" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand analyze" -s V -l version -d 'Print version'
-complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand completions" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand completions" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off (y/n, t/f); anything else is an error, not a guess'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand manpage" -l dir -d 'Write mptcp-probe.1 and one page per verb (mptcp-probe-check.1, ...) into this directory instead of printing mptcp-probe(1)' -r -F
-complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand manpage" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off'
+complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand manpage" -l json -d 'Machine-readable output: one JSON object per line. The environment variable takes 1/0, true/false, yes/no, on/off (y/n, t/f); anything else is an error, not a guess'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand manpage" -s h -l help -d 'Print help'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand manpage" -s V -l version -d 'Print version'
 complete -c mptcp-probe -n "__fish_mptcp_probe_using_subcommand help; and not __fish_seen_subcommand_from check aggregate trace doctor analyze completions manpage help" -f -a "check" -d 'Does MPTCP work end to end to HOST? The main job: an MPTCP connection to the echo server, and with CAP_NET_RAW crafted v1/v0/plain SYNs'

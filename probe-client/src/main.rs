@@ -16,17 +16,15 @@ mod generate;
 mod manual;
 mod net;
 mod output;
+mod target;
 mod trace;
 
-use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // The matches too, not only the parsed options: `check` needs to know
     // whether --timeout was given (see check::omr::timeout_secs).
-    let matches = cli::Cli::command().get_matches();
-    let cli = cli::Cli::from_arg_matches(&matches)
-        .unwrap_or_else(|e| e.format(&mut cli::Cli::command()).exit());
+    let (cli, matches) = cli::parse();
     match cli.command {
         cli::Command::Check(mut args) => {
             if let Some(sub) = matches.subcommand_matches("check") {

@@ -687,3 +687,312 @@ fn setcap_binary_sends_probes_as_an_ordinary_user() {
     assert_eq!(v["privilege_error"], Value::Null);
     assert!(!run.stderr.contains("CAP_NET_RAW"), "{run:?}");
 }
+
+/// The client namespace's `MPTcpExt` counter `name`.
+fn netstat_counter(ns: &Netns, name: &str) -> u64 {
+    ns.run(|| host::read_mptcp_counters().expect("MPTcpExt"))
+        .unwrap()
+        .get(name)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Trips the client namespace's blackhole detection: MPTCP connections to
+/// `server` through a router dropping SYNs with option 30, until the
+/// kernel has fallen back once (`Blackhole` > 0).
+fn trip_blackhole(lab: &Lab, server: std::net::SocketAddr) {
+    let router = lab.router.as_ref().unwrap();
+    let port = server.port().to_string();
+    router
+        .exec(&[
+            "iptables",
+            "-A",
+            "FORWARD",
+            "-p",
+            "tcp",
+            "--dport",
+            &port,
+            "-m",
+            "tcp",
+            "--tcp-option",
+            "30",
+            "-j",
+            "DROP",
+        ])
+        .unwrap();
+    for _ in 0..3 {
+        lab.client
+            .run(move || {
+                use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+                let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::MPTCP)).unwrap();
+                let _ = s.connect_timeout(&SockAddr::from(server), Duration::from_secs(10));
+            })
+            .unwrap();
+        if netstat_counter(&lab.client, "Blackhole") > 0 {
+            break;
+        }
+    }
+    assert!(
+        netstat_counter(&lab.client, "Blackhole") > 0,
+        "detection tripped"
+    );
+    // The path is clean again: only the host's state is left.
+    router.exec(&["iptables", "-F", "FORWARD"]).unwrap();
+}
+
+#[test]
+fn active_blackhole_is_local_mptcp_disabled_with_one_reset_that_works() {
+    let name = "active_blackhole_is_local_mptcp_disabled_with_one_reset_that_works";
+    if skip(name) || skip_without(name, "iptables") || skip_without(name, "setpriv") {
+        return;
+    }
+    // Its own client namespace: the detection is per namespace.
+    let lab = Lab::routed("cb").unwrap();
+    let _srv = start_server(&lab.server);
+    let addr = lab.server_addr.to_string();
+    trip_blackhole(
+        &lab,
+        std::net::SocketAddr::new(lab.server_addr.into(), PORT),
+    );
+
+    // The crafted probes pass (the path is clean), but this host's kernel
+    // sends new connections without MP_CAPABLE: not OK, exit 1.
+    let run = check(&lab.client, &["--json", &addr]);
+    assert_eq!(run.verdict(), "local_mptcp_disabled", "{run:?}");
+    assert_eq!(run.code, 1, "{run:?}");
+    let v = &run.json()[0];
+    let evidence = v["evidence"].to_string();
+    assert!(
+        evidence.contains("Blackhole = 1"),
+        "counter values: {run:?}"
+    );
+    assert!(
+        evidence.contains("SYN without MP_CAPABLE"),
+        "the kernel's SYN without the option: {run:?}"
+    );
+    assert!(
+        evidence.contains("v1 probe (crafted, untouched by the detection) arrived intact"),
+        "next to the crafted probe that passed: {run:?}"
+    );
+    assert!(v["input"]["local"]["blackhole"].is_object(), "{run:?}");
+    let check_fix = v["fix"].as_str().unwrap().to_string();
+    let timeout = stdout_of(
+        lab.client
+            .exec(&["sysctl", "-n", "net.mptcp.blackhole_timeout"])
+            .unwrap(),
+    );
+    let reset = format!("sysctl -w net.mptcp.blackhole_timeout={}", timeout.trim());
+    assert!(check_fix.starts_with(&reset), "{check_fix}");
+
+    // Without CAP_NET_RAW the kernel connection is all there is: the same.
+    let out = lab
+        .client
+        .command("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN])
+        .args(["check", "--json", "--timeout", "2", &addr])
+        .output()
+        .unwrap();
+    let unprivileged = Run::from(out);
+    assert_eq!(
+        unprivileged.verdict(),
+        "local_mptcp_disabled",
+        "{unprivileged:?}"
+    );
+    assert_eq!(unprivileged.code, 1);
+
+    // doctor agrees, with the same advice.
+    let out = lab
+        .client
+        .command(BIN)
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    let doctor = Run::from(out);
+    assert_eq!(doctor.code, 1, "{doctor:?}");
+    let d = &doctor.json()[0];
+    assert_eq!(d["usable"], false, "{doctor:?}");
+    assert_eq!(d["new_connection"]["blackholed"], true, "{doctor:?}");
+    let finding = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "blackhole")
+        .unwrap_or_else(|| panic!("no blackhole finding: {doctor:?}"));
+    assert_eq!(finding["status"], "problem");
+    assert_eq!(finding["fix"].as_str().unwrap(), check_fix, "one advice");
+
+    // The advice works on this kernel: after it, check is OK again.
+    let argv: Vec<&str> = reset.split(' ').collect();
+    lab.client.exec(&argv).unwrap();
+    let run = check(&lab.client, &["--json", &addr]);
+    assert_eq!(run.verdict(), "mptcp_ok", "{run:?}");
+    assert_eq!(run.code, 0);
+}
+
+/// A check whose crafted probes all vanish while its kernel connection
+/// gets through says so, instead of a verdict that silently ignores them.
+/// Here policy routing sends them another way than the kernel's SYN (the
+/// issue's multi-WAN case): the raw sockets belong to root, the kernel
+/// connection to the user check switches to, and `ip rule uidrange` sends
+/// root's packets to a gateway that does not exist (ARP fails, silently).
+#[test]
+fn lost_crafted_probes_are_named() {
+    let name = "lost_crafted_probes_are_named";
+    if skip(name) {
+        return;
+    }
+    let lab = Lab::direct("cq").unwrap();
+    let _srv = start_server(&lab.server);
+    lab.client
+        .ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            "10.1.0.99",
+            "dev",
+            "eth0",
+            "table",
+            "200",
+        ])
+        .unwrap();
+    lab.client
+        .ip(&[
+            "rule", "add", "uidrange", "0-0", "table", "200", "priority", "100",
+        ])
+        .unwrap();
+    let out = lab
+        .client
+        .command(BIN)
+        .args([
+            "check",
+            "--json",
+            "--timeout",
+            "1",
+            &lab.server_addr.to_string(),
+        ])
+        .env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65534")
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    let v = &run.json()[0];
+    let probes = v["input"]["probes"].as_array().unwrap();
+    assert_eq!(probes.len(), 3, "{run:?}");
+    assert!(
+        probes.iter().all(|p| p["answer"]["type"] == "silence"),
+        "{run:?}"
+    );
+    assert_eq!(v["input"]["kernel"]["outcome"], "connected", "{run:?}");
+    // The kernel connection decides, and the output says why it alone.
+    assert_eq!(run.verdict(), "mptcp_ok", "{run:?}");
+    let missing = v["missing"].to_string();
+    assert!(missing.contains("none of the 3 crafted SYNs"), "{run:?}");
+}
+
+fn stdout_of(out: std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Without CAP_NET_RAW the note and its fix are printed once per run, not
+/// once on stderr and again under every interface.
+#[test]
+fn the_missing_privilege_is_said_once() {
+    let name = "the_missing_privilege_is_said_once";
+    if skip(name) || skip_without(name, "setpriv") {
+        return;
+    }
+    let lab = Lab::direct("c1").unwrap();
+    let _srv = start_server(&lab.server);
+    let out = lab
+        .client
+        .command("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN])
+        .args(["check", "--timeout", "1", "-i", "eth0", "-i", "lo"])
+        .arg(lab.server_addr.to_string())
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(all.matches("CAP_NET_RAW").count(), 1, "{run:?}");
+    assert_eq!(all.matches("setcap cap_net_raw+ep").count(), 1, "{run:?}");
+    assert!(run.stdout.contains("via eth0: mptcp_ok"), "{run:?}");
+}
+
+/// On OpenMPTCProuter's router layout (a WAN table reached only by `ip -6
+/// rule from`), an unprivileged `check -i wanB` (the kernel connection
+/// alone) leaves from wanB's address too, so policy routing takes it out
+/// of wanB, where the ISP strips the option. Before, bound to the device
+/// alone, it found no IPv6 route at all (`unreachable`).
+#[test]
+fn unprivileged_check_on_a_policy_routed_wan_uses_its_address() {
+    let name = "unprivileged_check_on_a_policy_routed_wan_uses_its_address";
+    if skip(name) || skip_without(name, "ip6tables") || skip_without(name, "setpriv") {
+        return;
+    }
+    let lab = lab::two_wan::TwoWan::new("cw6", false).unwrap();
+    lab.r1
+        .exec(&[
+            "ip6tables",
+            "-w",
+            "-t",
+            "mangle",
+            "-A",
+            "FORWARD",
+            "-p",
+            "tcp",
+            "--dport",
+            "6101",
+            "--tcp-flags",
+            "SYN,ACK",
+            "SYN",
+            "-j",
+            "TCPOPTSTRIP",
+            "--strip-options",
+            "30",
+        ])
+        .unwrap();
+    let topo_settle = std::time::Instant::now();
+    for ns in lab.all() {
+        while !ns
+            .ip(&["-6", "addr", "show", "tentative"])
+            .unwrap()
+            .stdout
+            .is_empty()
+        {
+            assert!(topo_settle.elapsed() < Duration::from_secs(10), "DAD");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let _srv = start_server(&lab.server);
+    let out = lab
+        .client
+        .command("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN])
+        .args([
+            "check",
+            "--json",
+            "-6",
+            "--timeout",
+            "2",
+            "-i",
+            "wanA",
+            "-i",
+            "wanB",
+        ])
+        .arg(lab.server_addr6.to_string())
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    let lines = run.json();
+    assert_eq!(lines.len(), 2, "{run:?}");
+    assert_eq!(lines[0]["verdict"], "mptcp_ok", "{run:?}");
+    assert_eq!(lines[1]["verdict"], "stripped_upstream", "{run:?}");
+    assert!(
+        lines[1]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("[fd20:1::2]:"),
+        "{run:?}"
+    );
+}

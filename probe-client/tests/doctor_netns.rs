@@ -280,43 +280,64 @@ fn blackhole_is_reported_with_a_reset_that_works() {
     .trim()
     .to_string();
     assert_ne!(timeout, "0", "blackhole detection is on by default");
+    // Issue 9: while the detection is active, new connections get no
+    // MPTCP, so MPTCP is not usable here (it was "usable", exit 0, before).
     let (code, v) = doctor_json(&lab.client);
-    assert_eq!(code, 0, "MPTCP itself is still usable: {v:#}");
-    // Counted once per connection, not per SYN (three MP_CAPABLE SYNs).
+    assert_eq!(code, 1, "new connections get no MPTCP: {v:#}");
+    assert_eq!(v["usable"], false);
+    assert_eq!(v["new_connection"]["blackholed"], true, "{v:#}");
+    // Counted once per connection, not per SYN (three MP_CAPABLE SYNs);
+    // read before doctor's own probe connection.
     assert_eq!(counter(&v, "MPCapableSYNTX"), 1);
     assert_eq!(counter(&v, "Blackhole"), 1);
     assert_eq!(counter(&v, "MPCapableSYNTXDrop"), 1);
     assert_eq!(counter(&v, "MPCapableSYNTXDisabled"), 1);
     let b = finding(&v, "blackhole");
-    assert_eq!(b["status"], "warn");
+    assert_eq!(b["status"], "problem");
     let message = b["message"].as_str().unwrap();
     assert!(message.contains("disabled MPTCP for new outgoing connections"));
     assert!(message.contains("aggregation stops"));
+    assert!(message.contains("active NOW"), "{message}");
     let fix = b["fix"].as_str().unwrap();
     let reset = format!("sysctl -w net.mptcp.blackhole_timeout={timeout}");
     assert!(fix.starts_with(&reset), "{fix}");
     assert_eq!(finding(&v, "syn_drops")["status"], "warn");
-    let (_, text) = doctor(&lab.client, &[]);
-    assert!(text.contains("[warn] Blackhole = 1"), "{text}");
+    let (code, text) = doctor(&lab.client, &[]);
+    assert_eq!(code, 1);
+    assert!(text.contains("[problem] Blackhole = 1"), "{text}");
     assert!(text.contains(&format!("fix: {reset}")), "{text}");
 
     // The advice works: with the firewall gone, writing the sysctl (its
     // current value) re-enables MPTCP at once for the next connection.
     lab.server.exec(&["iptables", "-F", "INPUT"]).unwrap();
+    // doctor's own probes (sending nothing) counted while it was active.
+    let disabled_before = netstat(&lab.client, "MPCapableSYNTXDisabled");
     let (argv0, rest) = reset.split_once(' ').unwrap();
     let mut args = vec![argv0];
     args.extend(rest.split(' '));
     lab.client.exec(&args).unwrap();
     lab.client.run(|| mptcp_connect(server)).unwrap();
-    let (_, v) = doctor_json(&lab.client);
+    let (code, v) = doctor_json(&lab.client);
     assert_eq!(
         counter(&v, "MPCapableSYNTXDisabled"),
-        1,
+        disabled_before,
         "not disabled again"
     );
     assert_eq!(counter(&v, "MPCapableSYNTX"), 2);
     assert_eq!(counter(&v, "MPCapableSYNACKRX"), 1, "answered as MPTCP");
+    assert_eq!(code, 0, "usable again: {v:#}");
+    assert_eq!(v["new_connection"]["blackholed"], false, "{v:#}");
+    assert_eq!(finding(&v, "blackhole")["status"], "ok");
     acceptor.join().unwrap();
+}
+
+/// The namespace's `MPTcpExt` counter `name`, read directly.
+fn netstat(ns: &Netns, name: &str) -> u64 {
+    ns.run(|| host::read_mptcp_counters().expect("MPTcpExt"))
+        .unwrap()
+        .get(name)
+        .copied()
+        .unwrap_or(0)
 }
 
 #[test]
@@ -340,9 +361,53 @@ fn blackhole_expires_after_the_timeout() {
         .contains("net.mptcp.blackhole_timeout = 1 s"));
     lab.server.exec(&["iptables", "-F", "INPUT"]).unwrap();
     std::thread::sleep(Duration::from_millis(2500));
+    // doctor's own probe (sending nothing) may have counted while active.
+    let disabled_before = netstat(&lab.client, "MPCapableSYNTXDisabled");
     lab.client.run(|| mptcp_connect(server)).unwrap();
-    let (_, v) = doctor_json(&lab.client);
-    assert_eq!(counter(&v, "MPCapableSYNTXDisabled"), 1, "period over");
+    let (code, v) = doctor_json(&lab.client);
+    assert_eq!(
+        counter(&v, "MPCapableSYNTXDisabled"),
+        disabled_before,
+        "period over"
+    );
     assert_eq!(counter(&v, "MPCapableSYNACKRX"), 1, "answered as MPTCP");
+    // And doctor says so: history only, MPTCP usable.
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(finding(&v, "blackhole")["status"], "ok");
     acceptor.join().unwrap();
+}
+
+/// A VPS as OpenMPTCProuter sets it up (a `signal` endpoint, no `subflow`
+/// one) gets no router advice about endpoints.
+#[test]
+fn a_server_host_gets_no_client_endpoint_advice() {
+    if skip("a_server_host_gets_no_client_endpoint_advice") {
+        return;
+    }
+    let ns = Netns::new("dsv").unwrap();
+    ns.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "eth1",
+    ])
+    .unwrap();
+    ns.addr("eth0", "10.7.0.1/24").unwrap();
+    ns.ip(&[
+        "mptcp", "endpoint", "add", "10.7.0.1", "dev", "eth0", "signal",
+    ])
+    .unwrap();
+    let (code, v) = doctor_json(&ns);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["role"], "server");
+    let e = finding(&v, "endpoints");
+    assert_eq!(e["status"], "ok", "{v:#}");
+    assert!(e["message"].as_str().unwrap().contains("as a server"));
+    assert_eq!(e["fix"], Value::Null);
+    // Without endpoints at all, the role is given.
+    let bare = Netns::new("dsw").unwrap();
+    let (_, v) = doctor(&bare, &["--json", "--role", "server"]);
+    let v: Value = serde_json::from_str(&v).unwrap();
+    assert_eq!(v["role"], "server");
+    assert_eq!(finding(&v, "endpoints")["status"], "ok", "{v:#}");
+    let (_, v) = doctor(&bare, &["--json"]);
+    let v: Value = serde_json::from_str(&v).unwrap();
+    assert_eq!(finding(&v, "endpoints")["status"], "warn");
 }

@@ -709,7 +709,8 @@ fn interface_and_source_are_honoured() {
     let args6 = ["trace", "-6", &dst6, "--timeout", "3", "-i", "eth0"];
     let out = trace(&chain, &args6);
     assert_eq!(out.status.code(), Some(0));
-    assert!(stdout(&out).contains(&format!("from {}:", chain.client_addr6)));
+    // IPv6 with its port in brackets (issue 9), as everywhere.
+    assert!(stdout(&out).contains(&format!("from [{}]:", chain.client_addr6)));
 
     let out = trace(&chain, &["trace", &dst, "-i", "nosuch0"]);
     let err = String::from_utf8_lossy(&out.stderr);

@@ -176,11 +176,7 @@ fn segment_text(out: &mut String, title: &str, seg: Option<&ObservedSegment>) {
 pub fn text(r: &EchoReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "mptcp-probe-server report (protocol v{})", r.version);
-    let _ = writeln!(
-        out,
-        "connection: {}:{} -> {}:{}",
-        r.peer.addr, r.peer.port, r.local.addr, r.local.port
-    );
+    let _ = writeln!(out, "connection: {} -> {}", r.peer, r.local);
     let _ = writeln!(
         out,
         "this connection is {}",

@@ -202,6 +202,7 @@ pub fn verdict_input(h: &Handshake, side: Side, server_version: Option<u8>) -> V
             mptcp_enabled: None,
             mptcp_version: version,
             version_source: VersionSource::Unknown,
+            blackhole: None,
         };
         let syn = answered_syn(h).or(h.syns.first());
         let sent = syn.map(|s| OptionArea::new(&s.options)).unwrap_or_default();
@@ -249,6 +250,7 @@ pub fn verdict_input(h: &Handshake, side: Side, server_version: Option<u8>) -> V
         },
         mptcp_version: version,
         version_source: VersionSource::Unknown,
+        blackhole: None,
     };
     input.kernel = Some(kernel_connection(h, client_view));
     if server_view {
@@ -335,6 +337,8 @@ pub fn run_input(
             mptcp_enabled: version.map(|_| true),
             mptcp_version: version,
             version_source: VersionSource::Unknown,
+            // A capture cannot show the detection's state.
+            blackhole: None,
         },
         ..Default::default()
     };

@@ -190,6 +190,13 @@ fn print_outcome(i: usize, n: usize, o: &Outcome) {
     if !s.client_args.is_empty() {
         println!("  client runs with: {}", s.client_args.join(" "));
     }
+    if let lab::Layout::TwoWan { oif_rules } = s.layout {
+        println!("  router (where the client runs):");
+        for cmd in lab::two_wan::router_commands(oif_rules) {
+            println!("    ip {}", cmd.join(" "));
+        }
+        println!("  the path under test is wanB's (r1 is its ISP); wanA must stay mptcp_ok");
+    }
     println!(
         "  check  {} (exit {}): {}",
         o.check_verdict, o.check.exit, o.check_summary
@@ -199,6 +206,17 @@ fn print_outcome(i: usize, n: usize, o: &Outcome) {
             "  trace  {v} (exit {}); hop range: {}",
             t.exit,
             o.hop_range_text.as_deref().unwrap_or("none")
+        );
+    }
+    for p in &o.paths {
+        println!(
+            "  {:<6} {} (exit {}){}: {}",
+            p.label.split(' ').next().unwrap_or(""),
+            p.verdict,
+            p.exit,
+            p.hop_range
+                .map_or(String::new(), |r| format!("; hop range: {r}")),
+            p.label
         );
     }
     if let Some(t) = &o.tracebox {

@@ -86,6 +86,10 @@ pub struct LocalHost {
     /// Where `mptcp_version` came from.
     #[serde(default)]
     pub version_source: VersionSource,
+    /// The kernel's blackhole detection, when it was seen keeping
+    /// MP_CAPABLE out of new connections (`None`: not seen active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blackhole: Option<super::blackhole::Blackhole>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

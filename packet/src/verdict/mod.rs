@@ -8,12 +8,14 @@
 //!
 //! The decision is an ordered rule table ([`RULES`], first match wins); the
 //! order and its reasons are documented in [`rules`].
+pub mod blackhole;
 pub mod capable;
 pub mod facts;
 pub mod input;
 pub mod output;
 pub mod rules;
 
+pub use blackhole::Blackhole;
 pub use capable::{find_capable, syn_fate, CapableSeen, SynFate};
 pub use input::{
     hops_from_ttl, AnswerHeader, ConnectOutcome, HopOption, KernelConnection, LocalHost,
@@ -50,17 +52,50 @@ pub fn evaluate(input: &VerdictInput) -> Verdict {
         });
     let mut evidence = common_evidence(&facts);
     evidence.extend(finding.evidence);
+    let mut missing = finding.missing;
+    missing.extend(lost_probes(input));
     Verdict {
         code: finding.code,
         summary: finding.summary,
         evidence,
         hop_range: finding.hop_range,
         fix: finding.fix,
-        missing: finding.missing,
+        missing,
         rule: rule.name.to_string(),
         direction: finding.direction,
         middlebox: finding.middlebox,
     }
+}
+
+/// Crafted probes that all met silence while a connection this host's
+/// kernel made to the same address got through (the kernel connection, or
+/// the echo server's account, which comes over one) were lost on the way
+/// out or back: a firewall on this host, or a route the crafted SYNs took
+/// and the kernel's did not (a multi-WAN router's policy routing). No rule
+/// decides from silence alone while the kernel got through, so the verdict
+/// rests on the kernel's side; this says so instead of leaving the
+/// contradiction unexplained.
+fn lost_probes(input: &VerdictInput) -> Option<String> {
+    let kernel_through = input
+        .kernel
+        .as_ref()
+        .is_some_and(|k| k.outcome == ConnectOutcome::Connected)
+        || input.server.is_some();
+    let all_silent = !input.probes.is_empty()
+        && input
+            .probes
+            .iter()
+            .all(|p| p.answer == ProbeAnswer::Silence);
+    (kernel_through && all_silent).then(|| {
+        format!(
+            "answers to the crafted probes: none of the {} crafted SYNs (not even the plain one) \
+             got any answer, while this host's own connection to the same address got through; \
+             they were lost on the way out or back (a firewall on this host, or a route the \
+             crafted SYNs took that the kernel's did not), so the verdict rests on the kernel \
+             connection and the echo server's account alone",
+            input.probes.len()
+        )
+    })
 }
 
 /// What was sent, seen and answered, whatever the verdict.
@@ -79,6 +114,9 @@ fn common_evidence(f: &Facts<'_>) -> Vec<String> {
         (None, _) => ", MPTCP version unknown".into(),
     };
     lines.push(format!("this host: {enabled}{version}"));
+    if let Some(bh) = &local.blackhole {
+        lines.push(bh.describe());
+    }
     lines.extend(f.all().map(facts::Attempt::describe));
     if let Some(s) = &f.input.server {
         // Only what the server said: a field it left out (no kernel

@@ -73,7 +73,10 @@ impl VerdictCode {
                 "this host and the server speak different MPTCP versions"
             }
             VerdictCode::ServerMptcpDisabled => "the server does not do MPTCP on this port",
-            VerdictCode::LocalMptcpDisabled => "MPTCP is disabled on this host",
+            VerdictCode::LocalMptcpDisabled => {
+                "this host's kernel does not use MPTCP for new connections (disabled, \
+                 refused, or its blackhole detection is active)"
+            }
             VerdictCode::Unreachable => "nothing answers on this path",
             VerdictCode::Inconclusive => "not enough evidence to tell",
         }

@@ -7,7 +7,10 @@
 //!    whatever the path does. It must also come before the path rules: a
 //!    kernel without MPTCP sends no MP_CAPABLE, so its connection would
 //!    otherwise look stripped. (Crafted probes still run and their findings
-//!    stay in the evidence.)
+//!    stay in the evidence.) The kernel's blackhole detection counts too
+//!    (it sends new connections without MP_CAPABLE), except when the
+//!    crafted probes show the path failing: that failure tripped it, and
+//!    the path rule names the cause to remove first.
 //! 2. `unreachable`: with no handshake at all (silence, ICMP errors, RSTs)
 //!    nothing about MPTCP can be judged. It yields to an echo server
 //!    report (which proves the path works) and leaves a RST to an MPTCP
@@ -53,7 +56,7 @@
 //! Each finding also says which way the handshake was lost (`direction`,
 //! where the evidence tells) and what kind of box is to blame
 //! (`middlebox`); both stay empty for verdicts about a host.
-use super::capable::SynFate;
+use super::capable::{find_capable, SynFate};
 use super::facts::{Arrival, Attempt, Facts, Reply, ServerSent};
 use super::output::{Direction, HopRange, MiddleboxKind, VerdictCode};
 
@@ -179,17 +182,68 @@ const PROXY_FIX: &str = "a box on the path terminates TCP (a SYN proxy such as D
      have this port or the server exempted from it (ask the provider), try another port, or carry \
      the traffic in a tunnel (e.g. UDP/WireGuard)";
 
-/// This host cannot make MPTCP connections (`LocalHost::mptcp_enabled == Some(false)`).
+/// This host's kernel does not use MPTCP for new connections: it cannot
+/// make them (`LocalHost::mptcp_enabled == Some(false)`), or its blackhole
+/// detection keeps MP_CAPABLE out of them (`LocalHost::blackhole`).
 fn local_mptcp_disabled(f: &Facts<'_>) -> Option<Finding> {
-    if f.input.local.mptcp_enabled != Some(false) {
+    if f.input.local.mptcp_enabled == Some(false) {
+        let summary =
+            "MPTCP is disabled on this host: its kernel cannot make MPTCP connections".to_string();
+        return Some(Finding::new(VerdictCode::LocalMptcpDisabled, summary).fix(
+            "enable it: `sysctl -w net.mptcp.enabled=1` on an upstream kernel (5.6+), \
+             `sysctl -w net.mptcp.mptcp_enabled=1` on an out-of-tree -mptcp kernel",
+        ));
+    }
+    local_blackhole(f)
+}
+
+/// The blackhole detection is active. When the crafted probes (which the
+/// detection does not touch) show the path itself failing, that failure is
+/// the cause (it is what trips the detection): the path rules name it and
+/// the detection stays in the common evidence. Otherwise the host is the
+/// cause: whatever the path does, this host's connections get no MPTCP.
+fn local_blackhole(f: &Facts<'_>) -> Option<Finding> {
+    let bh = f.input.local.blackhole.as_ref()?;
+    let probes: Vec<&Attempt> = f.relevant().filter(|a| !a.is_kernel).collect();
+    let working = probes.iter().find(|a| a.works());
+    if !probes.is_empty() && working.is_none() {
         return None;
     }
-    let summary =
-        "MPTCP is disabled on this host: its kernel cannot make MPTCP connections".to_string();
-    Some(Finding::new(VerdictCode::LocalMptcpDisabled, summary).fix(
-        "enable it: `sysctl -w net.mptcp.enabled=1` on an upstream kernel (5.6+), \
-         `sysctl -w net.mptcp.mptcp_enabled=1` on an out-of-tree -mptcp kernel",
-    ))
+    let period = match bh.timeout {
+        Some(t) => format!("net.mptcp.blackhole_timeout = {t} s, longer after repeats"),
+        None => "net.mptcp.blackhole_timeout seconds, longer after repeats".into(),
+    };
+    let summary = format!(
+        "this host's kernel does not use MPTCP for new connections: its blackhole detection \
+         turned MPTCP off after earlier MP_CAPABLE SYNs were lost ({period}), so every new \
+         connection, to {} too, goes out as plain TCP",
+        f.target
+    );
+    let mut finding = Finding::new(VerdictCode::LocalMptcpDisabled, summary)
+        .fix(super::blackhole::reset_advice(bh.timeout));
+    let kernel_syn = f.input.server.as_ref().and_then(|s| s.syn_seen.as_ref());
+    if kernel_syn.is_some_and(|syn| find_capable(syn.as_bytes()).is_none()) {
+        finding.evidence.push(
+            "the server saw this host's kernel connection's SYN without MP_CAPABLE: the \
+             kernel did not offer MPTCP"
+                .into(),
+        );
+    }
+    match working {
+        Some(a) => finding.evidence.push(format!(
+            "the {} (crafted, untouched by the detection) {}: the path itself carries MPTCP",
+            a.label,
+            if a.arrived_intact() {
+                "arrived intact and was answered with MP_CAPABLE"
+            } else {
+                "was answered with MP_CAPABLE"
+            }
+        )),
+        None => finding.missing.push(
+            "crafted probes (CAP_NET_RAW) to show whether the path itself carries MPTCP".into(),
+        ),
+    }
+    Some(finding)
 }
 
 /// No handshake anywhere (every SYN met silence, an ICMP error or a RST)

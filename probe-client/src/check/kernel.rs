@@ -8,7 +8,7 @@
 //! server (`--echo-port`: connect only), or a plain TCP connection that
 //! only asks the echo server (when an MPTCP connection would do harm or
 //! has failed).
-use super::adapt::{CounterDelta, KernelFacts};
+use super::adapt::{BlackholeFacts, CounterDelta, KernelFacts};
 use crate::echo_client::{EchoConn, EchoError};
 use netsys::sockopt;
 use packet::echo::{
@@ -58,6 +58,21 @@ pub enum Purpose {
 pub fn fallback_wait(syn_retrans_before_tcp_fallback: Option<u32>) -> Duration {
     let retries = syn_retrans_before_tcp_fallback.unwrap_or(2).min(8);
     Duration::from_secs(u64::from(retries) + 2)
+}
+
+/// Whether this kernel's blackhole detection keeps MP_CAPABLE out of new
+/// connections now, probed without sending anything
+/// (`host::new_connection`), with the `MPTcpExt` totals. `None` when no
+/// MPTCP socket opens (the kernel connection then reports why).
+pub fn blackhole_probe() -> Option<BlackholeFacts> {
+    let probe = host::new_connection::probe().ok()?;
+    let counters = host::read_mptcp_counters().ok();
+    let total = |name: &str| counters.as_ref().and_then(|c| c.get(name).copied());
+    Some(BlackholeFacts {
+        active: probe.blackholed(),
+        events: total("Blackhole"),
+        syn_tx_disabled: total("MPCapableSYNTXDisabled"),
+    })
 }
 
 /// Why there is no echo report.

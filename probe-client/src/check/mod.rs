@@ -122,6 +122,7 @@ use crate::net::error::NetError;
 use crate::net::pcap::PcapRecorder;
 use crate::net::raw::Deadline;
 use crate::net::resolve::FamilyPreference;
+use crate::net::source::select_source;
 use crate::output;
 use adapt::{KernelPlan, LocalFacts, Observations};
 use blackhole::{BlackholeState, BlackholeWatch};
@@ -130,13 +131,15 @@ use kernel::{ConnectSpec, EchoStatus, Purpose};
 use packet::verdict::ConnectOutcome;
 use probes::RawPath;
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Host name or address of the echo server (or of any TCP server).
+    /// Host name or address of the echo server (or of any TCP server):
+    /// HOST, HOST:PORT or [IPV6]:PORT (a port here is used instead of
+    /// --port; a different --port too is an error).
     pub host: String,
     /// Port to check: the echo server's, or with --echo-port the real
     /// service's (the tunnel's, say).
@@ -218,6 +221,10 @@ pub fn resolve(host: &str, port: u16, net: &NetArgs) -> Result<SocketAddr, NetEr
 pub struct PathPlan {
     pub dest: SocketAddr,
     pub interface: Option<String>,
+    /// The address every packet of this path leaves from (see
+    /// `net::source::select_source`); `None` when none could be chosen
+    /// (the kernel connection then tries without one and reports why).
+    pub source: Option<IpAddr>,
     pub raw: Result<RawPath, ProbesSkipped>,
 }
 
@@ -234,6 +241,7 @@ pub fn check_one<W: Write>(
     let PathPlan {
         dest,
         interface,
+        source,
         raw,
     } = plan;
     let watch = BlackholeWatch::start();
@@ -257,10 +265,18 @@ pub fn check_one<W: Write>(
         mptcp_connect_timeout,
         // The crafted probes leave from the selected source: the kernel
         // connection must too, since the echo server shows a client only
-        // the SYNs from the address its query comes from.
-        source: raw.as_ref().map(|r| r.source).ok().or(args.net.source),
+        // the SYNs from the address its query comes from, and policy
+        // routing (`ip rule from ADDR`) must send both the same way.
+        source: raw
+            .as_ref()
+            .map(|r| r.source)
+            .ok()
+            .or(source)
+            .or(args.net.source),
         timeout,
     };
+    // Before our own connections can change it (the probe sends nothing).
+    let blackhole = kernel::blackhole_probe();
     let echo_spec = ConnectSpec {
         dest: SocketAddr::new(dest.ip(), echo_port),
         ..spec.clone()
@@ -270,7 +286,7 @@ pub fn check_one<W: Write>(
         readiness,
         user_version: args.mptcp_version,
     };
-    let target = format!("{}:{}", args.host, args.port);
+    let target = crate::target::host_port(&args.host, args.port);
 
     // 1. The crafted probes, before anything of the kernel's.
     let mut probes = Vec::new();
@@ -370,6 +386,7 @@ pub fn check_one<W: Write>(
         report_over_plain_tcp: via == Some(EchoVia::PlainTcp) && !separate_echo,
         watched_port: separate_echo.then_some(dest.port()),
         report_local: asked.as_ref().and_then(|s| s.local_addr),
+        blackhole,
         ..Default::default()
     };
     if let (Some(session), false) = (asked.as_mut(), observations.probes.is_empty()) {
@@ -407,6 +424,9 @@ pub fn check_one<W: Write>(
     if let Some(report) = &observations.report {
         engine::listener::amend(&mut verdict, report);
     }
+    adapted
+        .notes
+        .extend(adapt::v0_ignored_note(&adapted.input, &verdict));
     let source = kernel_session
         .as_ref()
         .and_then(|k| k.local_addr)
@@ -476,11 +496,15 @@ fn plan_paths(args: &CheckArgs) -> Vec<(Option<String>, Result<PathPlan, CheckEr
         .map(|interface| {
             let plan = resolve(&args.host, args.port, &args.net)
                 .map(|dest| {
-                    let raw = RawPath::open(dest.ip(), args.net.source, interface.as_deref())
-                        .map_err(ProbesSkipped::opening);
+                    let source =
+                        select_source(dest.ip(), args.net.source, interface.as_deref()).ok();
+                    let raw =
+                        RawPath::open(dest.ip(), source.or(args.net.source), interface.as_deref())
+                            .map_err(ProbesSkipped::opening);
                     PathPlan {
                         dest,
                         interface: interface.clone(),
+                        source,
                         raw,
                     }
                 })
@@ -500,7 +524,7 @@ fn plan_paths(args: &CheckArgs) -> Vec<(Option<String>, Result<PathPlan, CheckEr
 }
 
 pub fn run(args: &CheckArgs, global: &GlobalArgs) -> ExitCode {
-    let target = format!("{}:{}", args.host, args.port);
+    let target = crate::target::host_port(&args.host, args.port);
     let plans = plan_paths(args);
     let mut recorder = match &args.net.write {
         Some(path) => match PcapRecorder::create(path) {
@@ -515,7 +539,10 @@ pub fn run(args: &CheckArgs, global: &GlobalArgs) -> ExitCode {
         let result = plan.and_then(|plan| check_one(args, plan, recorder.as_mut()));
         let code = match result {
             Ok(run) => {
-                if let (Some(why), false) = (&run.privilege_error, privilege_said) {
+                // Once per run, however many interfaces: the fix is the same.
+                if let (Some(why @ ProbesSkipped::NoPrivilege(_)), false) =
+                    (&run.privilege_error, privilege_said)
+                {
                     eprintln!("mptcp-probe check: {why}");
                     privilege_said = true;
                 }

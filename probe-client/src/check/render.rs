@@ -245,27 +245,25 @@ pub fn text(run: &CheckRun) -> String {
         )),
         _ => {}
     }
-    if let Some(why) = &run.privilege_error {
+    // A missing privilege is said once per run, on stderr (`check::run`),
+    // not again under every interface.
+    if let Some(why) = run
+        .privilege_error
+        .as_ref()
+        .filter(|w| !matches!(w, super::error::ProbesSkipped::NoPrivilege(_)))
+    {
         notes.push(why.to_string());
     }
     for note in &notes {
         let _ = writeln!(out, "note: {note}");
     }
     if let Some(report) = &run.observations.report {
-        let _ = writeln!(
-            out,
-            "echo server ({}:{}):",
-            report.local.addr, report.local.port
-        );
+        let _ = writeln!(out, "echo server ({}):", report.local);
         let which = match run.echo_via {
             Some(EchoVia::PlainTcp) => "plain TCP echo connection",
             _ => "kernel connection",
         };
-        let _ = writeln!(
-            out,
-            "  {which} from {}:{} (as the server saw it)",
-            report.peer.addr, report.peer.port
-        );
+        let _ = writeln!(out, "  {which} from {} (as the server saw it)", report.peer);
         let _ = writeln!(
             out,
             "    sent:        [not captured on this host: the kernel chose the options]"

@@ -1,7 +1,7 @@
 //! The pure evaluation: [`DoctorFacts`] in, findings out. No I/O here, so
 //! every case is a unit test with fixture facts.
 use super::counters::counter_findings;
-use super::facts::{DoctorFacts, SocketTry};
+use super::facts::{DoctorFacts, Role, SocketTry};
 use super::finding::{Finding, Group, Status};
 use host::kconfig::Setting;
 use packet::echo::{Flavor, PmEndpoint};
@@ -394,12 +394,28 @@ fn endpoints(facts: &DoctorFacts, subflow_eps: usize) -> Finding {
         .iter()
         .filter(|e| e.flags.iter().any(|f| f == "signal"))
         .count();
-    if subflow_eps == 0 {
-        let what = if eps.is_empty() {
-            "no endpoints".to_string()
+    let (role, why) = facts.role.resolve(eps);
+    let what = if eps.is_empty() {
+        "no endpoints".to_string()
+    } else {
+        format!("{} endpoints, none flagged `subflow`", eps.len())
+    };
+    if role == Role::Server {
+        // A server accepts the subflows its clients open: it needs no
+        // `subflow` endpoint of its own.
+        let announce = if signal > 0 {
+            format!("; {signal} `signal` endpoints announce this host's extra addresses to clients")
         } else {
-            format!("{} endpoints, none flagged `subflow`", eps.len())
+            "; a `signal` endpoint is only needed to announce extra addresses of this host".into()
         };
+        let message = if subflow_eps == 0 {
+            format!("{what}: as a server (role from {why}) this host needs none: clients open the extra subflows to it{announce}")
+        } else {
+            format!("{} endpoints, {subflow_eps} flagged `subflow`: as a server (role from {why}) this host also opens subflows from them on its own outgoing connections{announce}", eps.len())
+        };
+        return Finding::new("endpoints", Group::PathManager, Status::Ok, message).details(details);
+    }
+    if subflow_eps == 0 {
         let server = if signal > 0 {
             " (the `signal` ones are announced to peers: what a server needs)"
         } else {
@@ -409,7 +425,7 @@ fn endpoints(facts: &DoctorFacts, subflow_eps: usize) -> Finding {
             "endpoints",
             Group::PathManager,
             Status::Warn,
-            format!("{what}{server}: as a client this host opens no extra subflow, so its MPTCP connections use one path only (no aggregation)"),
+            format!("{what}{server}: as a client this host opens no extra subflow, so its MPTCP connections use one path only (no aggregation); on a server (the VPS) that is fine: `mptcp-probe doctor --role server`"),
         )
         .details(details)
         .fix("on a router, one per extra WAN address: ip mptcp endpoint add ADDR dev IFACE subflow (a VPS that should announce extra addresses: ... signal)")

@@ -3,6 +3,7 @@
 //! happened, not what happens now: `mptcp-probe check` is the live test.
 use super::facts::DoctorFacts;
 use super::finding::{Finding, Group, Status};
+use packet::verdict::blackhole::reset_advice;
 use std::collections::BTreeMap;
 
 /// Counters printed with the summary, in this order, with their meaning.
@@ -150,10 +151,26 @@ fn summary(c: &BTreeMap<String, u64>) -> Finding {
     .details(details)
 }
 
+/// What the probe of a new connection says about the detection now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Now {
+    /// A new connection goes out without MP_CAPABLE.
+    Active,
+    /// A new connection gets MP_CAPABLE again.
+    Over,
+    /// Not probed, or the probe failed.
+    Unknown,
+}
+
 fn blackhole(facts: &DoctorFacts, c: &BTreeMap<String, u64>) -> Option<Finding> {
     let events = get(c, "Blackhole");
     let disabled = get(c, "MPCapableSYNTXDisabled");
-    if events == 0 && disabled == 0 {
+    let now = match &facts.new_connection {
+        Some(Ok(p)) if p.blackholed() => Now::Active,
+        Some(Ok(_)) => Now::Over,
+        _ => Now::Unknown,
+    };
+    if events == 0 && disabled == 0 && now != Now::Active {
         return None;
     }
     let timeout = facts
@@ -161,12 +178,8 @@ fn blackhole(facts: &DoctorFacts, c: &BTreeMap<String, u64>) -> Option<Finding> 
         .sysctls
         .get("blackhole_timeout")
         .map(String::as_str);
-    let reset = match timeout {
-        Some(t) => format!(
-            "sysctl -w net.mptcp.blackhole_timeout={t} (writing the sysctl, even its current value, clears the detection), or wait; first remove what drops the MP_CAPABLE SYNs (`mptcp-probe check HOST`, `mptcp-probe trace HOST`), or it trips again"
-        ),
-        None => "wait for the blackhole timeout to pass; first remove what drops the MP_CAPABLE SYNs (`mptcp-probe check HOST`, `mptcp-probe trace HOST`)".to_string(),
-    };
+    // The one reset text, shared with `check`.
+    let reset = reset_advice(timeout.and_then(|t| t.trim().parse().ok()));
     let period = match timeout {
         Some("0") => "net.mptcp.blackhole_timeout = 0 now, so detection is off and MPTCP is no longer disabled".to_string(),
         Some(t) => format!("for net.mptcp.blackhole_timeout = {t} s"),
@@ -180,23 +193,34 @@ fn blackhole(facts: &DoctorFacts, c: &BTreeMap<String, u64>) -> Option<Finding> 
             "; {disabled} connections were already sent without MP_CAPABLE because of it"
         ));
     }
-    if timeout != Some("0") {
-        // The kernel exposes no "disabled until" time: only the counters.
-        message.push_str(
-            "; the kernel does not say whether the period is still running: MPCapableSYNTXDisabled growing between two runs of `mptcp-probe doctor` says it is",
-        );
-    }
-    // Detection switched off: history only.
-    let status = if timeout == Some("0") {
-        Status::Ok
-    } else {
-        Status::Warn
+    let status = match (now, timeout) {
+        (Now::Active, _) => {
+            message.push_str(
+                "; it is active NOW: a new connection probed just now (without sending anything) went without MP_CAPABLE, so this host's kernel does not use MPTCP for new connections",
+            );
+            Status::Problem
+        }
+        // Detection switched off: history only.
+        (_, Some("0")) => Status::Ok,
+        (Now::Over, _) => {
+            message.push_str(
+                "; the period is over: a new connection probed just now (without sending anything) gets MP_CAPABLE again",
+            );
+            Status::Ok
+        }
+        (Now::Unknown, _) => {
+            // The kernel exposes no "disabled until" time: only the counters.
+            message.push_str(
+                "; whether the period is still running is unknown: MPCapableSYNTXDisabled growing between two runs of `mptcp-probe doctor` says it is",
+            );
+            Status::Warn
+        }
     };
     let f = Finding::new("blackhole", Group::Counters, status, message);
-    Some(if status == Status::Warn {
-        f.fix(reset)
-    } else {
+    Some(if status == Status::Ok {
         f
+    } else {
+        f.fix(reset)
     })
 }
 

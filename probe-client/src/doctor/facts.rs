@@ -1,6 +1,7 @@
 //! What `doctor` reads from this host (the only I/O of the verb). Every read
 //! is kept with its error, so the pure evaluation can say "unknown, because".
 use host::kconfig::MptcpConfig;
+use host::new_connection::NewConnection;
 use packet::echo::HostReadiness;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::BTreeMap;
@@ -23,6 +24,41 @@ pub struct DoctorFacts {
     pub counters: Result<BTreeMap<String, u64>, ReadError>,
     /// Interface index -> name, to print endpoints as `ip` does.
     pub ifnames: BTreeMap<i32, String>,
+    /// What a new outgoing MPTCP connection gets now (probed without
+    /// sending anything, after the counters were read); `None`: not tried.
+    pub new_connection: Option<Result<NewConnection, ReadError>>,
+    /// The role the user gave (`--role`), or `Auto`.
+    pub role: Role,
+}
+
+/// What this host is in aggregation: which endpoint advice applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Server when the host has a `signal` endpoint and no `subflow`
+    /// one, else client.
+    #[default]
+    Auto,
+    /// A router opening subflows over its WAN links.
+    Client,
+    /// The VPS accepting them (and announcing extra addresses with
+    /// `signal` endpoints).
+    Server,
+}
+
+impl Role {
+    /// The role the checks apply, and why: `--role` when given, else
+    /// from the endpoints.
+    pub fn resolve(self, endpoints: &[packet::echo::PmEndpoint]) -> (Role, &'static str) {
+        let has = |flag: &str| endpoints.iter().any(|e| e.flags.iter().any(|f| f == flag));
+        match self {
+            Role::Client | Role::Server => (self, "--role"),
+            Role::Auto if has("signal") && !has("subflow") => {
+                (Role::Server, "a `signal` endpoint and no `subflow` one")
+            }
+            Role::Auto => (Role::Client, "no `signal`-only endpoints"),
+        }
+    }
 }
 
 impl Default for DoctorFacts {
@@ -36,6 +72,8 @@ impl Default for DoctorFacts {
             socket_v6: SocketTry::NotTried,
             counters: Ok(BTreeMap::new()),
             ifnames: BTreeMap::new(),
+            new_connection: None,
+            role: Role::Auto,
         }
     }
 }
@@ -83,21 +121,28 @@ pub fn try_socket(domain: Domain) -> SocketTry {
 }
 
 /// Reads every fact about this host (its current network namespace).
-pub fn gather() -> DoctorFacts {
+pub fn gather(role: Role) -> DoctorFacts {
     let readiness = host::read_readiness(&host::ReadinessOptions {
         kernel_release: false,
     });
     let kernel_release = host::kconfig::read_release().ok();
     let kconfig = host::kconfig::read_running(kernel_release.as_deref())
         .map_err(|e| ReadError::new("kernel config", &e));
+    // The counters first: the probe below counts as one connection.
+    let counters = host::read_mptcp_counters().map_err(|e| ReadError::new("counters", &e));
+    let socket_v4 = try_socket(Domain::IPV4);
+    let new_connection = (socket_v4 == SocketTry::Opened)
+        .then(|| host::new_connection::probe().map_err(|e| ReadError::new("new connection", &e)));
     DoctorFacts {
         readiness,
         kernel_release,
         kconfig,
-        socket_v4: try_socket(Domain::IPV4),
+        socket_v4,
         socket_v6: try_socket(Domain::IPV6),
-        counters: host::read_mptcp_counters().map_err(|e| ReadError::new("counters", &e)),
+        counters,
         ifnames: read_ifnames(),
+        new_connection,
+        role,
     }
 }
 

@@ -28,6 +28,20 @@ pub struct DoctorJson<'a> {
     pub findings: &'a [Finding],
     /// Reads that failed.
     pub errors: Vec<String>,
+    /// What a new outgoing MPTCP connection gets now; null when not probed.
+    pub new_connection: Option<NewConnectionJson>,
+    /// `client` or `server`: whose endpoint advice applies (`--role`, or
+    /// detected from the endpoints).
+    pub role: super::facts::Role,
+}
+
+/// The probe of a new connection (`host::new_connection`).
+#[derive(Debug, Serialize)]
+pub struct NewConnectionJson {
+    /// `TCP_IS_MPTCP` of the probe's socket (null: not readable).
+    pub is_mptcp: Option<bool>,
+    /// The blackhole detection kept MP_CAPABLE out of it.
+    pub blackholed: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,9 +95,14 @@ pub fn to_json<'a>(facts: &'a DoctorFacts, findings: &'a [Finding]) -> DoctorJso
     let r = &facts.readiness;
     let config = facts.kconfig.as_ref().ok().and_then(Option::as_ref);
     let mut errors = r.errors.clone();
-    for e in [facts.kconfig.as_ref().err(), facts.counters.as_ref().err()]
-        .into_iter()
-        .flatten()
+    let probe_error = facts.new_connection.as_ref().and_then(|r| r.as_ref().err());
+    for e in [
+        facts.kconfig.as_ref().err(),
+        facts.counters.as_ref().err(),
+        probe_error,
+    ]
+    .into_iter()
+    .flatten()
     {
         errors.push(format!("{}: {e}", e.what));
     }
@@ -127,5 +146,14 @@ pub fn to_json<'a>(facts: &'a DoctorFacts, findings: &'a [Finding]) -> DoctorJso
         counters: facts.counters.as_ref().ok(),
         findings,
         errors,
+        new_connection: facts
+            .new_connection
+            .as_ref()
+            .and_then(|r| r.as_ref().ok())
+            .map(|p| NewConnectionJson {
+                is_mptcp: p.is_mptcp,
+                blackholed: p.blackholed(),
+            }),
+        role: facts.role.resolve(&r.endpoints).0,
     }
 }

@@ -22,7 +22,9 @@
 //!  "endpoints": [{"id","addr","port","flags":[str],"ifindex","dev","line"}],
 //!  "counters": {name: u64, ...}|null,   // MPTcpExt of this namespace
 //!  "findings": [{"check", "group", "status", "message", "details"?: [str], "fix": str|null}],
-//!  "errors": [str]}                     // reads that failed
+//!  "errors": [str],                     // reads that failed
+//!  "new_connection": {"is_mptcp": bool|null, "blackholed": bool}|null,
+//!  "role": "client"|"server"}          // whose endpoint advice applies (--role, or detected)
 //! ```
 //! `check` is one of `sysctl`, `kernel_config`, `socket_ipv4`, `socket_ipv6`,
 //! `path_manager`, `limits`, `endpoints`, `counters`, `blackhole`,
@@ -34,7 +36,7 @@
 //! # Exit codes
 //! 0: MPTCP is usable here (warnings may limit it: one path only, fallbacks
 //! seen); 1: a problem stops it (disabled, no MPTCP in the kernel, sockets
-//! refused); 2: error (output could not be written; with `--json` the error
+//! refused, the blackhole detection active now); 2: error (output could not be written; with `--json` the error
 //! object `{"type":"error","error","fix"}` is tried on stdout, as for every
 //! verb).
 pub mod checks;
@@ -63,10 +65,17 @@ impl VerbError for DoctorError {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct DoctorArgs {}
+pub struct DoctorArgs {
+    /// What this host is: a client (a router that opens subflows over its
+    /// WAN links) or a server (the VPS that accepts them). Decides the
+    /// endpoint advice. Default: server when the host has a `signal`
+    /// endpoint and no `subflow` one, else client.
+    #[arg(long, value_enum, default_value_t = facts::Role::Auto)]
+    pub role: facts::Role,
+}
 
-pub fn run(_args: &DoctorArgs, global: &GlobalArgs) -> ExitCode {
-    let facts = facts::gather();
+pub fn run(args: &DoctorArgs, global: &GlobalArgs) -> ExitCode {
+    let facts = facts::gather(args.role);
     let findings = checks::evaluate(&facts);
     let usable = checks::usable(&findings);
     let mut out = std::io::stdout().lock();

@@ -1,7 +1,7 @@
 //! The pure evaluation with fixture facts: readiness + counters + config
 //! text -> findings.
 use super::checks::{evaluate, usable};
-use super::facts::{DoctorFacts, SocketTry};
+use super::facts::{DoctorFacts, Role, SocketTry};
 use super::finding::{Finding, Status};
 use super::{to_json, to_text};
 use host::kconfig::MptcpConfig;
@@ -68,6 +68,8 @@ fn healthy() -> DoctorFacts {
         socket_v6: SocketTry::Opened,
         counters: Ok(counters(NETSTAT)),
         ifnames: [(2, "wan1".to_string()), (3, "wan2".to_string())].into(),
+        new_connection: None,
+        role: Role::Auto,
     }
 }
 
@@ -218,6 +220,9 @@ fn config_without_ipv6_and_missing_config() {
 fn no_subflow_endpoints_means_one_path() {
     let mut facts = healthy();
     facts.readiness.endpoints = vec![endpoint(1, "10.2.0.2", &["signal"], 2)];
+    // A client (router) with only a `signal` endpoint: said with --role,
+    // since a `signal`-only host is taken for a server otherwise.
+    facts.role = Role::Client;
     facts.readiness.limits = Some(PmLimits {
         subflows: Some(0),
         add_addr_accepted: Some(0),
@@ -313,6 +318,82 @@ MPTcpExt: 4 3 2 1 1\n",
 }
 
 #[test]
+fn an_active_blackhole_is_a_problem_with_the_advice_check_gives() {
+    use host::new_connection::NewConnection;
+    let mut facts = healthy();
+    facts.counters = Ok(counters(
+        "MPTcpExt: MPCapableSYNTX MPCapableSYNTXDisabled Blackhole\nMPTcpExt: 4 2 1\n",
+    ));
+    facts.new_connection = Some(Ok(NewConnection {
+        is_mptcp: Some(false),
+        syn_tx_disabled: Some(1),
+    }));
+    let f = evaluate(&facts);
+    assert!(!usable(&f), "new connections get no MPTCP");
+    let b = find(&f, "blackhole");
+    assert_eq!(b.status, Status::Problem);
+    assert!(b.message.contains("active NOW"), "{}", b.message);
+    // The one advice text, the same function as check's verdict.
+    assert_eq!(
+        b.fix.as_deref(),
+        Some(packet::verdict::blackhole::reset_advice(Some(3600)).as_str())
+    );
+    assert!(to_text(&f).starts_with("MPTCP is NOT usable on this host"));
+    let json = serde_json::to_value(to_json(&facts, &f)).unwrap();
+    assert_eq!(json["new_connection"]["blackholed"], true);
+    assert_eq!(json["usable"], false);
+
+    // Probed again once the period is over: history only.
+    facts.new_connection = Some(Ok(NewConnection {
+        is_mptcp: Some(true),
+        syn_tx_disabled: Some(0),
+    }));
+    let f = evaluate(&facts);
+    assert!(usable(&f));
+    let b = find(&f, "blackhole");
+    assert_eq!(b.status, Status::Ok);
+    assert!(b.message.contains("the period is over"), "{}", b.message);
+    assert!(b.fix.is_none());
+}
+
+#[test]
+fn a_server_gets_no_client_endpoint_advice() {
+    // The VPS of OMR's layout: one `signal` endpoint, no `subflow` one.
+    let mut facts = healthy();
+    facts.readiness.endpoints = vec![endpoint(1, "203.0.113.7", &["signal"], 2)];
+    let f = evaluate(&facts);
+    let eps = find(&f, "endpoints");
+    assert_eq!(eps.status, Status::Ok, "{eps:#?}");
+    assert!(eps.message.contains("as a server"), "{}", eps.message);
+    assert!(eps.message.contains("`signal` endpoint and no `subflow`"));
+    assert!(!eps.message.contains("as a client"));
+    assert!(eps.fix.is_none());
+    let json = serde_json::to_value(to_json(&facts, &f)).unwrap();
+    assert_eq!(json["role"], "server");
+
+    // A VPS without any endpoint: told with --role server.
+    facts.readiness.endpoints.clear();
+    facts.role = Role::Server;
+    let f = evaluate(&facts);
+    let eps = find(&f, "endpoints");
+    assert_eq!(eps.status, Status::Ok);
+    assert!(eps.message.contains("role from --role"), "{}", eps.message);
+    assert!(eps.fix.is_none());
+
+    // Undetected, the client advice names the way out for a server.
+    facts.role = Role::Auto;
+    let f = evaluate(&facts);
+    let eps = find(&f, "endpoints");
+    assert_eq!(eps.status, Status::Warn);
+    assert!(eps.message.contains("as a client"));
+    assert!(eps.message.contains("--role server"), "{}", eps.message);
+    assert_eq!(
+        serde_json::to_value(to_json(&facts, &f)).unwrap()["role"],
+        "client"
+    );
+}
+
+#[test]
 fn join_counters() {
     let mut facts = healthy();
     facts.counters = Ok(counters(
@@ -346,6 +427,8 @@ fn json_shape_is_stable() {
             "findings",
             "kernel",
             "limits",
+            "new_connection",
+            "role",
             "sockets",
             "status",
             "sysctls",

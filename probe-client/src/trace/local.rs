@@ -4,14 +4,36 @@
 //! `net.mptcp.mptcp_enabled` and `mptcp_version` (the version their own
 //! SYNs propose, which is what trace's probes should send).
 use host::sysctl::{self, Flavor, MptcpSysctlState};
-use packet::verdict::{LocalHost, VersionSource};
+use packet::verdict::{Blackhole, LocalHost, VersionSource};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Reads the sysctls of the calling thread's network namespace.
+/// Reads the sysctls of the calling thread's network namespace, and
+/// whether its blackhole detection keeps MP_CAPABLE out of new connections
+/// now (probed without sending anything: a trace whose probes pass is
+/// still no OK for a host whose own connections get no MPTCP).
 pub fn local_host(user_version: Option<u8>) -> LocalHost {
     let sysctls = sysctl::read_dir(Path::new(sysctl::MPTCP_SYSCTL_DIR));
-    from_sysctls(&sysctls, user_version)
+    let mut local = from_sysctls(&sysctls, user_version);
+    local.blackhole = blackhole(&sysctls);
+    local
+}
+
+/// The detection, when a new connection probed now goes without MP_CAPABLE.
+fn blackhole(sysctls: &BTreeMap<String, String>) -> Option<Blackhole> {
+    let probe = host::new_connection::probe().ok()?;
+    if !probe.blackholed() {
+        return None;
+    }
+    let counters = host::read_mptcp_counters().ok();
+    let total = |name: &str| counters.as_ref().and_then(|c| c.get(name).copied());
+    Some(Blackhole {
+        events: total("Blackhole"),
+        syn_tx_disabled: total("MPCapableSYNTXDisabled"),
+        timeout: sysctls
+            .get("blackhole_timeout")
+            .and_then(|t| t.trim().parse().ok()),
+    })
 }
 
 /// [`LocalHost`] from the `net.mptcp.*` map (names without the prefix);
@@ -35,6 +57,7 @@ pub fn from_sysctls(sysctls: &BTreeMap<String, String>, user_version: Option<u8>
         mptcp_enabled: state.enabled,
         mptcp_version,
         version_source,
+        blackhole: None,
     }
 }
 

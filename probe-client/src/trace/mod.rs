@@ -100,7 +100,9 @@ pub enum TraceFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct TraceArgs {
-    /// Host name or address to trace to.
+    /// Host name or address to trace to: HOST, HOST:PORT or [IPV6]:PORT
+    /// (a port here is used instead of --port; a different --port too is
+    /// an error).
     pub host: String,
     /// Destination port.
     #[arg(long, default_value_t = 6101)]
@@ -300,8 +302,8 @@ fn trace_one(
                 );
             }
             TraceFormat::Text => emit!(
-                "mptcp-probe trace to {} ({destination}) port {}{via}, from {}:{}, MP_CAPABLE v{version}, {} hops max",
-                args.host, args.port, setup.source, setup.ports[0].port, args.max_ttl
+                "mptcp-probe trace to {} ({destination}) port {}{via}, from {}, MP_CAPABLE v{version}, {} hops max",
+                args.host, args.port, SocketAddr::new(setup.source, setup.ports[0].port), args.max_ttl
             ),
         }
     }
