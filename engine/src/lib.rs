@@ -18,7 +18,9 @@
 //! - [`check`]: `check`'s observations turned into the verdict engine's input;
 //! - [`trace`]: the probes of a trace, the hops assembled from the answers,
 //!   and when to retry and give up ([`trace::driver`]);
-//! - [`analyze`]: a pcap/pcapng capture decoded into handshakes and verdicts.
+//! - [`analyze`]: a pcap/pcapng capture decoded into handshakes and verdicts;
+//! - [`validate`]: the checks an echo server's report and answer pass before
+//!   they count as evidence.
 #![forbid(unsafe_code)]
 
 pub mod analyze;
@@ -27,3 +29,4 @@ pub mod check;
 pub mod fixtures;
 pub mod matching;
 pub mod trace;
+pub mod validate;

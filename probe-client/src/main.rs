@@ -15,6 +15,7 @@ mod generate;
 mod manual;
 mod net;
 mod output;
+mod terminal;
 mod trace;
 
 use clap::{CommandFactory, FromArgMatches};

@@ -3,7 +3,7 @@
 //! MPTCP), the echo server's report on it, and what the local socket says
 //! (`TCP_IS_MPTCP`, SYN retransmissions). Needs no capability.
 use super::adapt::{CounterDelta, KernelFacts};
-use crate::echo_client::{EchoConn, EchoError};
+use crate::echo_client::{EchoConn, EchoError, ProtocolError};
 use netsys::sockopt;
 use packet::echo::{
     ClientMessage, EchoReport, Hello, ProbeAnswer as EchoAnswer, ProbeQuery, ServerMessage,
@@ -66,6 +66,9 @@ pub struct KernelSession {
     pub local_addr: Option<SocketAddr>,
     /// Things worth telling the user about this session.
     pub notes: Vec<String>,
+    /// How the echo server broke the protocol, when it did: the check
+    /// stops there (exit 2) instead of judging.
+    pub broken: Option<ProtocolError>,
     conn: Option<EchoConn>,
 }
 
@@ -161,6 +164,7 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
             report: None,
             local_addr: None,
             notes,
+            broken: None,
             conn: None,
         });
     }
@@ -185,6 +189,7 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
         report: None,
         local_addr,
         notes,
+        broken: None,
         conn: None,
     };
     let mut conn = match EchoConn::new(stream) {
@@ -216,6 +221,7 @@ pub fn connect(spec: &ConnectSpec) -> Result<KernelSession, SetupError> {
         Ok(ServerMessage::Answer(_)) => {
             session.echo = EchoStatus::NotEcho("it answered the hello with a probe answer".into())
         }
+        Err(EchoError::Protocol(e)) => session.broken = Some(e),
         Err(why) => session.echo = EchoStatus::NotEcho(why.to_string()),
     }
     Ok(session)

@@ -11,7 +11,9 @@
 //! (`packet::verdict`). `-i` is repeatable: one verdict per interface.
 //!
 //! Timing: `--timeout` bounds the wait for the crafted probes' answers and
-//! for each echo exchange. The kernel connection's connect alone may wait
+//! each echo exchange as a whole (the report, the probes' account), however
+//! the server sends its bytes; one path takes at most the connect, then
+//! three times `--timeout`. The kernel connection's connect alone may wait
 //! longer, up to `net.mptcp.syn_retrans_before_tcp_fallback` + 2 seconds
 //! (4 s by default): only then has the kernel retried without MP_CAPABLE,
 //! and that late plain connection is what tells a path that drops
@@ -65,7 +67,8 @@
 //!   (`observations`), or null.
 //!
 //! A path the check could not run on (name not resolved, interface or
-//! source address unusable) still gets its line: every verb's error object
+//! source address unusable, the echo server broke the protocol) still gets
+//! its line: every verb's error object
 //! `{"type":"error","error":"...","fix":"..."|null}` with, for this path,
 //! `"verdict":"error"`, `"exit_code":2`, `target` and `interface` (the other
 //! paths' lines follow as usual). An error that ends the whole verb (the
@@ -74,7 +77,10 @@
 //! # Exit codes
 //! 0 MPTCP works end to end (every interface), 1 it does not (on at least
 //! one), 2 the check could not run (bad arguments, name not resolved,
-//! interface or source address unusable).
+//! interface or source address unusable) or the echo server broke the
+//! echo protocol (an answer cut off, endless, malformed or not the one
+//! asked for, or a report that is not evidence: see
+//! [`engine::validate`]); that is not a verdict about MPTCP.
 // The pure adapter lives in the engine; `check::adapt` stays its name here.
 pub use engine::check as adapt;
 pub mod error;
@@ -189,6 +195,13 @@ pub fn check_one<W: Write>(
         timeout,
     };
     let mut session = kernel::connect(&spec)?;
+    if let Some(error) = session.broken.take() {
+        return Err(NetError::EchoProtocol {
+            server: dest,
+            error,
+        }
+        .into());
+    }
     let local = LocalFacts {
         mptcp_socket: Some(session.mptcp_refused.is_none()),
         readiness,
@@ -216,6 +229,13 @@ pub fn check_one<W: Write>(
     if session.echo == EchoStatus::Report && !observations.probes.is_empty() {
         match query_probes(&mut session, &observations.probes, timeout) {
             Ok(answer) => observations.answer = Some(answer),
+            Err(EchoError::Protocol(error)) => {
+                return Err(NetError::EchoProtocol {
+                    server: dest,
+                    error,
+                }
+                .into())
+            }
             Err(e) => session.notes.push(format!(
                 "the echo server did not answer the query for the crafted probes: {e}"
             )),
@@ -325,7 +345,10 @@ pub fn run(args: &CheckArgs, global: &GlobalArgs) -> ExitCode {
                     ));
                 }
                 let on = interface.map_or(String::new(), |i| format!(" (interface {i})"));
-                eprintln!("mptcp-probe check {target}{on}: {e}");
+                eprintln!(
+                    "mptcp-probe check {target}{on}: {}",
+                    crate::terminal::escape(&e.to_string())
+                );
                 2
             }
         };
