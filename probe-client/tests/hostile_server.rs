@@ -209,6 +209,29 @@ fn check_against_a_dripping_server_ends_within_its_timeout() {
 }
 
 #[test]
+fn check_against_a_server_that_drips_its_probe_answer_ends_in_time() {
+    if netns::skip("check_against_a_server_that_drips_its_probe_answer_ends_in_time") {
+        return;
+    }
+    // A report that holds together, then the answer to the probe query
+    // one byte at a time.
+    let answer: Answer = Arc::new(|mut s: TcpStream| {
+        let _ = s.write_all(report_of(&s, &[], "x").as_bytes());
+        let mut query = String::new();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        if reader.read_line(&mut query).is_ok() {
+            drip(b"{\"type\":\"answer\",")(s);
+        }
+    });
+    let (lab, _srv) = hostile_lab("hq", answer);
+    let addr = lab.server_addr.to_string();
+    let run = mptcp_probe(&lab.client, &["check", "--json", "--timeout", "3", &addr]);
+    // The report, the probes and the query: three timeouts at most.
+    assert!(run.took < Duration::from_secs(9) + SLACK, "{run:?}");
+    assert_protocol_error(&run);
+}
+
+#[test]
 fn trace_against_a_dripping_server_ends_within_its_timeout() {
     if netns::skip("trace_against_a_dripping_server_ends_within_its_timeout") {
         return;

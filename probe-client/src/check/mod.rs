@@ -198,7 +198,7 @@ pub fn check_one<W: Write>(
     if let Some(error) = session.broken.take() {
         return Err(NetError::EchoProtocol {
             server: dest,
-            error,
+            error: Box::new(error),
         }
         .into());
     }
@@ -232,7 +232,7 @@ pub fn check_one<W: Write>(
             Err(EchoError::Protocol(error)) => {
                 return Err(NetError::EchoProtocol {
                     server: dest,
-                    error,
+                    error: Box::new(error),
                 }
                 .into())
             }

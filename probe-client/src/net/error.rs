@@ -42,7 +42,7 @@ pub enum NetError {
     EchoProtocol {
         server: std::net::SocketAddr,
         #[source]
-        error: crate::echo_client::ProtocolError,
+        error: Box<crate::echo_client::ProtocolError>,
     },
 }
 

@@ -311,7 +311,10 @@ fn trace_one(
         Ok(t) => t
             .join()
             .unwrap_or_else(|_| Ok(echo::EchoOutcome::default()))
-            .map_err(|error| NetError::EchoProtocol { server, error })?,
+            .map_err(|error| NetError::EchoProtocol {
+                server,
+                error: Box::new(error),
+            })?,
         Err(e) => echo::EchoOutcome {
             error: Some(format!("no socket for the echo connection: {e}")),
             ..Default::default()
