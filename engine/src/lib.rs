@@ -19,7 +19,9 @@
 //! - [`listener`]: the echo server's fallback listener in a verdict's fix;
 //! - [`trace`]: the probes of a trace, the hops assembled from the answers,
 //!   and when to retry and give up ([`trace::driver`]);
-//! - [`analyze`]: a pcap/pcapng capture decoded into handshakes and verdicts.
+//! - [`analyze`]: a pcap/pcapng capture decoded into handshakes and verdicts;
+//! - [`validate`]: the checks an echo server's report and answer pass before
+//!   they count as evidence.
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
@@ -30,3 +32,4 @@ pub mod fixtures;
 pub mod listener;
 pub mod matching;
 pub mod trace;
+pub mod validate;

@@ -571,6 +571,11 @@ fn two_wan_paths(
             OK,
             None,
         ));
+        // wanB's routers have just answered two traces (their flows and
+        // controls): Linux rate-limits ICMP errors per destination (a
+        // burst of 6, then one a second), so give the bucket time to
+        // refill before tracing the same routers again.
+        std::thread::sleep(Duration::from_secs(3));
         out.push(from_trace(
             format!("trace --source {wan_b_addr}"),
             client("trace", &["--json", "--source", wan_b_addr])?,

@@ -361,8 +361,8 @@ pub const SCENARIOS: &[Scenario] = &[
         hop_range: None,
         // The kernel's own SYN offers no MPTCP (nothing to judge); the
         // crafted probes show the clean path.
-        replay_client: &[None, Some("mptcp_ok"), Some("version_mismatch"), None],
-        replay_server: &[None, Some("mptcp_ok"), Some("version_mismatch"), None],
+        replay_client: &[None, Some("mptcp_ok"), Some("mptcp_ok"), None],
+        replay_server: &[None, Some("mptcp_ok"), Some("mptcp_ok"), None],
         layout: Layout::Chain,
     },
     Scenario {

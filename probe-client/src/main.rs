@@ -17,6 +17,7 @@ mod manual;
 mod net;
 mod output;
 mod target;
+mod terminal;
 mod trace;
 
 use std::process::ExitCode;

@@ -128,7 +128,9 @@ pub fn reference() -> Roff {
         &mut r,
         "2",
         "Error: bad arguments, a name that does not resolve, an unusable interface or \
-         source address, trace without CAP_NET_RAW, an unreadable capture.",
+         source address, trace without CAP_NET_RAW, an unreadable capture, an echo \
+         server that broke the echo protocol (its answer cut off, endless, malformed or \
+         not the one asked for, or a report that does not hold together).",
     );
 
     r.control("SH", ["VERDICTS"]);

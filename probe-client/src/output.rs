@@ -1,5 +1,6 @@
 //! What every verb prints with `--json`: one serde struct per line, written
-//! with `serde_json::to_writer`, and one shape for errors,
+//! by serde_json (with no character a terminal acts on left raw), and one
+//! shape for errors,
 //! `{"type":"error","error":"...","fix":"..."|null}` (exit code 2).
 use serde::Serialize;
 use std::fmt::Display;
@@ -39,9 +40,35 @@ impl ErrorLine {
     }
 }
 
+/// serde_json's compact form, where the characters a terminal acts on
+/// that serde_json leaves raw (DEL, the C1 controls, the bidirectional
+/// controls; it escapes C0 itself) are written `\uXXXX` too: `--json`
+/// lines reach terminals as well, and may quote a server.
+struct TerminalSafe;
+
+impl serde_json::ser::Formatter for TerminalSafe {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if crate::terminal::acts(c) {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                // Every such character is in the BMP: one \u escape.
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+                start = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
 /// Writes `value` as one JSON line.
 pub fn write_line<W: Write, T: Serialize + ?Sized>(out: &mut W, value: &T) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, value).map_err(io::Error::from)?;
+    let mut json = serde_json::Serializer::with_formatter(&mut *out, TerminalSafe);
+    value.serialize(&mut json).map_err(io::Error::from)?;
     out.write_all(b"\n")
 }
 
@@ -58,7 +85,11 @@ pub fn fail(verb: &str, json: bool, error: &dyn VerbError) -> ExitCode {
     if json {
         print_line(&ErrorLine::new(error));
     }
-    eprintln!("mptcp-probe {verb}: {error}");
+    // The message may quote what a server sent.
+    eprintln!(
+        "mptcp-probe {verb}: {}",
+        crate::terminal::escape(&error.to_string())
+    );
     ExitCode::from(2)
 }
 
@@ -86,6 +117,17 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "{\"type\":\"error\",\"error\":\"it broke\",\"fix\":\"mend it\"}\n"
         );
+    }
+
+    #[test]
+    fn json_lines_hold_no_character_a_terminal_acts_on() {
+        let text = "\x1b[2J\r\n\u{9b}2J\u{7f}\u{202e}ok é";
+        let mut out = Vec::new();
+        write_line(&mut out, &[text]).unwrap();
+        let line = String::from_utf8(out).unwrap();
+        assert_eq!(line, "[\"\\u001b[2J\\r\\n\\u009b2J\\u007f\\u202eok é\"]\n");
+        let back: Vec<String> = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, [text], "the same text, escaped");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! only asks the echo server (when an MPTCP connection would do harm or
 //! has failed).
 use super::adapt::{BlackholeFacts, CounterDelta, KernelFacts};
-use crate::echo_client::{EchoConn, EchoError};
+use crate::echo_client::{EchoConn, EchoError, ProtocolError};
 use netsys::sockopt;
 use packet::echo::{
     ClientMessage, EchoReport, Hello, ProbeAnswer as EchoAnswer, ProbeQuery, ServerMessage,
@@ -100,6 +100,9 @@ pub struct KernelSession {
     pub local_addr: Option<SocketAddr>,
     /// Things worth telling the user about this session.
     pub notes: Vec<String>,
+    /// How the echo server broke the protocol, when it did: the check
+    /// stops there (exit 2) instead of judging.
+    pub broken: Option<ProtocolError>,
     conn: Option<EchoConn>,
 }
 
@@ -215,6 +218,7 @@ pub fn connect(spec: &ConnectSpec, purpose: Purpose) -> Result<KernelSession, Se
             report: None,
             local_addr: None,
             notes,
+            broken: None,
             conn: None,
         });
     }
@@ -239,6 +243,7 @@ pub fn connect(spec: &ConnectSpec, purpose: Purpose) -> Result<KernelSession, Se
         report: None,
         local_addr,
         notes,
+        broken: None,
         conn: None,
     };
     if purpose == Purpose::MptcpOnly {
@@ -275,6 +280,7 @@ pub fn connect(spec: &ConnectSpec, purpose: Purpose) -> Result<KernelSession, Se
             session.echo =
                 EchoStatus::NotEcho(EchoError::unexpected("a report", &other).to_string())
         }
+        Err(EchoError::Protocol(e)) => session.broken = Some(e),
         Err(why) => session.echo = EchoStatus::NotEcho(why.to_string()),
     }
     Ok(session)

@@ -29,7 +29,9 @@
 //! plain TCP connection to E.
 //!
 //! Timing: `--timeout` bounds the wait for the crafted probes' answers and
-//! for each echo exchange. The kernel connection's connect alone may wait
+//! each echo exchange as a whole (the report, the probes' account), however
+//! the server sends its bytes; one path takes at most the connect, then
+//! three times `--timeout`. The kernel connection's connect alone may wait
 //! longer, up to `net.mptcp.syn_retrans_before_tcp_fallback` + 2 seconds
 //! (4 s by default): only then has the kernel retried without MP_CAPABLE,
 //! and that late plain connection is what tells a path that drops
@@ -97,7 +99,8 @@
 //!   (`observations`), or null.
 //!
 //! A path the check could not run on (name not resolved, interface or
-//! source address unusable) still gets its line: every verb's error object
+//! source address unusable, the echo server broke the protocol) still gets
+//! its line: every verb's error object
 //! `{"type":"error","error":"...","fix":"..."|null}` with, for this path,
 //! `"verdict":"error"`, `"exit_code":2`, `target` and `interface` (the other
 //! paths' lines follow as usual). An error that ends the whole verb (the
@@ -106,7 +109,10 @@
 //! # Exit codes
 //! 0 MPTCP works end to end (every interface), 1 it does not (on at least
 //! one), 2 the check could not run (bad arguments, name not resolved,
-//! interface or source address unusable).
+//! interface or source address unusable) or the echo server broke the
+//! echo protocol (an answer cut off, endless, malformed or not the one
+//! asked for, or a report that is not evidence: see
+//! [`engine::validate`]); that is not a verdict about MPTCP.
 // The pure adapter lives in the engine; `check::adapt` stays its name here.
 pub use engine::check as adapt;
 pub mod blackhole;
@@ -320,7 +326,15 @@ pub fn check_one<W: Write>(
             } else {
                 Purpose::MptcpEcho
             };
-            (Some(kernel::connect(&spec, purpose)?), None)
+            let mut session = kernel::connect(&spec, purpose)?;
+            if let Some(error) = session.broken.take() {
+                return Err(NetError::EchoProtocol {
+                    server: dest,
+                    error: Box::new(error),
+                }
+                .into());
+            }
+            (Some(session), None)
         }
         KernelPlan::PlainInstead(why) => (None, Some(why)),
     };
@@ -348,7 +362,15 @@ pub fn check_one<W: Write>(
                 .as_ref()
                 .is_none_or(kernel::KernelSession::worth_a_plain_retry));
     let mut echo_session = if needs_plain {
-        Some(kernel::connect(&echo_spec, Purpose::PlainEcho)?)
+        let mut session = kernel::connect(&echo_spec, Purpose::PlainEcho)?;
+        if let Some(error) = session.broken.take() {
+            return Err(NetError::EchoProtocol {
+                server: echo_spec.dest,
+                error: Box::new(error),
+            }
+            .into());
+        }
+        Some(session)
     } else {
         None
     };
@@ -401,6 +423,13 @@ pub fn check_one<W: Write>(
                     ));
                 }
                 observations.answer = Some(answer);
+            }
+            Err(EchoError::Protocol(error)) => {
+                return Err(NetError::EchoProtocol {
+                    server: SocketAddr::new(dest.ip(), echo_port),
+                    error: Box::new(error),
+                }
+                .into())
             }
             Err(e) => notes.push(format!(
                 "the echo server did not answer the query for the crafted probes: {e}"
@@ -566,7 +595,10 @@ pub fn run(args: &CheckArgs, global: &GlobalArgs) -> ExitCode {
                     ));
                 }
                 let on = interface.map_or(String::new(), |i| format!(" (interface {i})"));
-                eprintln!("mptcp-probe check {target}{on}: {e}");
+                eprintln!(
+                    "mptcp-probe check {target}{on}: {}",
+                    crate::terminal::escape(&e.to_string())
+                );
                 2
             }
         };

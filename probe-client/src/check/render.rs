@@ -5,6 +5,7 @@ use super::error::CheckError;
 use super::kernel::EchoStatus;
 use super::{CheckRun, EchoVia};
 use crate::output::{ErrorLine, ErrorTag};
+use crate::terminal::escape;
 use packet::echo::{EchoReport, ObservedSegment, ProbeAnswer as EchoProbeAnswer};
 use packet::verdict::{OptionArea, ProbeAnswer, ProbeResult, Verdict, VerdictInput};
 use packet::{OptionList, TcpFlags};
@@ -215,23 +216,25 @@ pub fn text(run: &CheckRun) -> String {
         .as_ref()
         .map_or(String::new(), |i| format!(" via {i}"));
     let _ = writeln!(out, "{} ({}){via}: {}", run.target, run.dest.ip(), v.code);
-    let _ = writeln!(out, "  {}", v.summary);
+    // Server text (and what the engine built from it) is escaped, so the
+    // server cannot write to the terminal.
+    let _ = writeln!(out, "  {}", escape(&v.summary));
     if let Some(range) = &v.hop_range {
         let _ = writeln!(out, "hop range: {range}");
     }
     if let Some(fix) = &v.fix {
-        let _ = writeln!(out, "fix: {fix}");
+        let _ = writeln!(out, "fix: {}", escape(fix));
     }
     if !v.evidence.is_empty() {
         let _ = writeln!(out, "evidence:");
         for line in &v.evidence {
-            let _ = writeln!(out, "  - {line}");
+            let _ = writeln!(out, "  - {}", escape(line));
         }
     }
     if !v.missing.is_empty() {
         let _ = writeln!(out, "missing:");
         for line in &v.missing {
-            let _ = writeln!(out, "  - {line}");
+            let _ = writeln!(out, "  - {}", escape(line));
         }
     }
     let mut notes: Vec<String> = run.adapted.notes.clone();
@@ -255,15 +258,19 @@ pub fn text(run: &CheckRun) -> String {
         notes.push(why.to_string());
     }
     for note in &notes {
-        let _ = writeln!(out, "note: {note}");
+        let _ = writeln!(out, "note: {}", escape(note));
     }
     if let Some(report) = &run.observations.report {
-        let _ = writeln!(out, "echo server ({}):", report.local);
+        let _ = writeln!(out, "echo server ({}):", escape(&report.local.to_string()));
         let which = match run.echo_via {
             Some(EchoVia::PlainTcp) => "plain TCP echo connection",
             _ => "kernel connection",
         };
-        let _ = writeln!(out, "  {which} from {} (as the server saw it)", report.peer);
+        let _ = writeln!(
+            out,
+            "  {which} from {} (as the server saw it)",
+            escape(&report.peer.to_string())
+        );
         let _ = writeln!(
             out,
             "    sent:        [not captured on this host: the kernel chose the options]"
@@ -299,10 +306,10 @@ pub fn text(run: &CheckRun) -> String {
                 .connection
                 .fallback_reason
                 .as_ref()
-                .map_or(String::new(), |r| format!(" ({r})"))
+                .map_or(String::new(), |r| format!(" ({})", escape(r)))
         );
         for w in &report.warnings {
-            let _ = writeln!(out, "  warning: {w}");
+            let _ = writeln!(out, "  warning: {}", escape(w));
         }
     }
     if !run.observations.probes.is_empty() {

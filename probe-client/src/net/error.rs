@@ -36,6 +36,14 @@ pub enum NetError {
     /// Lowering, raising or dropping capabilities, or the user switch.
     #[error("{0}")]
     Privilege(PrivilegeError),
+    /// The echo server answered, but broke the protocol: nothing it said
+    /// is evidence, so the verb stops rather than judge.
+    #[error("the echo server at {server} broke the echo protocol: {error}")]
+    EchoProtocol {
+        server: std::net::SocketAddr,
+        #[source]
+        error: Box<crate::echo_client::ProtocolError>,
+    },
 }
 
 impl From<PrivilegeError> for NetError {
@@ -71,6 +79,10 @@ impl crate::output::VerbError for NetError {
             NetError::Interface { .. } => "`ip link` lists this host's interfaces",
             NetError::FamilyMismatch { .. } => {
                 "give a --source of the destination's family, or -4/-6 to pick the destination's"
+            }
+            NetError::EchoProtocol { .. } => {
+                "this is not a working mptcp-probe-server, or something on the path rewrites \
+                 its answers: update or restart the server, or check against another one"
             }
             NetError::Io { .. } | NetError::Resolve { .. } | NetError::Privilege(_) => return None,
         };

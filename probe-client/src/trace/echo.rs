@@ -5,7 +5,7 @@
 //! so it costs no time of its own: connect, hello and report overlap the
 //! probes; the query goes out once the destination has answered (its
 //! capture has then seen the SYN) or when the trace's deadline passes.
-use crate::echo_client::{EchoConn, EchoError};
+use crate::echo_client::{EchoConn, EchoError, ProtocolError};
 use crate::net::raw::Deadline;
 // What the exchange brings back, and how it is judged, is the engine's.
 pub use engine::trace::echo::EchoOutcome;
@@ -50,13 +50,14 @@ fn ask(
 
 /// Runs the whole exchange: connect, hello, report, then wait for the
 /// sequence numbers to query on `seqs` (at most until `deadline` plus
-/// [`QUERY_GRACE`]).
+/// [`QUERY_GRACE`]). An echo server that breaks the protocol is an error:
+/// nothing it said counts.
 pub fn run(
     socket: Socket,
     server: SocketAddr,
     deadline: Deadline,
     seqs: Receiver<Vec<u32>>,
-) -> EchoOutcome {
+) -> Result<EchoOutcome, ProtocolError> {
     let mut out = EchoOutcome::default();
     let limit = || deadline.remaining() + QUERY_GRACE;
     if let Err(e) = socket.connect_timeout(
@@ -64,13 +65,13 @@ pub fn run(
         deadline.remaining().max(Duration::from_millis(1)),
     ) {
         out.error = Some(format!("no echo server at {server}: {e}"));
-        return out;
+        return Ok(out);
     }
     let mut conn = match EchoConn::new(socket.into()) {
         Ok(c) => c,
         Err(e) => {
             out.error = Some(e.to_string());
-            return out;
+            return Ok(out);
         }
     };
     let hello = ClientMessage::Hello(Hello::new(format!(
@@ -83,16 +84,17 @@ pub fn run(
         Ok(ServerMessage::Report(r)) => out.report = Some(*r),
         Ok(_) => {
             out.error = Some("the echo server did not start with a report".into());
-            return out;
+            return Ok(out);
         }
+        Err(EchoError::Protocol(e)) => return Err(e),
         Err(e) => {
             out.error = Some(e.to_string());
-            return out;
+            return Ok(out);
         }
     }
     let wanted = match seqs.recv_timeout(limit()) {
         Ok(s) => s,
-        Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => return out,
+        Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => return Ok(out),
     };
     let wanted: Vec<u32> = wanted.into_iter().take(MAX_QUERY_SEQS).collect();
     // One query: the server reads its capture up to the query before it
@@ -107,7 +109,8 @@ pub fn run(
             out.observations = a.observations;
         }
         Ok(_) => out.error = Some("unexpected echo server message".into()),
+        Err(EchoError::Protocol(e)) => return Err(e),
         Err(e) => out.error = Some(e.to_string()),
     }
-    out
+    Ok(out)
 }

@@ -48,7 +48,8 @@
 //!     error object; `fix` null when there is none to give).
 //!
 //! Exit: 0 MPTCP works end to end, 1 it does not (any other verdict), 2 error
-//! (no CAP_NET_RAW, bad interface, unresolvable host).
+//! (no CAP_NET_RAW, bad interface, unresolvable host, an echo server that
+//! broke the echo protocol).
 pub mod echo;
 pub mod local;
 pub mod render;
@@ -63,6 +64,7 @@ use crate::net::raw::{Deadline, RawOptions, RawSockets};
 use crate::net::resolve::{resolve, FamilyPreference};
 use crate::net::source::{reserve_port, select_source, ReservedPort};
 use crate::output;
+use crate::terminal::escape;
 use engine::trace::driver::TraceConfig;
 use engine::trace::echo::{observed_syn, server_report};
 use engine::trace::flows::TraceFlows;
@@ -351,7 +353,13 @@ fn trace_one(
     let _ = seq_tx.send(flows.query_seqs());
     printer.flush(flows.traced(), true);
     let outcome = match echo_thread {
-        Ok(t) => t.join().unwrap_or_default(),
+        Ok(t) => t
+            .join()
+            .unwrap_or_else(|_| Ok(echo::EchoOutcome::default()))
+            .map_err(|error| NetError::EchoProtocol {
+                server,
+                error: Box::new(error),
+            })?,
         Err(e) => echo::EchoOutcome {
             error: Some(format!("no socket for the echo connection: {e}")),
             ..Default::default()
@@ -449,12 +457,12 @@ fn print_server_line(
             outcome
                 .error
                 .as_ref()
-                .map(|e| format!(" ({e})"))
+                .map(|e| format!(" ({})", escape(e)))
                 .unwrap_or_default()
         ),
         (None, _) => emit!(
             "echo server: none ({})",
-            outcome.error.as_deref().unwrap_or("no answer")
+            escape(outcome.error.as_deref().unwrap_or("no answer"))
         ),
     }
 }
@@ -484,17 +492,18 @@ fn server_line<'a>(
 
 fn print_verdict(v: &Verdict) {
     emit!();
-    emit!("verdict: {} - {}", v.code.as_str(), v.summary);
+    // The verdict may quote the echo server: escaped, like its errors.
+    emit!("verdict: {} - {}", v.code.as_str(), escape(&v.summary));
     if let Some(range) = &v.hop_range {
         emit!("  where: {range}");
     }
     for e in &v.evidence {
-        emit!("  evidence: {e}");
+        emit!("  evidence: {}", escape(e));
     }
     for m in &v.missing {
-        emit!("  missing: {m}");
+        emit!("  missing: {}", escape(m));
     }
     if let Some(fix) = &v.fix {
-        emit!("  fix: {fix}");
+        emit!("  fix: {}", escape(fix));
     }
 }

@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
     };
     for flags in [None, Some(TcpFlags(flag_byte))] {
         let list = OptionList::parse(area, flags);
-        assert_eq!(list.to_bytes(), area, "option area must re-emit identically");
+        assert_eq!(
+            list.to_bytes(),
+            area,
+            "option area must re-emit identically"
+        );
         let _ = list.to_string();
         let _ = option_list_json(&list);
         for option in &list.options {
@@ -20,7 +24,11 @@ fuzz_target!(|data: &[u8]| {
             let _ = option_json(option);
             if let TcpOption::Mptcp(m) = option {
                 let bytes = m.to_bytes();
-                assert_eq!(MptcpOption::parse(&bytes, flags), *m, "MPTCP option re-parses equal");
+                assert_eq!(
+                    MptcpOption::parse(&bytes, flags),
+                    *m,
+                    "MPTCP option re-parses equal"
+                );
             }
         }
     }
