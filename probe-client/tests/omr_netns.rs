@@ -62,9 +62,11 @@ fn clean_path_prints_mptcp_enabled_within_a_second() {
     let run = omr_status(&lab, "eth0");
     assert_eq!(run.stdout, "MPTCP enabled\n", "{run:?}");
     assert_eq!(run.code, 0, "{run:?}");
-    // A working path answers in a round trip; the margin is for a busy
-    // machine running a debug build.
-    assert!(run.took < Duration::from_millis(1500), "{run:?}");
+    // A working path answers in a round trip. The bound is not a speed
+    // target (that is the benchmark's): it is far below the 4 s of the
+    // kernel's fallback, which a working path must never wait for, with
+    // room for a loaded machine running a debug build.
+    assert!(run.took < Duration::from_millis(3000), "{run:?}");
 }
 
 #[test]
@@ -92,7 +94,7 @@ fn interface_that_reaches_nothing_prints_nothing() {
     let run = omr_status(&lab, "lo");
     assert_eq!(run.stdout, "", "{run:?}");
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.took < Duration::from_millis(2500), "{run:?}");
+    assert!(run.took < Duration::from_millis(3500), "{run:?}");
 }
 
 #[test]
@@ -126,7 +128,7 @@ fn path_dropping_mp_capable_syns_is_disabled_without_waiting_for_the_fallback() 
     assert_eq!(run.code, 1, "{run:?}");
     // The kernel's own fallback would take 4 s (2 retransmissions, then a
     // plain SYN); the crafted probes answer within the 1 s timeout.
-    assert!(run.took < Duration::from_millis(2500), "{run:?}");
+    assert!(run.took < Duration::from_millis(3500), "{run:?}");
 }
 
 /// The OpenWrt package's hook scripts.
