@@ -144,7 +144,8 @@ impl PacketSocket {
         if options.ignore_outgoing {
             // Linux 4.20+; older kernels deliver them and the caller checks
             // the packet type.
-            let _ = crate::sockopt::set_int(&socket, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1);
+            let _ =
+                crate::sockopt::set_int(&socket, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1);
         }
         nix::sys::socket::setsockopt(&socket, sockopt::ReceiveTimestampns, &true)
             .map_err(|e| context("SO_TIMESTAMPNS")(e.into()))?;

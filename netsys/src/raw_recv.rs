@@ -141,7 +141,9 @@ fn open_one(
         // Best effort: a smaller buffer only risks drops under a burst.
         let _ = socket.set_recv_buffer_size(size);
     }
-    socket.set_nonblocking(true).map_err(context("O_NONBLOCK"))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(context("O_NONBLOCK"))?;
     let raw = RawSocket {
         socket,
         ipv6,
@@ -326,8 +328,7 @@ impl Ancillary {
             {
                 if let Some(b) = u.data_bytes.get(..4) {
                     // Network order, version bits masked off by the kernel.
-                    self.flowinfo =
-                        u32::from_be_bytes([b[0], b[1], b[2], b[3]]) & 0x0fff_ffff;
+                    self.flowinfo = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) & 0x0fff_ffff;
                 }
             }
             _ => {}

@@ -60,7 +60,12 @@ pub fn readable<const N: usize>(
     match ppoll(&mut polled, timeout.map(Into::into), None) {
         Ok(_) => {}
         Err(Errno::EINTR) => return Ok([false; N]),
-        Err(e) => return Err(io::Error::new(io::Error::from(e).kind(), format!("ppoll: {e}"))),
+        Err(e) => {
+            return Err(io::Error::new(
+                io::Error::from(e).kind(),
+                format!("ppoll: {e}"),
+            ))
+        }
     }
     Ok(polled.map(|p| p.any().unwrap_or(false)))
 }
@@ -80,10 +85,7 @@ mod tests {
         );
         w.wake();
         w.wake();
-        assert_eq!(
-            readable([w.as_fd()], Some(Duration::ZERO)).unwrap(),
-            [true]
-        );
+        assert_eq!(readable([w.as_fd()], Some(Duration::ZERO)).unwrap(), [true]);
         assert!(w.clear(), "two wakes are one");
         assert!(!w.clear());
         assert_eq!(

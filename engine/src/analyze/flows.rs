@@ -342,11 +342,11 @@ fn summarize(h: &mut Handshake) {
     // Keys: v0 SYN carries the client key, v1 only the third ACK does.
     let version = syn_mpc.or(synack_mpc).map_or(1, |m| m.version);
     let client_key = syn_mpc
-        .and_then(|m| m.sender_key)
-        .or(ack_mpc.and_then(|m| m.sender_key));
+        .and_then(|m| m.sender_key())
+        .or(ack_mpc.and_then(|m| m.sender_key()));
     let server_key = synack_mpc
-        .and_then(|m| m.sender_key)
-        .or(ack_mpc.and_then(|m| m.receiver_key));
+        .and_then(|m| m.sender_key())
+        .or(ack_mpc.and_then(|m| m.receiver_key()));
     h.client_key = client_key.and_then(|k| KeyInfo::derive(version, k));
     h.server_key = server_key.and_then(|k| KeyInfo::derive(version, k));
     key_consistency_notes(h, syn_mpc, synack_mpc, ack_mpc);
@@ -390,11 +390,11 @@ fn summarize(h: &mut Handshake) {
         Status::FallbackRetransmit
     } else if let Some(sa) = synack_mpc {
         let offered = answered_mpc.map_or(sa.version, |m| m.version);
-        let repeated = syn_mpc.and_then(|m| m.sender_key).is_some()
-            && syn_mpc.and_then(|m| m.sender_key) == sa.sender_key;
+        let repeated = syn_mpc.and_then(|m| m.sender_key()).is_some()
+            && syn_mpc.and_then(|m| m.sender_key()) == sa.sender_key();
         if repeated {
             Status::Reflected(Reflection::KeyRepeated)
-        } else if sa.version == 1 && offered == 1 && sa.sender_key.is_none() {
+        } else if sa.version == 1 && offered == 1 && sa.sender_key().is_none() {
             Status::Reflected(Reflection::V1WithoutKey)
         } else if sa.version != offered {
             Status::VersionMismatch {
@@ -479,14 +479,14 @@ fn key_consistency_notes(
     ack: Option<MpCapable>,
 ) {
     let Some(ack) = ack else { return };
-    if let (Some(s), Some(a)) = (syn.and_then(|m| m.sender_key), ack.sender_key) {
+    if let (Some(s), Some(a)) = (syn.and_then(|m| m.sender_key()), ack.sender_key()) {
         if s != a {
             h.notes.push(format!(
                 "third ACK's sender key 0x{a:016x} differs from the SYN's 0x{s:016x}"
             ));
         }
     }
-    if let (Some(s), Some(a)) = (synack.and_then(|m| m.sender_key), ack.receiver_key) {
+    if let (Some(s), Some(a)) = (synack.and_then(|m| m.sender_key()), ack.receiver_key()) {
         if s != a {
             h.notes.push(format!(
                 "third ACK's receiver key 0x{a:016x} differs from the SYN/ACK's 0x{s:016x}"
@@ -539,14 +539,7 @@ mod tests {
     }
 
     fn mpc(version: u8, sender: Option<u64>, receiver: Option<u64>) -> Option<MpCapable> {
-        Some(MpCapable {
-            version,
-            flags: 0x01,
-            sender_key: sender,
-            receiver_key: receiver,
-            data_len: None,
-            checksum: None,
-        })
+        MpCapable::from_fields(version, 0x01, sender, receiver, None, None)
     }
 
     struct Feed {

@@ -142,8 +142,8 @@ pub fn server_versions(handshakes: &[Handshake]) -> HashMap<SocketAddr, u8> {
             let reflected = h
                 .syns
                 .iter()
-                .any(|s| s.mp_capable.and_then(|c| c.sender_key) == m.sender_key);
-            if m.sender_key.is_some() && !reflected {
+                .any(|s| s.mp_capable.and_then(|c| c.sender_key()) == m.sender_key());
+            if m.sender_key().is_some() && !reflected {
                 versions.insert(h.server, m.version);
             }
         }
@@ -371,27 +371,13 @@ mod tests {
         let judged = judge_all(&[stripped], Side::Auto);
         assert_eq!(judged[0].as_ref().unwrap().side, Side::Server);
         let mut with_mpc = handshake(64, Some(63), 0);
-        with_mpc.syns[0].mp_capable = Some(MpCapable {
-            version: 1,
-            flags: 0x01,
-            sender_key: None,
-            receiver_key: None,
-            data_len: None,
-            checksum: None,
-        });
+        with_mpc.syns[0].mp_capable = Some(MpCapable::v1_syn(0x01));
         assert!(attempts_mptcp(&with_mpc));
     }
 
     #[test]
     fn a_reflected_key_says_nothing_about_the_server() {
-        let v0 = |key| MpCapable {
-            version: 0,
-            flags: 0x81,
-            sender_key: Some(key),
-            receiver_key: None,
-            data_len: None,
-            checksum: None,
-        };
+        let v0 = |key| MpCapable::v0_syn(key, 0x81);
         let mut h = handshake(64, Some(63), 0);
         h.syns[0].mp_capable = Some(v0(0x1234));
         let answered = |h: &Handshake, key| {

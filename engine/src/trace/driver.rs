@@ -299,7 +299,10 @@ mod tests {
         let answer = syn_ack(&d.state().probes[2]);
         d.handle_packet(&answer, UNIX_EPOCH + ms(1));
         d.handle_timeout(ms(1));
-        assert!(d.poll_transmit(ms(1)).is_empty(), "not while the buckets refill");
+        assert!(
+            d.poll_transmit(ms(1)).is_empty(),
+            "not while the buckets refill"
+        );
         assert_eq!(d.poll_timeout(), Some(ms(1100)));
         d.handle_timeout(ms(1099));
         assert!(d.poll_transmit(ms(1099)).is_empty());

@@ -16,11 +16,20 @@ fn the_rebuilt_ipv6_header_has_every_field_in_place() {
     head.write(&mut out);
     assert_eq!(&out[..8], &[0x6a, 0xb1, 0x23, 0x45, 0x00, 40, 6, 61][..]);
     assert_eq!(out[0] >> 4, 6, "version");
-    assert_eq!(u32::from_be_bytes([out[0], out[1], out[2], out[3]]) & 0x0fff_ffff, 0x0ab1_2345);
+    assert_eq!(
+        u32::from_be_bytes([out[0], out[1], out[2], out[3]]) & 0x0fff_ffff,
+        0x0ab1_2345
+    );
     assert_eq!(u16::from_be_bytes([out[4], out[5]]), 40);
     assert_eq!((out[6], out[7]), (6, 61));
-    assert_eq!(Ipv6Addr::from(<[u8; 16]>::try_from(&out[8..24]).unwrap()), head.source);
-    assert_eq!(Ipv6Addr::from(<[u8; 16]>::try_from(&out[24..40]).unwrap()), head.destination);
+    assert_eq!(
+        Ipv6Addr::from(<[u8; 16]>::try_from(&out[8..24]).unwrap()),
+        head.source
+    );
+    assert_eq!(
+        Ipv6Addr::from(<[u8; 16]>::try_from(&out[24..40]).unwrap()),
+        head.destination
+    );
     let jumbo = Ipv6Head {
         payload_len: 70_000,
         ..head
@@ -66,7 +75,10 @@ fn syn_over_loopback(addr: IpAddr) {
         let (ip_len, dport_at) = if addr.is_ipv6() {
             (IPV6_HEADER_LEN, IPV6_HEADER_LEN + 2)
         } else {
-            (usize::from(p[0] & 0x0f) * 4, usize::from(p[0] & 0x0f) * 4 + 2)
+            (
+                usize::from(p[0] & 0x0f) * 4,
+                usize::from(p[0] & 0x0f) * 4 + 2,
+            )
         };
         if p.len() < ip_len + 14 || u16::from_be_bytes([p[dport_at], p[dport_at + 1]]) != port {
             continue;

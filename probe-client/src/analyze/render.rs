@@ -244,10 +244,10 @@ pub struct StoppedJson<'a> {
 
 fn mpc_text(m: &MpCapable) -> String {
     let mut s = format!("v{} flags 0x{:02x}", m.version, m.flags);
-    if let Some(k) = m.sender_key {
+    if let Some(k) = m.sender_key() {
         let _ = write!(s, " key 0x{k:016x}");
     }
-    if let Some(k) = m.receiver_key {
+    if let Some(k) = m.receiver_key() {
         let _ = write!(s, " peer key 0x{k:016x}");
     }
     s
@@ -386,8 +386,8 @@ impl MpCapableJson {
         MpCapableJson {
             version: m.version,
             flags: m.flags,
-            sender_key: m.sender_key.map(|k| format!("{k:016x}")),
-            receiver_key: m.receiver_key.map(|k| format!("{k:016x}")),
+            sender_key: m.sender_key().map(|k| format!("{k:016x}")),
+            receiver_key: m.receiver_key().map(|k| format!("{k:016x}")),
         }
     }
 }

@@ -91,10 +91,7 @@ pub fn tcp_segment_filter(ports: &[u16]) -> Option<Vec<Insn>> {
         };
         p.jeq(u32::from(port), accept, miss);
     }
-    p.place(accept)
-        .ret(SNAPLEN as u32)
-        .place(drop)
-        .ret(0);
+    p.place(accept).ret(SNAPLEN as u32).place(drop).ret(0);
     p.build().ok()
 }
 
@@ -205,8 +202,18 @@ mod tests {
         assert_ne!(run(&all, &segment(22)), 0);
         assert!(tcp_segment_filter(&(1..=300).collect::<Vec<u16>>()).is_none());
         let icmp = icmp6_error_filter();
-        for (icmp_type, wanted) in [(1u8, true), (3, true), (4, true), (128, false), (135, false)] {
-            assert_eq!(run(&icmp, &[icmp_type, 0, 0, 0]) != 0, wanted, "type {icmp_type}");
+        for (icmp_type, wanted) in [
+            (1u8, true),
+            (3, true),
+            (4, true),
+            (128, false),
+            (135, false),
+        ] {
+            assert_eq!(
+                run(&icmp, &[icmp_type, 0, 0, 0]) != 0,
+                wanted,
+                "type {icmp_type}"
+            );
         }
     }
 
