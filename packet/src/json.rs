@@ -52,6 +52,9 @@ use crate::mptcp::{JoinBody, MptcpOption};
 use crate::tcp_opt::{OptionList, TcpOption};
 use serde::{Deserialize, Serialize};
 
+mod view;
+pub use view::{OptionListView, OptionView};
+
 fn hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }

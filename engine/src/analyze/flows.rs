@@ -8,7 +8,7 @@
 use packet::crypto;
 use packet::mptcp::MpCapable;
 use packet::TcpFlags;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
@@ -163,17 +163,168 @@ impl Handshake {
     }
 }
 
-/// Collects handshakes from packets fed in capture order.
+/// How much a [`FlowTracker`] keeps before it summarises handshakes early.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowLimits {
+    /// Handshakes tracked at once; past it, those idle longest are
+    /// summarised (a quarter of them at a time).
+    pub max_live: usize,
+    /// A handshake whose connection sent nothing for this long (capture
+    /// time, seconds) is summarised.
+    pub idle_secs: f64,
+}
+
+impl FlowLimits {
+    /// Everything kept to the end (a capture held in memory anyway).
+    pub const UNBOUNDED: FlowLimits = FlowLimits {
+        max_live: usize::MAX,
+        idle_secs: f64::INFINITY,
+    };
+    /// For a capture read as a stream: about 10 MB of handshakes at most,
+    /// and a connection quiet for two minutes is done with its handshake.
+    pub const STREAMING: FlowLimits = FlowLimits {
+        max_live: 16_384,
+        idle_secs: 120.0,
+    };
+}
+
+impl Default for FlowLimits {
+    fn default() -> Self {
+        FlowLimits::UNBOUNDED
+    }
+}
+
+/// Tokens kept to tie MP_JOIN subflows to connections summarised before
+/// them (a connection's one or two keys each).
+const MAX_TOKENS: usize = 65_536;
+
+/// A handshake being tracked, and when its connection last sent anything.
+#[derive(Debug)]
+struct Live {
+    h: Handshake,
+    last_ts: f64,
+}
+
+/// Collects handshakes from packets fed in capture order. Within its
+/// [`FlowLimits`], handshakes idle for long (or idle longest, past the
+/// count) are summarised early, with a note saying so, and handed over by
+/// [`FlowTracker::take_summarised`]; the rest at [`FlowTracker::finish`].
 #[derive(Debug, Default)]
 pub struct FlowTracker {
-    handshakes: Vec<Handshake>,
-    /// (client, server) -> index into `handshakes` of the latest handshake.
+    /// By id (1-based, in the order the handshakes start in the capture).
+    live: BTreeMap<usize, Live>,
+    /// (client, server) -> id of the latest handshake of that pair.
     latest: HashMap<(SocketAddr, SocketAddr), usize>,
+    next_id: usize,
+    limits: FlowLimits,
+    /// Capture time of the last idle sweep.
+    swept_at: Option<f64>,
+    /// Summarised early, not taken yet.
+    summarised: Vec<Handshake>,
+    /// Tokens of the keys of connections summarised early (the first
+    /// connection with a token keeps it), for later MP_JOIN subflows.
+    tokens: HashMap<u32, usize>,
 }
 
 impl FlowTracker {
+    /// Keeps every handshake to the end ([`FlowLimits::UNBOUNDED`]).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Keeps at most what `limits` allow.
+    pub fn with_limits(limits: FlowLimits) -> Self {
+        FlowTracker {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    /// Handshakes tracked now.
+    pub fn live(&self) -> usize {
+        self.live.len()
+    }
+
+    /// The handshakes summarised early since the last call, in id order,
+    /// each with a note that says why.
+    pub fn take_summarised(&mut self) -> Vec<Handshake> {
+        std::mem::take(&mut self.summarised)
+    }
+
+    /// The handshake `id`, now seeing a packet at `ts`.
+    fn touch(&mut self, id: usize, ts: f64) -> Option<&mut Handshake> {
+        let live = self.live.get_mut(&id)?;
+        live.last_ts = ts;
+        Some(&mut live.h)
+    }
+
+    fn start(&mut self, h: Handshake, key: (SocketAddr, SocketAddr), ts: f64) {
+        self.latest.insert(key, h.id);
+        self.live.insert(h.id, Live { h, last_ts: ts });
+    }
+
+    fn new_id(&mut self) -> usize {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Summarises what the limits say must go, at capture time `now`.
+    fn sweep(&mut self, now: f64) {
+        let limits = self.limits;
+        if limits.idle_secs.is_finite() && now.is_finite() {
+            let due = self
+                .swept_at
+                .is_none_or(|at| now - at >= limits.idle_secs / 4.0 || now < at);
+            if due {
+                self.swept_at = Some(now);
+                let idle: Vec<usize> = self
+                    .live
+                    .iter()
+                    .filter(|(_, l)| now - l.last_ts > limits.idle_secs)
+                    .map(|(&id, _)| id)
+                    .collect();
+                let note = format!(
+                    "summarised early: no packet of this connection for {} s of capture time (later packets of it are not part of this summary)",
+                    limits.idle_secs
+                );
+                self.summarise_early(&idle, &note);
+            }
+        }
+        if self.live.len() > limits.max_live {
+            let mut by_age: Vec<(f64, usize)> =
+                self.live.iter().map(|(&id, l)| (l.last_ts, id)).collect();
+            let keep = limits.max_live - limits.max_live / 4;
+            let go = by_age.len() - keep;
+            by_age.select_nth_unstable_by(go - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let mut ids: Vec<usize> = by_age[..go].iter().map(|&(_, id)| id).collect();
+            ids.sort_unstable();
+            let note = format!(
+                "summarised early: more than {} connections were open at once and this one had been idle longest (later packets of it are not part of this summary)",
+                limits.max_live
+            );
+            self.summarise_early(&ids, &note);
+        }
+    }
+
+    /// Takes the handshakes `ids` out, summarised, with `note`.
+    fn summarise_early(&mut self, ids: &[usize], note: &str) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut batch = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(Live { mut h, .. }) = self.live.remove(id) {
+                let key = (h.client, h.server);
+                if self.latest.get(&key) == Some(id) {
+                    self.latest.remove(&key);
+                }
+                summarize(&mut h);
+                h.notes.push(note.to_string());
+                batch.push(h);
+            }
+        }
+        link_joins_with(&mut batch, &mut self.tokens);
+        self.summarised.append(&mut batch);
     }
 
     pub fn push(&mut self, p: &PacketFacts) {
@@ -187,6 +338,9 @@ impl FlowTracker {
         } else if flags.ack() {
             self.push_ack(p);
         }
+        if self.limits != FlowLimits::UNBOUNDED {
+            self.sweep(p.ts);
+        }
     }
 
     /// The third ACK, and the first data segment of each side.
@@ -199,7 +353,9 @@ impl FlowTracker {
             (None, Some(&i)) => (i, true),
             (None, None) => return,
         };
-        let h = &mut self.handshakes[i];
+        let Some(h) = self.touch(i, p.ts) else {
+            return;
+        };
         if h.syn_ack.is_none() {
             return;
         }
@@ -239,20 +395,21 @@ impl FlowTracker {
         };
         let key = (p.src, p.dst);
         if let Some(&i) = self.latest.get(&key) {
-            let h = &mut self.handshakes[i];
-            let same_isn = h.syns.first().is_some_and(|s| s.seq == p.seq);
-            // Same ISN, or still unanswered (Linux keeps the ISN on retries,
-            // but a capture may miss the first SYN): a retransmission.
-            if same_isn || (h.syn_ack.is_none() && h.rst.is_none() && !h.syns.is_empty()) {
-                h.syns.push(attempt);
-                return;
+            if let Some(h) = self.touch(i, p.ts) {
+                let same_isn = h.syns.first().is_some_and(|s| s.seq == p.seq);
+                // Same ISN, or still unanswered (Linux keeps the ISN on
+                // retries, but a capture may miss the first SYN): a
+                // retransmission.
+                if same_isn || (h.syn_ack.is_none() && h.rst.is_none() && !h.syns.is_empty()) {
+                    h.syns.push(attempt);
+                    return;
+                }
             }
         }
-        let id = self.handshakes.len() + 1;
+        let id = self.new_id();
         let mut h = Handshake::new(id, p.src, p.dst);
         h.syns.push(attempt);
-        self.latest.insert(key, self.handshakes.len());
-        self.handshakes.push(h);
+        self.start(h, key, p.ts);
     }
 
     /// A RST from the server before any SYN/ACK refuses the SYN; any RST
@@ -266,7 +423,9 @@ impl FlowTracker {
             (None, Some(&i)) => (i, false),
             (None, None) => return,
         };
-        let h = &mut self.handshakes[i];
+        let Some(h) = self.touch(i, p.ts) else {
+            return;
+        };
         if h.syn_ack.is_none() {
             if by_server && h.rst.is_none() {
                 h.rst = Some(p.index);
@@ -290,9 +449,11 @@ impl FlowTracker {
             options: p.options.clone(),
             ttl: p.ttl,
         };
-        match self.latest.get(&key) {
-            Some(&i) => {
-                let h = &mut self.handshakes[i];
+        match self.latest.get(&key).copied() {
+            Some(i) => {
+                let Some(h) = self.touch(i, p.ts) else {
+                    return;
+                };
                 match &h.syn_ack {
                     None => h.syn_ack = Some(answer),
                     Some(first) => {
@@ -305,22 +466,26 @@ impl FlowTracker {
                 }
             }
             None => {
-                let id = self.handshakes.len() + 1;
+                let id = self.new_id();
                 let mut h = Handshake::new(id, p.dst, p.src);
                 h.syn_ack = Some(answer);
-                self.latest.insert(key, self.handshakes.len());
-                self.handshakes.push(h);
+                self.start(h, key, p.ts);
             }
         }
     }
 
-    /// Derives keys, statuses and MP_JOIN links; consumes the tracker.
-    pub fn finish(self) -> Vec<Handshake> {
-        let mut handshakes = self.handshakes;
+    /// Derives keys, statuses and MP_JOIN links of the handshakes still
+    /// tracked (all of them, without limits), in id order; consumes the
+    /// tracker. Handshakes summarised early and not taken are left out.
+    pub fn finish(mut self) -> Vec<Handshake> {
+        let mut handshakes: Vec<Handshake> = std::mem::take(&mut self.live)
+            .into_values()
+            .map(|l| l.h)
+            .collect();
         for h in &mut handshakes {
             summarize(h);
         }
-        link_joins(&mut handshakes);
+        link_joins_with(&mut handshakes, &mut self.tokens);
         handshakes
     }
 }
@@ -497,15 +662,18 @@ fn key_consistency_notes(
 
 /// Ties each MP_JOIN handshake to the handshake whose key has its token.
 /// The token names the key of the receiver of the MP_JOIN SYN, which is
-/// the server or the client of the first subflow.
-fn link_joins(handshakes: &mut [Handshake]) {
-    let mut by_token: HashMap<u32, usize> = HashMap::new();
+/// the server or the client of the first subflow. `tokens` holds those of
+/// connections summarised before (the first connection with a token keeps
+/// it); the batch's own are added to it.
+fn link_joins_with(handshakes: &mut [Handshake], tokens: &mut HashMap<u32, usize>) {
     for h in handshakes.iter() {
         if matches!(h.status, Status::JoinSubflow { .. }) {
             continue;
         }
         for key in [h.client_key, h.server_key].into_iter().flatten() {
-            by_token.entry(key.token).or_insert(h.id);
+            if tokens.len() < MAX_TOKENS || tokens.contains_key(&key.token) {
+                tokens.entry(key.token).or_insert(h.id);
+            }
         }
     }
     for h in handshakes.iter_mut() {
@@ -515,7 +683,7 @@ fn link_joins(handshakes: &mut [Handshake]) {
             ..
         } = &mut h.status
         {
-            *connection = by_token.get(token).copied();
+            *connection = tokens.get(token).copied();
         }
     }
 }
@@ -977,5 +1145,152 @@ mod tests {
         );
         assert_eq!(all[1].status.to_string(), "MP_JOIN subflow of handshake #1");
         assert!(all[1].status.is_mptcp());
+    }
+}
+
+#[cfg(test)]
+mod limits_tests {
+    use super::*;
+
+    const SYN: TcpFlags = TcpFlags(0x02);
+    const SYN_ACK: TcpFlags = TcpFlags(0x12);
+    const ACK: TcpFlags = TcpFlags(0x10);
+    const KEY_A: u64 = 0x1fdb_5df3_28bc_3def;
+    const KEY_B: u64 = 0x29a6_c869_81ad_933c;
+
+    fn addr(host: u8, port: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, host], port))
+    }
+
+    fn facts(
+        index: u64,
+        ts: f64,
+        src: SocketAddr,
+        dst: SocketAddr,
+        flags: TcpFlags,
+    ) -> PacketFacts {
+        PacketFacts {
+            index,
+            ts,
+            src,
+            dst,
+            flags,
+            seq: 1000,
+            ack: 0,
+            mp_capable: None,
+            mp_join: None,
+            tcprst_reason: None,
+            payload_len: 0,
+            any_mptcp: false,
+            nop_run: 0,
+            options: Vec::new(),
+            ttl: 64,
+        }
+    }
+
+    /// A whole handshake of client port `port` at capture time `ts`.
+    fn handshake(t: &mut FlowTracker, index: &mut u64, port: u16, ts: f64) {
+        let (c, s) = (addr(1, port), addr(2, 80));
+        for (from_client, flags) in [(true, SYN), (false, SYN_ACK), (true, ACK)] {
+            *index += 1;
+            let (src, dst) = if from_client { (c, s) } else { (s, c) };
+            t.push(&facts(*index, ts, src, dst, flags));
+        }
+    }
+
+    fn early(h: &Handshake) -> bool {
+        h.notes.iter().any(|n| n.starts_with("summarised early"))
+    }
+
+    #[test]
+    fn without_limits_nothing_is_summarised_early() {
+        let mut t = FlowTracker::new();
+        let mut i = 0;
+        for port in 0..100 {
+            handshake(&mut t, &mut i, 1000 + port, f64::from(port) * 1000.0);
+        }
+        assert!(t.take_summarised().is_empty());
+        let all = t.finish();
+        assert_eq!(all.len(), 100);
+        assert!(all.iter().all(|h| !early(h)));
+    }
+
+    #[test]
+    fn an_idle_connection_is_summarised_with_a_note() {
+        let mut t = FlowTracker::with_limits(FlowLimits {
+            max_live: 100,
+            idle_secs: 60.0,
+        });
+        let mut i = 0;
+        handshake(&mut t, &mut i, 1000, 0.0);
+        handshake(&mut t, &mut i, 1001, 30.0);
+        assert!(t.take_summarised().is_empty(), "not idle yet");
+        handshake(&mut t, &mut i, 1002, 90.0);
+        let gone = t.take_summarised();
+        assert_eq!(gone.len(), 1);
+        assert_eq!((gone[0].id, gone[0].client.port()), (1, 1000));
+        assert_eq!(gone[0].status, Status::PlainTcp, "summarised like the rest");
+        assert!(early(&gone[0]), "{:?}", gone[0].notes);
+        let rest = t.finish();
+        assert_eq!(rest.iter().map(|h| h.id).collect::<Vec<_>>(), vec![2, 3]);
+        assert!(rest.iter().all(|h| !early(h)));
+    }
+
+    #[test]
+    fn past_the_count_the_longest_idle_go_first() {
+        let mut t = FlowTracker::with_limits(FlowLimits {
+            max_live: 8,
+            idle_secs: f64::INFINITY,
+        });
+        let mut i = 0;
+        for port in 0..8 {
+            handshake(&mut t, &mut i, 1000 + port, f64::from(port));
+        }
+        // The first connection talks again: the second is idle longest.
+        i += 1;
+        t.push(&facts(i, 10.0, addr(1, 1000), addr(2, 80), ACK));
+        assert!(t.take_summarised().is_empty());
+        handshake(&mut t, &mut i, 2000, 11.0);
+        let gone = t.take_summarised();
+        assert_eq!(gone.iter().map(|h| h.id).collect::<Vec<_>>(), vec![2, 3, 4]);
+        assert!(gone.iter().all(early));
+        assert_eq!(t.live(), 6);
+        // A packet of a summarised connection is not tied to anything.
+        i += 1;
+        t.push(&facts(i, 12.0, addr(1, 1001), addr(2, 80), ACK));
+        assert_eq!(t.finish().len(), 6);
+    }
+
+    #[test]
+    fn a_later_join_still_finds_a_connection_summarised_early() {
+        let mut t = FlowTracker::with_limits(FlowLimits {
+            max_live: 100,
+            idle_secs: 60.0,
+        });
+        let (c, s) = (addr(1, 1000), addr(2, 80));
+        let mut p = facts(1, 0.0, c, s, SYN);
+        p.mp_capable = Some(MpCapable::v1_syn(1));
+        t.push(&p);
+        let mut p = facts(2, 0.0, s, c, SYN_ACK);
+        p.mp_capable = Some(MpCapable::v1_syn_ack(KEY_B, 1));
+        t.push(&p);
+        let mut p = facts(3, 0.0, c, s, ACK);
+        p.mp_capable = Some(MpCapable::v1_ack(KEY_A, KEY_B, 1));
+        t.push(&p);
+        // The server's token: what a join from the client names.
+        let token = KeyInfo::derive(1, KEY_B).unwrap().token;
+        let mut p = facts(4, 100.0, addr(1, 1001), s, SYN);
+        p.mp_join = Some(JoinFacts { token: Some(token) });
+        t.push(&p);
+        let gone = t.take_summarised();
+        assert_eq!(gone.len(), 1, "the first connection, idle");
+        let rest = t.finish();
+        assert!(matches!(
+            rest[0].status,
+            Status::JoinSubflow {
+                connection: Some(1),
+                ..
+            }
+        ));
     }
 }

@@ -137,6 +137,13 @@ pub fn attempts_mptcp(h: &Handshake) -> bool {
 /// proves nothing about the server and is left out.
 pub fn server_versions(handshakes: &[Handshake]) -> HashMap<SocketAddr, u8> {
     let mut versions = HashMap::new();
+    add_server_versions(&mut versions, handshakes);
+    versions
+}
+
+/// [`server_versions`] of more handshakes, added to `versions` (later
+/// handshakes win, as within one call).
+pub fn add_server_versions(versions: &mut HashMap<SocketAddr, u8>, handshakes: &[Handshake]) {
     for h in handshakes {
         if let Some(m) = h.syn_ack.as_ref().and_then(|a| a.mp_capable) {
             let reflected = h
@@ -148,7 +155,6 @@ pub fn server_versions(handshakes: &[Handshake]) -> HashMap<SocketAddr, u8> {
             }
         }
     }
-    versions
 }
 
 /// A crafted SYN: answered, then reset by the client without a third ACK.
@@ -273,7 +279,16 @@ pub fn verdict_input(h: &Handshake, side: Side, server_version: Option<u8>) -> V
 /// The verdict of each handshake (in order), `None` for those that did not
 /// try MPTCP.
 pub fn judge_all(handshakes: &[Handshake], side: Side) -> Vec<Option<Judgement>> {
-    let versions = server_versions(handshakes);
+    judge_with(handshakes, side, &server_versions(handshakes))
+}
+
+/// [`judge_all`] with the server versions gathered elsewhere (a capture
+/// read as a stream judges its handshakes in batches).
+pub fn judge_with(
+    handshakes: &[Handshake],
+    side: Side,
+    versions: &HashMap<SocketAddr, u8>,
+) -> Vec<Option<Judgement>> {
     handshakes
         .iter()
         .map(|h| {

@@ -3,27 +3,43 @@ use super::flows::{Answer, Handshake, KeyInfo, Status};
 use super::reader::Timestamp;
 use super::verdict::Judgement;
 use packet::ip::TcpSegment;
-use packet::json::{option_list_json, OptionEntry};
+use packet::json::OptionListView;
 use packet::mptcp::MpCapable;
 use packet::verdict::VerdictCode;
 use packet::{OptionList, TcpFlags, TcpOption};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 
 /// `YYYY-MM-DD HH:MM:SS.uuuuuu` in UTC, as `TZ=GMT0 tcpdump -tttt` prints it.
+#[cfg(test)]
 pub fn format_ts(ts: Timestamp) -> String {
+    String::from_utf8_lossy(&ts_text(ts)).into_owned()
+}
+
+/// [`format_ts`]'s 26 bytes, built without the formatting machinery (it
+/// is on every packet line). Years past 9999 print modulo 10000.
+fn ts_text(ts: Timestamp) -> [u8; 26] {
     let days = (ts.secs / 86_400) as i64;
     let rem = ts.secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:06}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        ts.nanos / 1000
-    )
+    let mut out = *b"0000-00-00 00:00:00.000000";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y.rem_euclid(10_000) as u64);
+    put(5, 2, u64::from(m));
+    put(8, 2, u64::from(d));
+    put(11, 2, rem / 3600);
+    put(14, 2, rem / 60 % 60);
+    put(17, 2, rem % 60);
+    put(20, 6, u64::from(ts.nanos / 1000) % 1_000_000);
+    out
 }
 
 /// Proleptic Gregorian date of a day count since 1970-01-01 (the era-based
@@ -45,13 +61,25 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// connection (normally the SYN/ACK), and every SYN with ACK, records both
 /// initial sequence numbers and is printed absolute; later segments print
 /// `seq - base`. Segments without ACK always print absolute.
+///
+/// Bounded: past [`RelativeSeq::MAX`] directions, the half used longest ago
+/// is forgotten ([`RelativeSeq::take_forgotten`] says how many, for a note):
+/// their later segments print absolute until a SYN/ACK comes again
+/// (tcpdump remembers every connection).
 #[derive(Debug, Default)]
 pub struct RelativeSeq {
-    /// Keyed by (sender, receiver): base of the sender's and the receiver's numbers.
-    bases: HashMap<(SocketAddr, SocketAddr), (u32, u32)>,
+    /// Keyed by (sender, receiver): base of the sender's and the receiver's
+    /// numbers, and when the entry was last used.
+    bases: HashMap<(SocketAddr, SocketAddr), (u32, u32, u64)>,
+    /// Calls so far (the clock of "last used").
+    tick: u64,
+    forgotten: usize,
 }
 
 impl RelativeSeq {
+    /// Directions remembered at most (two per connection).
+    pub const MAX: usize = 1 << 16;
+
     /// The (seq, ack) to print for a segment.
     pub fn apply(
         &mut self,
@@ -64,16 +92,35 @@ impl RelativeSeq {
         if !flags.ack() {
             return (seq, ack);
         }
-        let known = self.bases.get(&(src, dst)).copied();
-        match known {
-            Some((own, peer)) if !flags.syn() => (seq.wrapping_sub(own), ack.wrapping_sub(peer)),
-            _ => {
-                let peer = ack.wrapping_sub(1);
-                self.bases.insert((src, dst), (seq, peer));
-                self.bases.insert((dst, src), (peer, seq));
-                (seq, ack)
+        self.tick += 1;
+        let tick = self.tick;
+        if !flags.syn() {
+            if let Some((own, peer, used)) = self.bases.get_mut(&(src, dst)) {
+                *used = tick;
+                return (seq.wrapping_sub(*own), ack.wrapping_sub(*peer));
             }
         }
+        let peer = ack.wrapping_sub(1);
+        self.bases.insert((src, dst), (seq, peer, tick));
+        self.bases.insert((dst, src), (peer, seq, tick));
+        if self.bases.len() > Self::MAX {
+            self.forget_oldest_half();
+        }
+        (seq, ack)
+    }
+
+    fn forget_oldest_half(&mut self) {
+        let mut ticks: Vec<u64> = self.bases.values().map(|v| v.2).collect();
+        let mid = ticks.len() / 2;
+        let (_, &mut cut, _) = ticks.select_nth_unstable(mid);
+        let before = self.bases.len();
+        self.bases.retain(|_, v| v.2 > cut);
+        self.forgotten += before - self.bases.len();
+    }
+
+    /// Directions forgotten since the last call.
+    pub fn take_forgotten(&mut self) -> usize {
+        std::mem::take(&mut self.forgotten)
     }
 }
 
@@ -88,55 +135,71 @@ pub struct DecodedOptions<'a> {
     pub cut: bool,
 }
 
-/// One tcpdump-like line for a segment (without the trailing newline).
-pub fn packet_line(
+/// Writes one tcpdump-like line for a segment, newline included, straight
+/// into `out` (no `String` per packet).
+pub fn write_packet_line<W: Write>(
+    out: &mut W,
     index: u64,
     ts: Timestamp,
     seg: &TcpSegment<'_>,
     opts: Option<&DecodedOptions<'_>>,
     rel: &mut RelativeSeq,
-) -> String {
+) -> io::Result<()> {
+    packet_line_body(out, index, ts, seg, opts, rel)?;
+    out.write_all(b"\n")
+}
+
+fn packet_line_body<W: Write>(
+    out: &mut W,
+    index: u64,
+    ts: Timestamp,
+    seg: &TcpSegment<'_>,
+    opts: Option<&DecodedOptions<'_>>,
+    rel: &mut RelativeSeq,
+) -> io::Result<()> {
     let ipv = if seg.version() == 6 { "IP6" } else { "IP" };
-    let mut line = format!(
-        "{index:5}  {} {ipv} {} > {}: ",
-        format_ts(ts),
-        endpoint(seg.src(), seg.src_port),
-        endpoint(seg.dst(), seg.dst_port)
-    );
+    write!(out, "{index:5}  ")?;
+    out.write_all(&ts_text(ts))?;
+    write!(
+        out,
+        " {ipv} {}.{} > {}.{}: ",
+        seg.src(),
+        seg.src_port,
+        seg.dst(),
+        seg.dst_port
+    )?;
     let (Some(flags), Some(ack), Some(window), Some(data_offset)) =
         (seg.flags, seg.ack, seg.window, seg.data_offset)
     else {
-        line.push_str("[|tcp]");
-        return line;
+        return out.write_all(b"[|tcp]");
     };
     let header_len = usize::from(data_offset) * 4;
     if header_len < 20 {
-        let _ = write!(
-            line,
+        return write!(
+            out,
             "Flags [{flags}], [bad hdr length {header_len} - too short, < 20]"
         );
-        return line;
     }
     let src = SocketAddr::new(seg.src(), seg.src_port);
     let dst = SocketAddr::new(seg.dst(), seg.dst_port);
     let (seq, ack) = rel.apply(src, dst, flags, seg.seq, ack);
     let payload_len = seg.payload_len.unwrap_or(seg.payload.len());
-    let _ = write!(line, "Flags [{flags}]");
+    write!(out, "Flags [{flags}]")?;
     if payload_len > 0 || flags.has(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST) {
-        let _ = write!(line, ", seq {seq}");
+        write!(out, ", seq {seq}")?;
         if payload_len > 0 {
-            let _ = write!(line, ":{}", seq.wrapping_add(payload_len as u32));
+            write!(out, ":{}", seq.wrapping_add(payload_len as u32))?;
         }
     }
     if flags.ack() {
-        let _ = write!(line, ", ack {ack}");
+        write!(out, ", ack {ack}")?;
     }
-    let _ = write!(line, ", win {window}");
+    write!(out, ", win {window}")?;
     if flags.has(TcpFlags::URG) {
-        let _ = write!(line, ", urg {}", seg.urgent.unwrap_or(0));
+        write!(out, ", urg {}", seg.urgent.unwrap_or(0))?;
     }
     if let Some(opts) = opts {
-        line.push_str(", options [");
+        out.write_all(b", options [")?;
         if opts.cut {
             // tcpdump prints the options it could read, then `[|tcp]`, and
             // stops there (no closing bracket, no length).
@@ -144,10 +207,9 @@ pub fn packet_line(
             if opts.list.error.is_some() {
                 items.pop();
             }
-            let _ = write!(line, "{} [|tcp]", items.join(","));
-            return line;
+            return write!(out, "{} [|tcp]", items.join(","));
         }
-        let _ = write!(line, "{}]", opts.list);
+        write!(out, "{}]", opts.list)?;
         // After `[bad opt]` tcpdump closes the list and prints nothing more.
         let bad = opts.list.error.is_some()
             || opts
@@ -156,16 +218,17 @@ pub fn packet_line(
                 .iter()
                 .any(|o| o.ends_tcpdump_list() && !matches!(o, TcpOption::Eol));
         if bad {
-            return line;
+            return Ok(());
         }
     }
-    let _ = write!(line, ", length {payload_len}");
-    line
+    write!(out, ", length {payload_len}")
 }
 
-/// A TCP packet line: the DESIGN schema object of one segment.
-#[derive(Debug, Serialize)]
-pub struct PacketLine {
+/// A TCP packet line: the DESIGN schema object of one segment, serialized
+/// straight from the decoded segment (the options by
+/// [`packet::json::OptionListView`], the flags as their text).
+#[derive(Serialize)]
+pub struct PacketLine<'o, 'a> {
     /// 1-based frame number, counting every frame.
     pub index: u64,
     /// Seconds since the epoch.
@@ -175,17 +238,38 @@ pub struct PacketLine {
     pub sport: u16,
     pub dport: u16,
     /// tcpdump's letters (`S`, `S.`, `.`, `P.` ...).
-    pub flags: String,
-    pub options: Vec<OptionEntry>,
+    pub flags: FlagsText,
+    pub options: OptionsJson<'o, 'a>,
+}
+
+/// TCP flags as tcpdump's letters, a JSON string.
+pub struct FlagsText(pub TcpFlags);
+
+impl Serialize for FlagsText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// The option list of a packet line (`[]` when the header has none).
+pub struct OptionsJson<'o, 'a>(pub Option<&'o OptionList<'a>>);
+
+impl Serialize for OptionsJson<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(list) => OptionListView(list).serialize(s),
+            None => s.collect_seq(std::iter::empty::<()>()),
+        }
+    }
 }
 
 /// The packet line of one segment; `None` when the flags were not captured.
-pub fn packet_json(
+pub fn packet_json<'o, 'a>(
     index: u64,
     ts: Timestamp,
     seg: &TcpSegment<'_>,
-    opts: Option<&DecodedOptions<'_>>,
-) -> Option<PacketLine> {
+    opts: Option<&'o DecodedOptions<'a>>,
+) -> Option<PacketLine<'o, 'a>> {
     let flags = seg.flags?;
     Some(PacketLine {
         index,
@@ -194,8 +278,8 @@ pub fn packet_json(
         dst: seg.dst(),
         sport: seg.src_port,
         dport: seg.dst_port,
-        flags: flags.to_string(),
-        options: opts.map_or_else(Vec::new, |o| option_list_json(&o.list)),
+        flags: FlagsText(flags),
+        options: OptionsJson(opts.map(|o| &o.list)),
     })
 }
 
