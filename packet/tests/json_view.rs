@@ -92,3 +92,59 @@ proptest! {
         prop_assert_eq!(same_json(&area, None), Ok(()));
     }
 }
+
+/// The option text written by `OptionList::write_tcpdump` is its `Display`.
+fn same_text(area: &[u8], flags: Option<TcpFlags>) -> Result<(), String> {
+    let list = OptionList::parse(area, flags);
+    let mut written = Vec::new();
+    list.write_tcpdump(&mut written);
+    let shown = list.to_string();
+    if written == shown.as_bytes() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}:\n  written {}\n  shown   {shown}",
+            hex::encode(area),
+            String::from_utf8_lossy(&written)
+        ))
+    }
+}
+
+#[test]
+fn every_captured_option_area_writes_the_same_text() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut seen = 0;
+    for dir in [
+        root.join("pcap-fixtures"),
+        root.join("../shared/peer-pcaps/tcpdump"),
+        root.join("../shared/peer-pcaps/ptcpdump"),
+    ] {
+        for (area, flags) in areas(&dir) {
+            same_text(&area, Some(flags)).unwrap();
+            same_text(&area, None).unwrap();
+            seen += 1;
+        }
+    }
+    assert!(seen > 500, "{seen} option areas");
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_areas_write_the_same_text(area in proptest::collection::vec(any::<u8>(), 0..60), flags in proptest::option::of(any::<u8>())) {
+        prop_assert_eq!(same_text(&area, flags.map(TcpFlags)), Ok(()));
+    }
+
+    #[test]
+    fn dss_heavy_areas_write_the_same_text(
+        parts in proptest::collection::vec((0u8..16, proptest::collection::vec(any::<u8>(), 1..26)), 0..3),
+        flags in any::<u8>(),
+    ) {
+        let mut area = Vec::new();
+        for (low, body) in parts {
+            area.extend_from_slice(&[30, (body.len() + 3) as u8, 0x20 | low]);
+            area.extend_from_slice(&body);
+        }
+        prop_assert_eq!(same_text(&area, Some(TcpFlags(flags))), Ok(()));
+        prop_assert_eq!(same_text(&area, None), Ok(()));
+    }
+}

@@ -69,7 +69,7 @@ use engine::analyze::decode::{facts, frame_content, option_list, FrameContent};
 use flows::FlowTracker;
 use packet::ip::TcpSegment;
 use reader::{CaptureReader, Format, Frame, FrameSource, OpenError, Stopped};
-use render::{DecodedOptions, RelativeSeq};
+use render::{DecodedOptions, PacketText, RelativeSeq};
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Read, Write};
 use std::net::SocketAddr;
@@ -220,7 +220,7 @@ fn analyze(
     let mut tcp_packets = 0u64;
     let mut stopped: Option<Stopped> = None;
     let mut tracker = FlowTracker::with_limits(flows::FlowLimits::STREAMING);
-    let mut rel = RelativeSeq::default();
+    let mut text = PacketText::default();
     let mut unsupported: Vec<u32> = Vec::new();
     let mut tally = Tally::default();
     let mut handshakes = 0usize;
@@ -245,7 +245,7 @@ fn analyze(
             }
         };
         frames += 1;
-        match decode_frame(&frame, json_mode, out, &mut tracker, &mut rel)? {
+        match decode_frame(&frame, json_mode, out, &mut tracker, &mut text)? {
             Outcome::Tcp => tcp_packets += 1,
             Outcome::Other => {}
             Outcome::UnsupportedLink(linktype) => {
@@ -258,7 +258,7 @@ fn analyze(
                 }
             }
         }
-        let forgotten = rel.take_forgotten();
+        let forgotten = text.rel.take_forgotten();
         if forgotten > 0 {
             let message = format!(
                 "relative sequence numbers of {forgotten} connection directions idle longest forgotten to keep memory bounded (more than {} tracked): their later segments print absolute sequence numbers",
@@ -352,7 +352,7 @@ fn decode_frame(
     json_mode: bool,
     out: &mut impl Write,
     tracker: &mut FlowTracker,
-    rel: &mut RelativeSeq,
+    text: &mut PacketText,
 ) -> io::Result<Outcome> {
     let seg = match frame_content(frame) {
         FrameContent::Tcp(seg) => seg,
@@ -379,7 +379,7 @@ fn decode_frame(
             output::write_line(out, &line)?;
         }
     } else {
-        render::write_packet_line(out, frame.index, frame.ts, &seg, opts.as_ref(), rel)?;
+        text.write(out, frame.index, frame.ts, &seg, opts.as_ref())?;
     }
     if seg.is_truncated() {
         let message = format!(
@@ -481,8 +481,8 @@ mod tests {
                     for json_mode in [false, true] {
                         let mut out = Vec::new();
                         let mut tracker = FlowTracker::new();
-                        let mut rel = RelativeSeq::default();
-                        decode_frame(&short, json_mode, &mut out, &mut tracker, &mut rel).unwrap();
+                        let mut text = PacketText::default();
+                        decode_frame(&short, json_mode, &mut out, &mut tracker, &mut text).unwrap();
                         let _ = tracker.finish();
                     }
                 }
@@ -580,7 +580,7 @@ mod tests {
             ));
             rel.apply(server, client, packet::TcpFlags(0x12), 5, 1);
         }
-        let forgotten = rel.take_forgotten();
+        let forgotten = text.rel.take_forgotten();
         assert!(forgotten >= RelativeSeq::MAX / 2, "{forgotten}");
         assert_eq!(rel.take_forgotten(), 0);
     }

@@ -5,6 +5,7 @@ use super::verdict::Judgement;
 use packet::ip::TcpSegment;
 use packet::json::OptionListView;
 use packet::mptcp::MpCapable;
+use packet::text::{push_u64, push_u64_padded};
 use packet::verdict::VerdictCode;
 use packet::{OptionList, TcpFlags, TcpOption};
 use serde::Serialize;
@@ -135,71 +136,137 @@ pub struct DecodedOptions<'a> {
     pub cut: bool,
 }
 
-/// Writes one tcpdump-like line for a segment, newline included, straight
-/// into `out` (no `String` per packet).
-pub fn write_packet_line<W: Write>(
-    out: &mut W,
-    index: u64,
-    ts: Timestamp,
-    seg: &TcpSegment<'_>,
-    opts: Option<&DecodedOptions<'_>>,
-    rel: &mut RelativeSeq,
-) -> io::Result<()> {
-    packet_line_body(out, index, ts, seg, opts, rel)?;
-    out.write_all(b"\n")
+/// The text mode's per-packet state: relative sequence numbers, and the
+/// one line buffer every packet line is built in (digits written by hand,
+/// no formatter, no `String` per packet) before it goes to the output in
+/// one copy.
+#[derive(Debug, Default)]
+pub struct PacketText {
+    pub rel: RelativeSeq,
+    line: Vec<u8>,
 }
 
-fn packet_line_body<W: Write>(
-    out: &mut W,
+impl PacketText {
+    /// Writes one tcpdump-like line for a segment, newline included.
+    pub fn write<W: Write>(
+        &mut self,
+        out: &mut W,
+        index: u64,
+        ts: Timestamp,
+        seg: &TcpSegment<'_>,
+        opts: Option<&DecodedOptions<'_>>,
+    ) -> io::Result<()> {
+        self.line.clear();
+        packet_line_body(&mut self.line, index, ts, seg, opts, &mut self.rel);
+        self.line.push(b'\n');
+        out.write_all(&self.line)
+    }
+}
+
+fn push_addr(line: &mut Vec<u8>, addr: IpAddr, port: u16) {
+    match addr {
+        IpAddr::V4(a) => {
+            for (i, octet) in a.octets().into_iter().enumerate() {
+                if i > 0 {
+                    line.push(b'.');
+                }
+                push_u64(line, u64::from(octet));
+            }
+        }
+        IpAddr::V6(a) => {
+            let _ = write!(line, "{a}");
+        }
+    }
+    line.push(b'.');
+    push_u64(line, u64::from(port));
+}
+
+/// tcpdump's flag letters (`TcpFlags`'s `Display`).
+fn push_flags(line: &mut Vec<u8>, flags: TcpFlags) {
+    const LETTERS: [(u8, u8); 7] = [
+        (TcpFlags::FIN, b'F'),
+        (TcpFlags::SYN, b'S'),
+        (TcpFlags::RST, b'R'),
+        (TcpFlags::PSH, b'P'),
+        (TcpFlags::URG, b'U'),
+        (TcpFlags::CWR, b'W'),
+        (TcpFlags::ECE, b'E'),
+    ];
+    let start = line.len();
+    for (bit, letter) in LETTERS {
+        if flags.has(bit) {
+            line.push(letter);
+        }
+    }
+    if flags.ack() {
+        line.push(b'.');
+    }
+    if line.len() == start {
+        line.extend_from_slice(b"none");
+    }
+}
+
+fn packet_line_body(
+    line: &mut Vec<u8>,
     index: u64,
     ts: Timestamp,
     seg: &TcpSegment<'_>,
     opts: Option<&DecodedOptions<'_>>,
     rel: &mut RelativeSeq,
-) -> io::Result<()> {
-    let ipv = if seg.version() == 6 { "IP6" } else { "IP" };
-    write!(out, "{index:5}  ")?;
-    out.write_all(&ts_text(ts))?;
-    write!(
-        out,
-        " {ipv} {}.{} > {}.{}: ",
-        seg.src(),
-        seg.src_port,
-        seg.dst(),
-        seg.dst_port
-    )?;
+) {
+    push_u64_padded(line, index, 5);
+    line.extend_from_slice(b"  ");
+    line.extend_from_slice(&ts_text(ts));
+    line.extend_from_slice(if seg.version() == 6 {
+        b" IP6 "
+    } else {
+        b" IP "
+    });
+    push_addr(line, seg.src(), seg.src_port);
+    line.extend_from_slice(b" > ");
+    push_addr(line, seg.dst(), seg.dst_port);
+    line.extend_from_slice(b": ");
     let (Some(flags), Some(ack), Some(window), Some(data_offset)) =
         (seg.flags, seg.ack, seg.window, seg.data_offset)
     else {
-        return out.write_all(b"[|tcp]");
+        line.extend_from_slice(b"[|tcp]");
+        return;
     };
     let header_len = usize::from(data_offset) * 4;
     if header_len < 20 {
-        return write!(
-            out,
+        let _ = write!(
+            line,
             "Flags [{flags}], [bad hdr length {header_len} - too short, < 20]"
         );
+        return;
     }
     let src = SocketAddr::new(seg.src(), seg.src_port);
     let dst = SocketAddr::new(seg.dst(), seg.dst_port);
     let (seq, ack) = rel.apply(src, dst, flags, seg.seq, ack);
     let payload_len = seg.payload_len.unwrap_or(seg.payload.len());
-    write!(out, "Flags [{flags}]")?;
+    line.extend_from_slice(b"Flags [");
+    push_flags(line, flags);
+    line.push(b']');
     if payload_len > 0 || flags.has(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST) {
-        write!(out, ", seq {seq}")?;
+        line.extend_from_slice(b", seq ");
+        push_u64(line, u64::from(seq));
         if payload_len > 0 {
-            write!(out, ":{}", seq.wrapping_add(payload_len as u32))?;
+            line.push(b':');
+            push_u64(line, u64::from(seq.wrapping_add(payload_len as u32)));
         }
     }
     if flags.ack() {
-        write!(out, ", ack {ack}")?;
+        line.extend_from_slice(b", ack ");
+        push_u64(line, u64::from(ack));
     }
-    write!(out, ", win {window}")?;
+    line.extend_from_slice(b", win ");
+    push_u64(line, u64::from(window));
     if flags.has(TcpFlags::URG) {
-        write!(out, ", urg {}", seg.urgent.unwrap_or(0))?;
+        line.extend_from_slice(b", urg ");
+        push_u64(line, u64::from(seg.urgent.unwrap_or(0)));
     }
     if let Some(opts) = opts {
-        out.write_all(b", options [")?;
+        line.extend_from_slice(b", options [");
         if opts.cut {
             // tcpdump prints the options it could read, then `[|tcp]`, and
             // stops there (no closing bracket, no length).
@@ -207,9 +274,11 @@ fn packet_line_body<W: Write>(
             if opts.list.error.is_some() {
                 items.pop();
             }
-            return write!(out, "{} [|tcp]", items.join(","));
+            let _ = write!(line, "{} [|tcp]", items.join(","));
+            return;
         }
-        write!(out, "{}]", opts.list)?;
+        opts.list.write_tcpdump(line);
+        line.push(b']');
         // After `[bad opt]` tcpdump closes the list and prints nothing more.
         let bad = opts.list.error.is_some()
             || opts
@@ -218,10 +287,11 @@ fn packet_line_body<W: Write>(
                 .iter()
                 .any(|o| o.ends_tcpdump_list() && !matches!(o, TcpOption::Eol));
         if bad {
-            return Ok(());
+            return;
         }
     }
-    write!(out, ", length {payload_len}")
+    line.extend_from_slice(b", length ");
+    push_u64(line, payload_len as u64);
 }
 
 /// A TCP packet line: the DESIGN schema object of one segment, serialized
