@@ -580,7 +580,7 @@ mod tests {
             ));
             rel.apply(server, client, packet::TcpFlags(0x12), 5, 1);
         }
-        let forgotten = text.rel.take_forgotten();
+        let forgotten = rel.take_forgotten();
         assert!(forgotten >= RelativeSeq::MAX / 2, "{forgotten}");
         assert_eq!(rel.take_forgotten(), 0);
     }
