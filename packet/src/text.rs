@@ -8,19 +8,19 @@ use crate::mptcp::MptcpOption;
 use crate::tcp_opt::{OptionList, TcpOption};
 use std::io::Write as _;
 
-/// Appends `v` in decimal.
+/// Appends `v` in decimal: digit by digit, then turned around in place
+/// (no copy of a variable length, which is a `memcpy` call per number).
+#[inline]
 pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
+    let start = out.len();
     loop {
-        at -= 1;
-        digits[at] = b'0' + (v % 10) as u8;
+        out.push(b'0' + (v % 10) as u8);
         v /= 10;
         if v == 0 {
             break;
         }
     }
-    out.extend_from_slice(&digits[at..]);
+    out[start..].reverse();
 }
 
 /// Appends `v` in decimal, right-aligned in `width` columns (as `{v:width}`).

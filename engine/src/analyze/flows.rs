@@ -198,6 +198,27 @@ impl Default for FlowLimits {
 /// them (a connection's one or two keys each).
 const MAX_TOKENS: usize = 65_536;
 
+/// A (sender, receiver) pair of endpoints as one byte string: hashed in
+/// one go (a tuple of two `SocketAddr`s is hashed field by field, a cost
+/// on every packet of a capture).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PairKey([u8; 36]);
+
+impl PairKey {
+    pub fn new(a: SocketAddr, b: SocketAddr) -> Self {
+        let mut k = [0u8; 36];
+        for (at, addr) in [(0, a), (18, b)] {
+            let ip = match addr.ip() {
+                std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+                std::net::IpAddr::V6(v6) => v6,
+            };
+            k[at..at + 16].copy_from_slice(&ip.octets());
+            k[at + 16..at + 18].copy_from_slice(&addr.port().to_be_bytes());
+        }
+        PairKey(k)
+    }
+}
+
 /// A handshake being tracked, and when its connection last sent anything.
 #[derive(Debug)]
 struct Live {
@@ -214,7 +235,7 @@ pub struct FlowTracker {
     /// By id (1-based, in the order the handshakes start in the capture).
     live: BTreeMap<usize, Live>,
     /// (client, server) -> id of the latest handshake of that pair.
-    latest: HashMap<(SocketAddr, SocketAddr), usize>,
+    latest: HashMap<PairKey, usize>,
     next_id: usize,
     limits: FlowLimits,
     /// Capture time of the last idle sweep.
@@ -258,7 +279,7 @@ impl FlowTracker {
         Some(&mut live.h)
     }
 
-    fn start(&mut self, h: Handshake, key: (SocketAddr, SocketAddr), ts: f64) {
+    fn start(&mut self, h: Handshake, key: PairKey, ts: f64) {
         self.latest.insert(key, h.id);
         self.live.insert(h.id, Live { h, last_ts: ts });
     }
@@ -314,7 +335,7 @@ impl FlowTracker {
         let mut batch = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(Live { mut h, .. }) = self.live.remove(id) {
-                let key = (h.client, h.server);
+                let key = PairKey::new(h.client, h.server);
                 if self.latest.get(&key) == Some(id) {
                     self.latest.remove(&key);
                 }
@@ -346,8 +367,8 @@ impl FlowTracker {
     /// The third ACK, and the first data segment of each side.
     fn push_ack(&mut self, p: &PacketFacts) {
         let (i, by_server) = match (
-            self.latest.get(&(p.src, p.dst)),
-            self.latest.get(&(p.dst, p.src)),
+            self.latest.get(&PairKey::new(p.src, p.dst)),
+            self.latest.get(&PairKey::new(p.dst, p.src)),
         ) {
             (Some(&i), _) => (i, false),
             (None, Some(&i)) => (i, true),
@@ -393,7 +414,7 @@ impl FlowTracker {
             options: p.options.clone(),
             ttl: p.ttl,
         };
-        let key = (p.src, p.dst);
+        let key = PairKey::new(p.src, p.dst);
         if let Some(&i) = self.latest.get(&key) {
             if let Some(h) = self.touch(i, p.ts) {
                 let same_isn = h.syns.first().is_some_and(|s| s.seq == p.seq);
@@ -416,8 +437,8 @@ impl FlowTracker {
     /// after the SYN/ACK resets the connection or subflow.
     fn push_rst(&mut self, p: &PacketFacts) {
         let (i, by_server) = match (
-            self.latest.get(&(p.dst, p.src)),
-            self.latest.get(&(p.src, p.dst)),
+            self.latest.get(&PairKey::new(p.dst, p.src)),
+            self.latest.get(&PairKey::new(p.src, p.dst)),
         ) {
             (Some(&i), _) => (i, true),
             (None, Some(&i)) => (i, false),
@@ -440,7 +461,7 @@ impl FlowTracker {
     }
 
     fn push_syn_ack(&mut self, p: &PacketFacts) {
-        let key = (p.dst, p.src);
+        let key = PairKey::new(p.dst, p.src);
         let answer = Answer {
             index: p.index,
             ts: p.ts,

@@ -1,5 +1,5 @@
 //! Output: tcpdump-like text lines, JSON lines, and handshake summaries.
-use super::flows::{Answer, Handshake, KeyInfo, Status};
+use super::flows::{Answer, Handshake, KeyInfo, PairKey, Status};
 use super::reader::Timestamp;
 use super::verdict::Judgement;
 use packet::ip::TcpSegment;
@@ -71,7 +71,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 pub struct RelativeSeq {
     /// Keyed by (sender, receiver): base of the sender's and the receiver's
     /// numbers, and when the entry was last used.
-    bases: HashMap<(SocketAddr, SocketAddr), (u32, u32, u64)>,
+    bases: HashMap<PairKey, (u32, u32, u64)>,
     /// Calls so far (the clock of "last used").
     tick: u64,
     forgotten: usize,
@@ -96,14 +96,14 @@ impl RelativeSeq {
         self.tick += 1;
         let tick = self.tick;
         if !flags.syn() {
-            if let Some((own, peer, used)) = self.bases.get_mut(&(src, dst)) {
+            if let Some((own, peer, used)) = self.bases.get_mut(&PairKey::new(src, dst)) {
                 *used = tick;
                 return (seq.wrapping_sub(*own), ack.wrapping_sub(*peer));
             }
         }
         let peer = ack.wrapping_sub(1);
-        self.bases.insert((src, dst), (seq, peer, tick));
-        self.bases.insert((dst, src), (peer, seq, tick));
+        self.bases.insert(PairKey::new(src, dst), (seq, peer, tick));
+        self.bases.insert(PairKey::new(dst, src), (peer, seq, tick));
         if self.bases.len() > Self::MAX {
             self.forget_oldest_half();
         }
