@@ -9,5 +9,7 @@ pub mod packet_socket;
 pub mod privileges;
 pub mod process;
 pub mod random;
+pub mod raw_recv;
 pub mod raw_send;
 pub mod sockopt;
+pub mod wake;

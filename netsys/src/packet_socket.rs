@@ -106,24 +106,6 @@ fn context(what: &str) -> impl Fn(io::Error) -> io::Error + '_ {
     move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
-fn setsockopt_int(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    let len =
-        libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).map_err(io::Error::other)?;
-    // SAFETY: `value` is a live c_int and `len` its size; the kernel only
-    // reads that many bytes from it.
-    let rc =
-        unsafe { libc::setsockopt(fd, level, name, (&value as *const libc::c_int).cast(), len) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 fn bind_all_protocols(fd: RawFd, ifindex: u32) -> io::Result<()> {
     let invalid = |_| io::Error::from(io::ErrorKind::InvalidInput);
     // SAFETY: sockaddr_ll is plain old data, for which all zeroes is a
@@ -162,7 +144,8 @@ impl PacketSocket {
         if options.ignore_outgoing {
             // Linux 4.20+; older kernels deliver them and the caller checks
             // the packet type.
-            let _ = setsockopt_int(fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1);
+            let _ =
+                crate::sockopt::set_int(&socket, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1);
         }
         nix::sys::socket::setsockopt(&socket, sockopt::ReceiveTimestampns, &true)
             .map_err(|e| context("SO_TIMESTAMPNS")(e.into()))?;

@@ -72,6 +72,33 @@ pub fn getsockopt_bytes(
     Ok(usize::try_from(len).map_or(buf.len(), |n| n.min(buf.len())))
 }
 
+/// `setsockopt(2)` of one `int` option.
+pub fn set_int(
+    fd: impl AsFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    let len =
+        libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).map_err(io::Error::other)?;
+    // SAFETY: `value` is a live c_int and `len` its size; the kernel only
+    // reads that many bytes from it. The descriptor is borrowed, so it
+    // stays open for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_fd().as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// `TCP_IS_MPTCP`: `true` on an MPTCP connection, `false` on a plain TCP
 /// socket or one that fell back. An error (`ENOPROTOOPT`) on kernels
 /// without the option (before 5.16, out-of-tree kernels).

@@ -402,14 +402,15 @@ fn mp_capable_of(option: &TcpOption<'_>) -> Option<MpCapable> {
         raw.get(at..at + 2)
             .map(|b| u16::from_be_bytes([b[0], b[1]]))
     };
-    Some(MpCapable {
-        version: raw[2] & 0x0f,
-        flags: raw[3],
-        sender_key: if len >= 12 { u64_at(4) } else { None },
-        receiver_key: if len >= 20 { u64_at(12) } else { None },
-        data_len: if len >= 22 { u16_at(20) } else { None },
-        checksum: if len >= 24 { u16_at(22) } else { None },
-    })
+    // Each field needs the ones before it, as `from_fields` wants.
+    MpCapable::from_fields(
+        raw[2] & 0x0f,
+        raw[3],
+        if len >= 12 { u64_at(4) } else { None },
+        if len >= 20 { u64_at(12) } else { None },
+        if len >= 22 { u16_at(20) } else { None },
+        if len >= 24 { u16_at(22) } else { None },
+    )
 }
 
 /// The options of a segment with their class, padding left out. A framing
@@ -528,7 +529,7 @@ fn compare_mp_capable(
     c.field(o, l, "Checksum", x.flags >> 7, y.flags >> 7);
     c.field(o, l, "Flags", (x.flags >> 1) & 0x3f, (y.flags >> 1) & 0x3f);
     c.field(o, l, "Crypto", x.flags & 1, y.flags & 1);
-    if let (Some(k1), Some(k2)) = (x.sender_key, y.sender_key) {
+    if let (Some(k1), Some(k2)) = (x.sender_key(), y.sender_key()) {
         c.field(o, l, "Sender's Key", KeyText(k1), KeyText(k2));
     }
 }

@@ -85,13 +85,17 @@ impl LenError {
 
 /// A TCP option whose length cannot be trusted. Everything before `offset`
 /// decoded fine and is still returned by [`crate::OptionList::parse`].
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+///
+/// Compact (12 bytes): the option walk yields `Result<TcpOption, Self>`,
+/// which then stays at the 32 bytes of a decoded option.
+/// [`OptionError::len_error`] gives it as the shared [`LenError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[error("TCP option kind {kind} at offset {offset} of the option area: {what}")]
 pub struct OptionError {
     /// Kind byte of the offending option.
     pub kind: u8,
     /// Offset of the kind byte from the start of the option area.
-    pub offset: usize,
+    pub offset: u32,
     /// What is wrong with it.
     pub what: OptionErrorKind,
 }
@@ -99,13 +103,39 @@ pub struct OptionError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum OptionErrorKind {
     /// The option runs past the end of the area: no length byte after the
-    /// kind (`what` is [`OPTION_LENGTH_BYTE`], need 2), or a length longer
-    /// than what is left (`what` is [`OPTION_BODY`], need the length).
-    #[error("runs past the end of the option area ({} bytes left, need {})", .0.have, .0.need)]
-    PastEnd(LenError),
+    /// kind (`need` 2), or a length longer than what is left (`need` the
+    /// length); `have` bytes were left from the kind byte on.
+    #[error("runs past the end of the option area ({have} bytes left, need {need})")]
+    PastEnd { have: u32, need: u32 },
     /// The length byte is below 2, which would make the walk loop or go back.
     #[error("length {len} is below the minimum of 2")]
     LengthTooSmall { len: u8 },
+}
+
+impl OptionError {
+    /// The option ran past the end of the area: as the "too short" error
+    /// every parser shares ([`LenError::what`] is [`OPTION_LENGTH_BYTE`]
+    /// when the length byte is missing, [`OPTION_BODY`] when the length
+    /// runs past the end).
+    pub fn len_error(&self) -> Option<LenError> {
+        let OptionErrorKind::PastEnd { have, need } = self.what else {
+            return None;
+        };
+        // With the length byte present at least 2 bytes were left, and a
+        // length of 2 cannot run past them: `need` 2 means no length byte.
+        let what = if need == 2 {
+            OPTION_LENGTH_BYTE
+        } else {
+            OPTION_BODY
+        };
+        Some(LenError {
+            what,
+            layer: Layer::TcpOption,
+            offset: self.offset as usize,
+            have: have as usize,
+            need: need as usize,
+        })
+    }
 }
 
 /// [`LenError::what`] of an option cut right after its kind byte.
@@ -158,17 +188,32 @@ mod tests {
         let e = OptionError {
             kind: 30,
             offset: 20,
-            what: OptionErrorKind::PastEnd(LenError {
-                what: OPTION_BODY,
-                layer: Layer::TcpOption,
-                offset: 20,
-                have: 4,
-                need: 12,
-            }),
+            what: OptionErrorKind::PastEnd { have: 4, need: 12 },
         };
         assert_eq!(
             e.to_string(),
             "TCP option kind 30 at offset 20 of the option area: runs past the end of the option area (4 bytes left, need 12)"
         );
+        assert_eq!(
+            e.len_error(),
+            Some(LenError {
+                what: OPTION_BODY,
+                layer: Layer::TcpOption,
+                offset: 20,
+                have: 4,
+                need: 12,
+            })
+        );
+        let no_length = OptionError {
+            kind: 2,
+            offset: 39,
+            what: OptionErrorKind::PastEnd { have: 1, need: 2 },
+        };
+        assert_eq!(no_length.len_error().unwrap().what, OPTION_LENGTH_BYTE);
+        let small = OptionError {
+            what: OptionErrorKind::LengthTooSmall { len: 1 },
+            ..no_length
+        };
+        assert_eq!(small.len_error(), None);
     }
 }

@@ -52,6 +52,9 @@ use crate::mptcp::{JoinBody, MptcpOption};
 use crate::tcp_opt::{OptionList, TcpOption};
 use serde::{Deserialize, Serialize};
 
+mod view;
+pub use view::{OptionListView, OptionView};
+
 fn hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }
@@ -330,12 +333,12 @@ fn mptcp_json(m: &MptcpOption<'_>, top: &mut OptionJson) -> MptcpJson {
         MptcpOption::MpCapable(c) => {
             o.version = Some(c.version);
             o.flags = Some(c.flags);
-            o.sender_key = c.sender_key.map(key);
-            o.receiver_key = c.receiver_key.map(key);
-            o.data_len = c.data_len;
-            o.checksum = c.checksum;
+            o.sender_key = c.sender_key().map(key);
+            o.receiver_key = c.receiver_key().map(key);
+            o.data_len = c.data_len();
+            o.checksum = c.checksum();
         }
-        MptcpOption::MpJoin(j) => match j.body {
+        MptcpOption::MpJoin(j) => match j.body() {
             JoinBody::Syn { token, nonce } => {
                 o.backup = Some(j.backup());
                 o.addr_id = Some(j.addr_id);
@@ -353,11 +356,11 @@ fn mptcp_json(m: &MptcpOption<'_>, top: &mut OptionJson) -> MptcpJson {
         MptcpOption::Dss(d) => {
             o.flags = Some(d.wire_flags());
             o.data_fin = Some(d.data_fin());
-            if let Some(a) = d.data_ack {
+            if let Some(a) = d.data_ack() {
                 o.data_ack = Some(a);
                 o.data_ack_len = Some(d.data_ack_len());
             }
-            if let Some(map) = d.mapping {
+            if let Some(map) = d.mapping() {
                 o.dsn = Some(map.dsn);
                 o.dsn_len = Some(d.dsn_len_on_wire());
                 o.ssn = Some(map.ssn);
@@ -370,8 +373,8 @@ fn mptcp_json(m: &MptcpOption<'_>, top: &mut OptionJson) -> MptcpJson {
             o.echo = Some(a.echo());
             o.addr_id = Some(a.addr_id);
             o.addr = Some(a.addr.to_string());
-            o.port = a.port;
-            o.hmac = a.hmac.map(|h| format!("{h:016x}"));
+            o.port = a.port();
+            o.hmac = a.hmac().map(|h| format!("{h:016x}"));
         }
         MptcpOption::RemoveAddr(r) => o.addr_ids = Some(r.addr_ids.to_vec()),
         MptcpOption::MpPrio(p) => {
@@ -411,7 +414,7 @@ pub fn option_list_json(list: &OptionList<'_>) -> Vec<OptionEntry> {
         items.push(OptionEntry::Unframed(UnframedJson {
             kind: e.kind,
             error: e.to_string(),
-            offset: e.offset,
+            offset: e.offset as usize,
             hex: hex(list.rest),
         }));
     }

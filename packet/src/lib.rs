@@ -16,6 +16,7 @@ pub mod json;
 pub mod link;
 pub mod mptcp;
 pub mod tcp_opt;
+pub mod text;
 pub mod verdict;
 
 pub use error::{Layer, LenError, OptionError, OptionErrorKind};

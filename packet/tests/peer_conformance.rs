@@ -396,7 +396,7 @@ fn handshake_keys(summaries: &[(usize, OptionsSummary)]) -> (IpAddr, u64, u64) {
     for (_, s) in summaries {
         for o in OptionList::parse(&s.area, Some(s.flags)).options {
             if let TcpOption::Mptcp(MptcpOption::MpCapable(c)) = o {
-                if let (Some(a), Some(b)) = (c.sender_key, c.receiver_key) {
+                if let (Some(a), Some(b)) = (c.sender_key(), c.receiver_key()) {
                     client = Some(s.src);
                     keys = Some((a, b));
                 }
@@ -431,7 +431,7 @@ fn v0_join_token_and_hmacs_verify() {
     for (_, seg) in &s {
         for o in OptionList::parse(&seg.area, Some(seg.flags)).options {
             if let TcpOption::Mptcp(MptcpOption::MpJoin(j)) = o {
-                match j.body {
+                match j.body() {
                     JoinBody::Syn { token, nonce } => syn = Some((seg.src, token, nonce)),
                     JoinBody::SynAck { hmac, nonce } => synack = Some((hmac, nonce)),
                     JoinBody::Ack { hmac } => ack = Some(hmac),
@@ -490,14 +490,14 @@ fn check_dss(dir: &Path, name: &str, version: Version, expect_checksums: bool) {
         let idsn = crypto::idsn(version, key);
         for o in OptionList::parse(&seg.area, Some(seg.flags)).options {
             if let TcpOption::Mptcp(MptcpOption::MpCapable(c)) = &o {
-                if let Some(dl) = c.data_len {
+                if let Some(dl) = c.data_len() {
                     implicit.entry(from_client).or_insert(u64::from(dl));
                 }
             }
             let TcpOption::Mptcp(MptcpOption::Dss(d)) = o else {
                 continue;
             };
-            let Some(m) = d.mapping else { continue };
+            let Some(m) = d.mapping() else { continue };
             let dsn = if d.dsn_len_on_wire() == 8 {
                 m.dsn
             } else {
@@ -576,8 +576,8 @@ fn add_addr_hmac_message_layout_matches_capture() {
                 } else {
                     (key_server, key_client)
                 };
-                let full = crypto::add_addr_hmac_full(ks, kr, a.addr_id, a.addr, a.port);
-                assert_eq!(a.hmac.unwrap().to_be_bytes(), full[..8]);
+                let full = crypto::add_addr_hmac_full(ks, kr, a.addr_id, a.addr, a.port());
+                assert_eq!(a.hmac().unwrap().to_be_bytes(), full[..8]);
                 seen += 1;
             }
         }

@@ -20,14 +20,15 @@ fn capable() -> impl Strategy<Value = MpCapable> {
         .prop_map(|(version, flags, k1, k2, dl, ck, shape)| {
             // v0 has only the 12- and 20-byte forms.
             let shape = if version == 0 { 1 + shape % 2 } else { shape };
-            MpCapable {
+            MpCapable::from_fields(
                 version,
                 flags,
-                sender_key: (shape >= 1).then_some(k1),
-                receiver_key: (shape >= 2).then_some(k2),
-                data_len: (shape >= 3).then_some(dl),
-                checksum: (shape >= 4).then_some(ck),
-            }
+                (shape >= 1).then_some(k1),
+                (shape >= 2).then_some(k2),
+                (shape >= 3).then_some(dl),
+                (shape >= 4).then_some(ck),
+            )
+            .expect("every field of a shape has the ones before it")
         })
 }
 
@@ -37,11 +38,8 @@ fn join() -> impl Strategy<Value = MpJoin> {
         (any::<u64>(), any::<u32>()).prop_map(|(hmac, nonce)| JoinBody::SynAck { hmac, nonce }),
         any::<[u8; 20]>().prop_map(|hmac| JoinBody::Ack { hmac }),
     ];
-    (0u8..16, any::<u8>(), body).prop_map(|(flags, addr_id, body)| MpJoin {
-        flags,
-        addr_id,
-        body,
-    })
+    (0u8..16, any::<u8>(), body)
+        .prop_map(|(flags, addr_id, body)| MpJoin::new(flags, addr_id, body))
 }
 
 fn dss() -> impl Strategy<Value = Dss> {
@@ -56,18 +54,17 @@ fn dss() -> impl Strategy<Value = Dss> {
     )
         .prop_map(|(reserved, flags, ack, dsn, ssn, dll, checksum)| {
             let width = |wide: bool, v: u64| if wide { v } else { v & 0xffff_ffff };
-            Dss {
+            Dss::from_parts(
                 reserved,
                 flags,
-                data_ack: (flags & dss_flag::ACK != 0)
-                    .then(|| width(flags & dss_flag::ACK64 != 0, ack)),
-                mapping: (flags & dss_flag::MAP != 0).then(|| DssMapping {
+                (flags & dss_flag::ACK != 0).then(|| width(flags & dss_flag::ACK64 != 0, ack)),
+                (flags & dss_flag::MAP != 0).then(|| DssMapping {
                     dsn: width(flags & dss_flag::DSN64 != 0, dsn),
                     ssn,
                     dll,
                     checksum,
                 }),
-            }
+            )
         })
 }
 
@@ -95,17 +92,19 @@ fn add_addr() -> impl Strategy<Value = AddAddr> {
             match form {
                 0 => AddAddr::v0(addr_id, addr, port),
                 // v1 announcement: E clear, reserved bits anything but the v0 IPVer values.
-                1 => AddAddr {
-                    flags: match (bits << 1) & 0x0e {
+                1 => {
+                    let mut a = AddAddr::v1(addr_id, addr, port, hmac);
+                    a.flags = match (bits << 1) & 0x0e {
                         4 | 6 => 0,
                         f => f,
-                    },
-                    ..AddAddr::v1(addr_id, addr, port, hmac)
-                },
-                _ => AddAddr {
-                    flags: ((bits << 1) & 0x0e) | 1,
-                    ..AddAddr::v1_echo(addr_id, addr, port)
-                },
+                    };
+                    a
+                }
+                _ => {
+                    let mut a = AddAddr::v1_echo(addr_id, addr, port);
+                    a.flags = ((bits << 1) & 0x0e) | 1;
+                    a
+                }
             }
         })
 }

@@ -820,3 +820,49 @@ fn file_capability_lets_an_unprivileged_user_trace() {
     assert_eq!(out.status.code(), Some(0));
     assert!(tracebox_hop(&text, 3).starts_with(&format!("3: {dst} ")));
 }
+
+/// Spends the ICMP rate-limit buckets that r1 and r2 keep for the client
+/// (Linux: a burst of 6, then one error per second): datagrams that expire
+/// at each router, more than a burst's worth.
+fn spend_icmp_buckets(chain: &Chain) {
+    let server = std::net::SocketAddr::from((chain.server_addr, 9));
+    chain
+        .client
+        .run(move || {
+            let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("UDP socket");
+            for ttl in [1, 2] {
+                socket.set_ttl(ttl).expect("IP_TTL");
+                for _ in 0..10 {
+                    socket.send_to(b"spend", server).expect("send");
+                }
+            }
+        })
+        .expect("client namespace");
+    // Let the last time-exceeded errors arrive before the first trace.
+    std::thread::sleep(Duration::from_millis(50));
+}
+
+#[test]
+fn back_to_back_traces_keep_every_hop() {
+    if netns::skip("back_to_back_traces_keep_every_hop") {
+        return;
+    }
+    let (chain, _server) = lab("trbb");
+    spend_icmp_buckets(&chain);
+    let dst = chain.server_addr.to_string();
+    // Three traces, each started as the previous one ends: every one finds
+    // the routers' buckets empty and gets its hops from the retries.
+    for run in 1..=3 {
+        let out = trace(&chain, &["--json", "trace", &dst, "--timeout", "3"]);
+        let lines = json_lines(&out);
+        let hops = of_type(&lines, "hop");
+        assert_eq!(hops.len(), 3, "run {run}: two routers and the destination");
+        assert_eq!(hops[0]["responder"], chain.r1_addr.to_string(), "run {run}");
+        assert_eq!(hops[1]["responder"], chain.r2_addr.to_string(), "run {run}");
+        for hop in &hops[..2] {
+            assert_eq!(hop["kind"], "time_exceeded", "run {run}: {hop}");
+        }
+        assert_eq!(hops[2]["kind"], "syn_ack", "run {run}");
+        assert_eq!(out.status.code(), Some(0), "run {run}");
+    }
+}

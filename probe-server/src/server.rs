@@ -685,7 +685,12 @@ async fn build_report(
             if caught_up || Instant::now() >= deadline {
                 break caught_up;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            // Wakes the capture thread and waits for it to report an
+            // empty queue (or new progress), never a fixed sleep.
+            ctx.shared
+                .capture
+                .wait_caught_up(conn.accept_ns, deadline)
+                .await;
         };
         let bound;
         {
@@ -749,16 +754,16 @@ async fn build_report(
 /// everything that reached its socket before now. A client queries right
 /// after its crafted probes were answered, so their SYNs and this host's
 /// SYN/ACKs are already queued on the capture socket; without the wait a
-/// query could overtake them and be answered "not seen".
+/// query could overtake them and be answered "not seen". The capture
+/// thread is woken to drain its queue, so this takes the time to read
+/// what is queued, not a read timeout.
 async fn wait_for_capture(ctx: &Ctx) {
     if !ctx.capture_ok {
         return;
     }
     let started = crate::capture::now_ns();
     let deadline = Instant::now() + ctx.config.capture_wait;
-    while !ctx.shared.capture.caught_up(started) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    ctx.shared.capture.wait_caught_up(started, deadline).await;
 }
 
 /// At most this many observations per answer.

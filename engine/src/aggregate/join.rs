@@ -223,12 +223,8 @@ pub fn classify_join(answer: Option<&Answer>, our_nonce: u32, keys: &HandshakeKe
             reason: tcprst_reason(s.options, flags),
         };
     }
-    match mp_join(s.options, flags) {
-        Some(MpJoin {
-            body: JoinBody::SynAck { hmac, nonce },
-            flags: f,
-            ..
-        }) => {
+    match mp_join(s.options, flags).map(|j| (j.body(), j.flags)) {
+        Some((JoinBody::SynAck { hmac, nonce }, f)) => {
             if hmac == keys.synack_hmac(our_nonce, nonce) {
                 JoinAnswer::SynAckValid {
                     backup: f & packet::mptcp::JOIN_BACKUP != 0,
@@ -268,18 +264,17 @@ pub fn server_saw(
     let Some(arrived) = join_of(&o.syn.hex) else {
         return ServerSaw::Unknown;
     };
-    match arrived {
+    match arrived.map(|j| j.body()) {
         None => ServerSaw::Stripped,
-        Some(MpJoin {
-            body: JoinBody::Syn { token: t, nonce: n },
-            ..
-        }) if t == token && n == nonce => ServerSaw::Intact {
-            syn_ack_join: o
-                .syn_ack
-                .as_ref()
-                .and_then(|a| join_of(&a.hex))
-                .map(|j| j.is_some()),
-        },
+        Some(JoinBody::Syn { token: t, nonce: n }) if t == token && n == nonce => {
+            ServerSaw::Intact {
+                syn_ack_join: o
+                    .syn_ack
+                    .as_ref()
+                    .and_then(|a| join_of(&a.hex))
+                    .map(|j| j.is_some()),
+            }
+        }
         Some(_) => ServerSaw::Changed,
     }
 }
@@ -339,7 +334,7 @@ mod tests {
         let plain = parse_ip_tcp(&p.packets[1]).unwrap();
         let join = mp_join(j.options, j.flags).unwrap();
         assert_eq!(
-            join.body,
+            join.body(),
             JoinBody::Syn {
                 token: KEYS.server_token(),
                 nonce: 0x1b66_5a18

@@ -91,9 +91,9 @@ pub fn capture_keys<'a>(
             if c.version != 1 {
                 return Err(KeyError::NotV1(c.version));
             }
-            from_syn_ack = from_syn_ack.or(c.sender_key);
+            from_syn_ack = from_syn_ack.or(c.sender_key());
         } else if from == local && to == remote && !flags.syn() && from_ack.is_none() {
-            if let (Some(a), Some(b)) = (c.sender_key, c.receiver_key) {
+            if let (Some(a), Some(b)) = (c.sender_key(), c.receiver_key()) {
                 if c.version != 1 {
                     return Err(KeyError::NotV1(c.version));
                 }

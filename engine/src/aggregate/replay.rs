@@ -9,7 +9,7 @@ use super::keys::capture_keys;
 use super::{evaluate, AggregateInput, JoinAnswer};
 use crate::fixtures;
 use packet::ip::parse_ip_tcp;
-use packet::mptcp::{JoinBody, MpJoin};
+use packet::mptcp::JoinBody;
 use packet::{MptcpOption, OptionList, TcpOption};
 use serde_json::Value;
 
@@ -30,10 +30,10 @@ fn join_syn(packet: &[u8]) -> Option<(u32, u32)> {
         .options
         .into_iter()
         .find_map(|o| match o {
-            TcpOption::Mptcp(MptcpOption::MpJoin(MpJoin {
-                body: JoinBody::Syn { token, nonce },
-                ..
-            })) => Some((token, nonce)),
+            TcpOption::Mptcp(MptcpOption::MpJoin(j)) => match j.body() {
+                JoinBody::Syn { token, nonce } => Some((token, nonce)),
+                _ => None,
+            },
             _ => None,
         })
 }

@@ -68,7 +68,7 @@ pub fn facts(
         match m {
             MptcpOption::MpCapable(c) if mp_capable.is_none() => mp_capable = Some(*c),
             MptcpOption::MpJoin(j) if mp_join.is_none() => {
-                let token = match j.body {
+                let token = match j.body() {
                     JoinBody::Syn { token, .. } => Some(token),
                     _ => None,
                 };

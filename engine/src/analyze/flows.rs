@@ -8,7 +8,7 @@
 use packet::crypto;
 use packet::mptcp::MpCapable;
 use packet::TcpFlags;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
@@ -170,17 +170,189 @@ impl Handshake {
     }
 }
 
-/// Collects handshakes from packets fed in capture order.
+/// How much a [`FlowTracker`] keeps before it summarises handshakes early.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowLimits {
+    /// Handshakes tracked at once; past it, those idle longest are
+    /// summarised (a quarter of them at a time).
+    pub max_live: usize,
+    /// A handshake whose connection sent nothing for this long (capture
+    /// time, seconds) is summarised.
+    pub idle_secs: f64,
+}
+
+impl FlowLimits {
+    /// Everything kept to the end (a capture held in memory anyway).
+    pub const UNBOUNDED: FlowLimits = FlowLimits {
+        max_live: usize::MAX,
+        idle_secs: f64::INFINITY,
+    };
+    /// For a capture read as a stream: about 10 MB of handshakes at most,
+    /// and a connection quiet for two minutes is done with its handshake.
+    pub const STREAMING: FlowLimits = FlowLimits {
+        max_live: 16_384,
+        idle_secs: 120.0,
+    };
+}
+
+impl Default for FlowLimits {
+    fn default() -> Self {
+        FlowLimits::UNBOUNDED
+    }
+}
+
+/// Tokens kept to tie MP_JOIN subflows to connections summarised before
+/// them (a connection's one or two keys each).
+const MAX_TOKENS: usize = 65_536;
+
+/// A (sender, receiver) pair of endpoints as one byte string: hashed in
+/// one go (a tuple of two `SocketAddr`s is hashed field by field, a cost
+/// on every packet of a capture).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PairKey([u8; 36]);
+
+impl PairKey {
+    pub fn new(a: SocketAddr, b: SocketAddr) -> Self {
+        let mut k = [0u8; 36];
+        for (at, addr) in [(0, a), (18, b)] {
+            let ip = match addr.ip() {
+                std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+                std::net::IpAddr::V6(v6) => v6,
+            };
+            k[at..at + 16].copy_from_slice(&ip.octets());
+            k[at + 16..at + 18].copy_from_slice(&addr.port().to_be_bytes());
+        }
+        PairKey(k)
+    }
+}
+
+/// A handshake being tracked, and when its connection last sent anything.
+#[derive(Debug)]
+struct Live {
+    h: Handshake,
+    last_ts: f64,
+}
+
+/// Collects handshakes from packets fed in capture order. Within its
+/// [`FlowLimits`], handshakes idle for long (or idle longest, past the
+/// count) are summarised early, with a note saying so, and handed over by
+/// [`FlowTracker::take_summarised`]; the rest at [`FlowTracker::finish`].
 #[derive(Debug, Default)]
 pub struct FlowTracker {
-    handshakes: Vec<Handshake>,
-    /// (client, server) -> index into `handshakes` of the latest handshake.
-    latest: HashMap<(SocketAddr, SocketAddr), usize>,
+    /// By id (1-based, in the order the handshakes start in the capture).
+    live: BTreeMap<usize, Live>,
+    /// (client, server) -> id of the latest handshake of that pair.
+    latest: HashMap<PairKey, usize>,
+    next_id: usize,
+    limits: FlowLimits,
+    /// Capture time of the last idle sweep.
+    swept_at: Option<f64>,
+    /// Summarised early, not taken yet.
+    summarised: Vec<Handshake>,
+    /// Tokens of the keys of connections summarised early (the first
+    /// connection with a token keeps it), for later MP_JOIN subflows.
+    tokens: HashMap<u32, usize>,
 }
 
 impl FlowTracker {
+    /// Keeps every handshake to the end ([`FlowLimits::UNBOUNDED`]).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Keeps at most what `limits` allow.
+    pub fn with_limits(limits: FlowLimits) -> Self {
+        FlowTracker {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    /// Handshakes tracked now.
+    pub fn live(&self) -> usize {
+        self.live.len()
+    }
+
+    /// The handshakes summarised early since the last call, in id order,
+    /// each with a note that says why.
+    pub fn take_summarised(&mut self) -> Vec<Handshake> {
+        std::mem::take(&mut self.summarised)
+    }
+
+    /// The handshake `id`, now seeing a packet at `ts`.
+    fn touch(&mut self, id: usize, ts: f64) -> Option<&mut Handshake> {
+        let live = self.live.get_mut(&id)?;
+        live.last_ts = ts;
+        Some(&mut live.h)
+    }
+
+    fn start(&mut self, h: Handshake, key: PairKey, ts: f64) {
+        self.latest.insert(key, h.id);
+        self.live.insert(h.id, Live { h, last_ts: ts });
+    }
+
+    fn new_id(&mut self) -> usize {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Summarises what the limits say must go, at capture time `now`.
+    fn sweep(&mut self, now: f64) {
+        let limits = self.limits;
+        if limits.idle_secs.is_finite() && now.is_finite() {
+            let due = self
+                .swept_at
+                .is_none_or(|at| now - at >= limits.idle_secs / 4.0 || now < at);
+            if due {
+                self.swept_at = Some(now);
+                let idle: Vec<usize> = self
+                    .live
+                    .iter()
+                    .filter(|(_, l)| now - l.last_ts > limits.idle_secs)
+                    .map(|(&id, _)| id)
+                    .collect();
+                let note = format!(
+                    "summarised early: no packet of this connection for {} s of capture time (later packets of it are not part of this summary)",
+                    limits.idle_secs
+                );
+                self.summarise_early(&idle, &note);
+            }
+        }
+        if self.live.len() > limits.max_live {
+            let mut by_age: Vec<(f64, usize)> =
+                self.live.iter().map(|(&id, l)| (l.last_ts, id)).collect();
+            let keep = limits.max_live - limits.max_live / 4;
+            let go = by_age.len() - keep;
+            by_age.select_nth_unstable_by(go - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let mut ids: Vec<usize> = by_age[..go].iter().map(|&(_, id)| id).collect();
+            ids.sort_unstable();
+            let note = format!(
+                "summarised early: more than {} connections were open at once and this one had been idle longest (later packets of it are not part of this summary)",
+                limits.max_live
+            );
+            self.summarise_early(&ids, &note);
+        }
+    }
+
+    /// Takes the handshakes `ids` out, summarised, with `note`.
+    fn summarise_early(&mut self, ids: &[usize], note: &str) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut batch = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(Live { mut h, .. }) = self.live.remove(id) {
+                let key = PairKey::new(h.client, h.server);
+                if self.latest.get(&key) == Some(id) {
+                    self.latest.remove(&key);
+                }
+                summarize(&mut h);
+                h.notes.push(note.to_string());
+                batch.push(h);
+            }
+        }
+        link_joins_with(&mut batch, &mut self.tokens);
+        self.summarised.append(&mut batch);
     }
 
     pub fn push(&mut self, p: &PacketFacts) {
@@ -194,19 +366,24 @@ impl FlowTracker {
         } else if flags.ack() {
             self.push_ack(p);
         }
+        if self.limits != FlowLimits::UNBOUNDED {
+            self.sweep(p.ts);
+        }
     }
 
     /// The third ACK, and the first data segment of each side.
     fn push_ack(&mut self, p: &PacketFacts) {
         let (i, by_server) = match (
-            self.latest.get(&(p.src, p.dst)),
-            self.latest.get(&(p.dst, p.src)),
+            self.latest.get(&PairKey::new(p.src, p.dst)),
+            self.latest.get(&PairKey::new(p.dst, p.src)),
         ) {
             (Some(&i), _) => (i, false),
             (None, Some(&i)) => (i, true),
             (None, None) => return,
         };
-        let h = &mut self.handshakes[i];
+        let Some(h) = self.touch(i, p.ts) else {
+            return;
+        };
         if h.syn_ack.is_none() {
             return;
         }
@@ -246,36 +423,39 @@ impl FlowTracker {
             ttl: p.ttl,
             options_cut: p.options_cut,
         };
-        let key = (p.src, p.dst);
+        let key = PairKey::new(p.src, p.dst);
         if let Some(&i) = self.latest.get(&key) {
-            let h = &mut self.handshakes[i];
-            let same_isn = h.syns.first().is_some_and(|s| s.seq == p.seq);
-            // Same ISN, or still unanswered (Linux keeps the ISN on retries,
-            // but a capture may miss the first SYN): a retransmission.
-            if same_isn || (h.syn_ack.is_none() && h.rst.is_none() && !h.syns.is_empty()) {
-                h.syns.push(attempt);
-                return;
+            if let Some(h) = self.touch(i, p.ts) {
+                let same_isn = h.syns.first().is_some_and(|s| s.seq == p.seq);
+                // Same ISN, or still unanswered (Linux keeps the ISN on
+                // retries, but a capture may miss the first SYN): a
+                // retransmission.
+                if same_isn || (h.syn_ack.is_none() && h.rst.is_none() && !h.syns.is_empty()) {
+                    h.syns.push(attempt);
+                    return;
+                }
             }
         }
-        let id = self.handshakes.len() + 1;
+        let id = self.new_id();
         let mut h = Handshake::new(id, p.src, p.dst);
         h.syns.push(attempt);
-        self.latest.insert(key, self.handshakes.len());
-        self.handshakes.push(h);
+        self.start(h, key, p.ts);
     }
 
     /// A RST from the server before any SYN/ACK refuses the SYN; any RST
     /// after the SYN/ACK resets the connection or subflow.
     fn push_rst(&mut self, p: &PacketFacts) {
         let (i, by_server) = match (
-            self.latest.get(&(p.dst, p.src)),
-            self.latest.get(&(p.src, p.dst)),
+            self.latest.get(&PairKey::new(p.dst, p.src)),
+            self.latest.get(&PairKey::new(p.src, p.dst)),
         ) {
             (Some(&i), _) => (i, true),
             (None, Some(&i)) => (i, false),
             (None, None) => return,
         };
-        let h = &mut self.handshakes[i];
+        let Some(h) = self.touch(i, p.ts) else {
+            return;
+        };
         if h.syn_ack.is_none() {
             if by_server && h.rst.is_none() {
                 h.rst = Some(p.index);
@@ -290,7 +470,7 @@ impl FlowTracker {
     }
 
     fn push_syn_ack(&mut self, p: &PacketFacts) {
-        let key = (p.dst, p.src);
+        let key = PairKey::new(p.dst, p.src);
         let answer = Answer {
             index: p.index,
             ts: p.ts,
@@ -300,9 +480,11 @@ impl FlowTracker {
             ttl: p.ttl,
             options_cut: p.options_cut,
         };
-        match self.latest.get(&key) {
-            Some(&i) => {
-                let h = &mut self.handshakes[i];
+        match self.latest.get(&key).copied() {
+            Some(i) => {
+                let Some(h) = self.touch(i, p.ts) else {
+                    return;
+                };
                 match &h.syn_ack {
                     None => h.syn_ack = Some(answer),
                     Some(first) => {
@@ -315,22 +497,26 @@ impl FlowTracker {
                 }
             }
             None => {
-                let id = self.handshakes.len() + 1;
+                let id = self.new_id();
                 let mut h = Handshake::new(id, p.dst, p.src);
                 h.syn_ack = Some(answer);
-                self.latest.insert(key, self.handshakes.len());
-                self.handshakes.push(h);
+                self.start(h, key, p.ts);
             }
         }
     }
 
-    /// Derives keys, statuses and MP_JOIN links; consumes the tracker.
-    pub fn finish(self) -> Vec<Handshake> {
-        let mut handshakes = self.handshakes;
+    /// Derives keys, statuses and MP_JOIN links of the handshakes still
+    /// tracked (all of them, without limits), in id order; consumes the
+    /// tracker. Handshakes summarised early and not taken are left out.
+    pub fn finish(mut self) -> Vec<Handshake> {
+        let mut handshakes: Vec<Handshake> = std::mem::take(&mut self.live)
+            .into_values()
+            .map(|l| l.h)
+            .collect();
         for h in &mut handshakes {
             summarize(h);
         }
-        link_joins(&mut handshakes);
+        link_joins_with(&mut handshakes, &mut self.tokens);
         handshakes
     }
 }
@@ -352,11 +538,11 @@ fn summarize(h: &mut Handshake) {
     // Keys: v0 SYN carries the client key, v1 only the third ACK does.
     let version = syn_mpc.or(synack_mpc).map_or(1, |m| m.version);
     let client_key = syn_mpc
-        .and_then(|m| m.sender_key)
-        .or(ack_mpc.and_then(|m| m.sender_key));
+        .and_then(|m| m.sender_key())
+        .or(ack_mpc.and_then(|m| m.sender_key()));
     let server_key = synack_mpc
-        .and_then(|m| m.sender_key)
-        .or(ack_mpc.and_then(|m| m.receiver_key));
+        .and_then(|m| m.sender_key())
+        .or(ack_mpc.and_then(|m| m.receiver_key()));
     h.client_key = client_key.and_then(|k| KeyInfo::derive(version, k));
     h.server_key = server_key.and_then(|k| KeyInfo::derive(version, k));
     key_consistency_notes(h, syn_mpc, synack_mpc, ack_mpc);
@@ -411,11 +597,11 @@ fn summarize(h: &mut Handshake) {
         Status::FallbackRetransmit
     } else if let Some(sa) = synack_mpc {
         let offered = answered_mpc.map_or(sa.version, |m| m.version);
-        let repeated = syn_mpc.and_then(|m| m.sender_key).is_some()
-            && syn_mpc.and_then(|m| m.sender_key) == sa.sender_key;
+        let repeated = syn_mpc.and_then(|m| m.sender_key()).is_some()
+            && syn_mpc.and_then(|m| m.sender_key()) == sa.sender_key();
         if repeated {
             Status::Reflected(Reflection::KeyRepeated)
-        } else if sa.version == 1 && offered == 1 && sa.sender_key.is_none() {
+        } else if sa.version == 1 && offered == 1 && sa.sender_key().is_none() {
             Status::Reflected(Reflection::V1WithoutKey)
         } else if sa.version != offered {
             Status::VersionMismatch {
@@ -500,14 +686,14 @@ fn key_consistency_notes(
     ack: Option<MpCapable>,
 ) {
     let Some(ack) = ack else { return };
-    if let (Some(s), Some(a)) = (syn.and_then(|m| m.sender_key), ack.sender_key) {
+    if let (Some(s), Some(a)) = (syn.and_then(|m| m.sender_key()), ack.sender_key()) {
         if s != a {
             h.notes.push(format!(
                 "third ACK's sender key 0x{a:016x} differs from the SYN's 0x{s:016x}"
             ));
         }
     }
-    if let (Some(s), Some(a)) = (synack.and_then(|m| m.sender_key), ack.receiver_key) {
+    if let (Some(s), Some(a)) = (synack.and_then(|m| m.sender_key()), ack.receiver_key()) {
         if s != a {
             h.notes.push(format!(
                 "third ACK's receiver key 0x{a:016x} differs from the SYN/ACK's 0x{s:016x}"
@@ -518,15 +704,18 @@ fn key_consistency_notes(
 
 /// Ties each MP_JOIN handshake to the handshake whose key has its token.
 /// The token names the key of the receiver of the MP_JOIN SYN, which is
-/// the server or the client of the first subflow.
-fn link_joins(handshakes: &mut [Handshake]) {
-    let mut by_token: HashMap<u32, usize> = HashMap::new();
+/// the server or the client of the first subflow. `tokens` holds those of
+/// connections summarised before (the first connection with a token keeps
+/// it); the batch's own are added to it.
+fn link_joins_with(handshakes: &mut [Handshake], tokens: &mut HashMap<u32, usize>) {
     for h in handshakes.iter() {
         if matches!(h.status, Status::JoinSubflow { .. }) {
             continue;
         }
         for key in [h.client_key, h.server_key].into_iter().flatten() {
-            by_token.entry(key.token).or_insert(h.id);
+            if tokens.len() < MAX_TOKENS || tokens.contains_key(&key.token) {
+                tokens.entry(key.token).or_insert(h.id);
+            }
         }
     }
     for h in handshakes.iter_mut() {
@@ -536,7 +725,7 @@ fn link_joins(handshakes: &mut [Handshake]) {
             ..
         } = &mut h.status
         {
-            *connection = by_token.get(token).copied();
+            *connection = tokens.get(token).copied();
         }
     }
 }
@@ -560,14 +749,7 @@ mod tests {
     }
 
     fn mpc(version: u8, sender: Option<u64>, receiver: Option<u64>) -> Option<MpCapable> {
-        Some(MpCapable {
-            version,
-            flags: 0x01,
-            sender_key: sender,
-            receiver_key: receiver,
-            data_len: None,
-            checksum: None,
-        })
+        MpCapable::from_fields(version, 0x01, sender, receiver, None, None)
     }
 
     struct Feed {
@@ -1010,5 +1192,153 @@ mod tests {
         );
         assert_eq!(all[1].status.to_string(), "MP_JOIN subflow of handshake #1");
         assert!(all[1].status.is_mptcp());
+    }
+}
+
+#[cfg(test)]
+mod limits_tests {
+    use super::*;
+
+    const SYN: TcpFlags = TcpFlags(0x02);
+    const SYN_ACK: TcpFlags = TcpFlags(0x12);
+    const ACK: TcpFlags = TcpFlags(0x10);
+    const KEY_A: u64 = 0x1fdb_5df3_28bc_3def;
+    const KEY_B: u64 = 0x29a6_c869_81ad_933c;
+
+    fn addr(host: u8, port: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, host], port))
+    }
+
+    fn facts(
+        index: u64,
+        ts: f64,
+        src: SocketAddr,
+        dst: SocketAddr,
+        flags: TcpFlags,
+    ) -> PacketFacts {
+        PacketFacts {
+            index,
+            ts,
+            src,
+            dst,
+            flags,
+            seq: 1000,
+            ack: 0,
+            mp_capable: None,
+            mp_join: None,
+            tcprst_reason: None,
+            payload_len: 0,
+            any_mptcp: false,
+            nop_run: 0,
+            options: Vec::new(),
+            options_cut: false,
+            ttl: 64,
+        }
+    }
+
+    /// A whole handshake of client port `port` at capture time `ts`.
+    fn handshake(t: &mut FlowTracker, index: &mut u64, port: u16, ts: f64) {
+        let (c, s) = (addr(1, port), addr(2, 80));
+        for (from_client, flags) in [(true, SYN), (false, SYN_ACK), (true, ACK)] {
+            *index += 1;
+            let (src, dst) = if from_client { (c, s) } else { (s, c) };
+            t.push(&facts(*index, ts, src, dst, flags));
+        }
+    }
+
+    fn early(h: &Handshake) -> bool {
+        h.notes.iter().any(|n| n.starts_with("summarised early"))
+    }
+
+    #[test]
+    fn without_limits_nothing_is_summarised_early() {
+        let mut t = FlowTracker::new();
+        let mut i = 0;
+        for port in 0..100 {
+            handshake(&mut t, &mut i, 1000 + port, f64::from(port) * 1000.0);
+        }
+        assert!(t.take_summarised().is_empty());
+        let all = t.finish();
+        assert_eq!(all.len(), 100);
+        assert!(all.iter().all(|h| !early(h)));
+    }
+
+    #[test]
+    fn an_idle_connection_is_summarised_with_a_note() {
+        let mut t = FlowTracker::with_limits(FlowLimits {
+            max_live: 100,
+            idle_secs: 60.0,
+        });
+        let mut i = 0;
+        handshake(&mut t, &mut i, 1000, 0.0);
+        handshake(&mut t, &mut i, 1001, 30.0);
+        assert!(t.take_summarised().is_empty(), "not idle yet");
+        handshake(&mut t, &mut i, 1002, 90.0);
+        let gone = t.take_summarised();
+        assert_eq!(gone.len(), 1);
+        assert_eq!((gone[0].id, gone[0].client.port()), (1, 1000));
+        assert_eq!(gone[0].status, Status::PlainTcp, "summarised like the rest");
+        assert!(early(&gone[0]), "{:?}", gone[0].notes);
+        let rest = t.finish();
+        assert_eq!(rest.iter().map(|h| h.id).collect::<Vec<_>>(), vec![2, 3]);
+        assert!(rest.iter().all(|h| !early(h)));
+    }
+
+    #[test]
+    fn past_the_count_the_longest_idle_go_first() {
+        let mut t = FlowTracker::with_limits(FlowLimits {
+            max_live: 8,
+            idle_secs: f64::INFINITY,
+        });
+        let mut i = 0;
+        for port in 0..8 {
+            handshake(&mut t, &mut i, 1000 + port, f64::from(port));
+        }
+        // The first connection talks again: the second is idle longest.
+        i += 1;
+        t.push(&facts(i, 10.0, addr(1, 1000), addr(2, 80), ACK));
+        assert!(t.take_summarised().is_empty());
+        handshake(&mut t, &mut i, 2000, 11.0);
+        let gone = t.take_summarised();
+        assert_eq!(gone.iter().map(|h| h.id).collect::<Vec<_>>(), vec![2, 3, 4]);
+        assert!(gone.iter().all(early));
+        assert_eq!(t.live(), 6);
+        // A packet of a summarised connection is not tied to anything.
+        i += 1;
+        t.push(&facts(i, 12.0, addr(1, 1001), addr(2, 80), ACK));
+        assert_eq!(t.finish().len(), 6);
+    }
+
+    #[test]
+    fn a_later_join_still_finds_a_connection_summarised_early() {
+        let mut t = FlowTracker::with_limits(FlowLimits {
+            max_live: 100,
+            idle_secs: 60.0,
+        });
+        let (c, s) = (addr(1, 1000), addr(2, 80));
+        let mut p = facts(1, 0.0, c, s, SYN);
+        p.mp_capable = Some(MpCapable::v1_syn(1));
+        t.push(&p);
+        let mut p = facts(2, 0.0, s, c, SYN_ACK);
+        p.mp_capable = Some(MpCapable::v1_syn_ack(KEY_B, 1));
+        t.push(&p);
+        let mut p = facts(3, 0.0, c, s, ACK);
+        p.mp_capable = Some(MpCapable::v1_ack(KEY_A, KEY_B, 1));
+        t.push(&p);
+        // The server's token: what a join from the client names.
+        let token = KeyInfo::derive(1, KEY_B).unwrap().token;
+        let mut p = facts(4, 100.0, addr(1, 1001), s, SYN);
+        p.mp_join = Some(JoinFacts { token: Some(token) });
+        t.push(&p);
+        let gone = t.take_summarised();
+        assert_eq!(gone.len(), 1, "the first connection, idle");
+        let rest = t.finish();
+        assert!(matches!(
+            rest[0].status,
+            Status::JoinSubflow {
+                connection: Some(1),
+                ..
+            }
+        ));
     }
 }

@@ -3,7 +3,9 @@
 //! by [`flows`] with their [`status`], `mptcp-probe check`'s own runs
 //! recognised ([`runs`]), and each judged by the verdict engine
 //! ([`verdict`]). [`analyze`] runs it all over a capture in memory;
-//! the client's `analyze` verb runs the same steps frame by frame, printing
+//! the client's `analyze` verb runs the same steps frame by frame over a
+//! stream ([`reader::CaptureReader`], [`flows::FlowLimits::STREAMING`]),
+//! printing
 //! as it goes.
 pub mod decode;
 pub mod flows;

@@ -217,14 +217,14 @@ mod tests {
     const RST: TcpFlags = TcpFlags(0x04);
 
     fn mpc(version: u8, key: Option<u64>) -> Option<MpCapable> {
-        Some(MpCapable {
+        MpCapable::from_fields(
             version,
-            flags: if version == 0 { 0x81 } else { 0x01 },
-            sender_key: key,
-            receiver_key: None,
-            data_len: None,
-            checksum: None,
-        })
+            if version == 0 { 0x81 } else { 0x01 },
+            key,
+            None,
+            None,
+            None,
+        )
     }
 
     struct Feed {

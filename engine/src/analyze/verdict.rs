@@ -154,18 +154,24 @@ pub fn attempts_mptcp(h: &Handshake) -> bool {
 /// proves nothing about the server and is left out.
 pub fn server_versions(handshakes: &[Handshake]) -> HashMap<SocketAddr, u8> {
     let mut versions = HashMap::new();
+    add_server_versions(&mut versions, handshakes);
+    versions
+}
+
+/// [`server_versions`] of more handshakes, added to `versions` (later
+/// handshakes win, as within one call).
+pub fn add_server_versions(versions: &mut HashMap<SocketAddr, u8>, handshakes: &[Handshake]) {
     for h in handshakes {
         if let Some(m) = h.syn_ack.as_ref().and_then(|a| a.mp_capable) {
             let reflected = h
                 .syns
                 .iter()
-                .any(|s| s.mp_capable.and_then(|c| c.sender_key) == m.sender_key);
-            if m.sender_key.is_some() && !reflected {
+                .any(|s| s.mp_capable.and_then(|c| c.sender_key()) == m.sender_key());
+            if m.sender_key().is_some() && !reflected {
                 versions.insert(h.server, m.version);
             }
         }
     }
-    versions
 }
 
 /// A crafted SYN: answered, then reset by the client without a third ACK.
@@ -466,7 +472,16 @@ fn options_not_captured(h: &Handshake, syn: bool) -> Verdict {
 /// The verdict of each handshake (in order), `None` for those that did not
 /// try MPTCP; check's handshakes get their run's verdict.
 pub fn judge_all(handshakes: &[Handshake], side: Side) -> Vec<Option<Judgement>> {
-    let versions = server_versions(handshakes);
+    judge_with(handshakes, side, &server_versions(handshakes))
+}
+
+/// [`judge_all`] with the server versions gathered elsewhere (a capture
+/// read as a stream judges its handshakes in batches).
+pub fn judge_with(
+    handshakes: &[Handshake],
+    side: Side,
+    versions: &HashMap<SocketAddr, u8>,
+) -> Vec<Option<Judgement>> {
     let mut judged: Vec<Option<Judgement>> = handshakes
         .iter()
         .map(|h| {
@@ -493,7 +508,7 @@ pub fn judge_all(handshakes: &[Handshake], side: Side) -> Vec<Option<Judgement>>
         })
         .collect();
     for run in find_runs(handshakes) {
-        let Some(j) = judge_run(&run, handshakes, side, &versions) else {
+        let Some(j) = judge_run(&run, handshakes, side, versions) else {
             continue;
         };
         for m in &run.members {
@@ -585,27 +600,13 @@ mod tests {
         let judged = judge_all(&[stripped], Side::Auto);
         assert_eq!(judged[0].as_ref().unwrap().side, Side::Server);
         let mut with_mpc = handshake(64, Some(63), 0);
-        with_mpc.syns[0].mp_capable = Some(MpCapable {
-            version: 1,
-            flags: 0x01,
-            sender_key: None,
-            receiver_key: None,
-            data_len: None,
-            checksum: None,
-        });
+        with_mpc.syns[0].mp_capable = Some(MpCapable::v1_syn(0x01));
         assert!(attempts_mptcp(&with_mpc));
     }
 
     #[test]
     fn a_reflected_key_says_nothing_about_the_server() {
-        let v0 = |key| MpCapable {
-            version: 0,
-            flags: 0x81,
-            sender_key: Some(key),
-            receiver_key: None,
-            data_len: None,
-            checksum: None,
-        };
+        let v0 = |key| MpCapable::v0_syn(key, 0x81);
         let mut h = handshake(64, Some(63), 0);
         h.syns[0].mp_capable = Some(v0(0x1234));
         let answered = |h: &Handshake, key| {

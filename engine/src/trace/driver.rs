@@ -15,20 +15,25 @@
 //! wait), RTTs on the packets' own timestamps ([`SystemTime`]: kernel
 //! receive times, or a capture's), which is what a replay has.
 //!
-//! The schedule: every TTL's first probe at once; when the destination has
-//! answered, one retry for each silent TTL below it (no earlier than
-//! [`TraceConfig::retry_delay`]); at half the timeout, one retry for every
-//! TTL still silent; the end at the timeout, or as soon as the destination
-//! and every hop before it have answered. See
+//! The schedule: every TTL's first probe at once; once the destination has
+//! answered, one retry for each silent TTL below it, no earlier than
+//! [`TraceConfig::retry_delay`] (about a second: a router whose ICMP rate
+//! limit is spent answers again only then); at half the timeout, one retry
+//! for every TTL still silent; the end at the timeout, or as soon as the
+//! destination and every hop before it have answered. See
 //! [`TraceState::retry_candidates`] for why one retry.
 use super::plan::{ProbePlan, TraceProbe};
 use super::state::TraceState;
 use packet::build::BuildError;
 use std::time::{Duration, SystemTime};
 
-/// Retries leave as soon as they are due (the destination answered, or
-/// half the timeout passed).
-pub const DEFAULT_RETRY_DELAY: Duration = Duration::ZERO;
+/// How long into the trace a retry waits by default. Linux routers send
+/// ICMP errors to one destination at one per second once a burst of 6 is
+/// spent (`net.ipv4.icmp_ratelimit`, a token bucket refilled by the
+/// jiffy): back-to-back traces find the bucket empty, and a retry sent as
+/// soon as the destination answers finds it still empty. A little over a
+/// second, so the bucket has a whole token again whatever the rounding.
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_millis(1100);
 
 /// How long a trace waits, and how soon it retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,10 +50,13 @@ pub struct TraceConfig {
 }
 
 impl TraceConfig {
+    /// The default schedule for `timeout`: retries at
+    /// [`DEFAULT_RETRY_DELAY`], or at half the timeout when that is sooner
+    /// (a retry must leave its answer time to come back).
     pub fn new(timeout: Duration) -> Self {
         TraceConfig {
             timeout,
-            retry_delay: DEFAULT_RETRY_DELAY,
+            retry_delay: DEFAULT_RETRY_DELAY.min(timeout / 2),
             start: Duration::ZERO,
         }
     }
@@ -293,9 +301,62 @@ mod tests {
         assert!(d.poll_transmit(ms(0)).is_empty());
     }
 
+    /// Retries as soon as they are due (no delay), for the tests of the
+    /// schedule's other rules.
+    fn at_once(timeout: Duration) -> TraceConfig {
+        TraceConfig {
+            retry_delay: Duration::ZERO,
+            ..TraceConfig::new(timeout)
+        }
+    }
+
+    #[test]
+    fn default_retries_wait_out_the_icmp_rate_limit() {
+        let config = TraceConfig::new(ms(3000));
+        assert_eq!(config.retry_delay, ms(1100), "past one ICMP token");
+        let mut d = TraceDriver::from_plan(&plan(3), config).unwrap();
+        for i in d.poll_transmit(ms(0)) {
+            d.on_sent(i, UNIX_EPOCH);
+        }
+        // The destination answers at once; hops 1 and 2 are silent (their
+        // ICMP buckets are empty after an earlier trace).
+        let answer = syn_ack(&d.state().probes[2]);
+        d.handle_packet(&answer, UNIX_EPOCH + ms(1));
+        d.handle_timeout(ms(1));
+        assert!(
+            d.poll_transmit(ms(1)).is_empty(),
+            "not while the buckets refill"
+        );
+        assert_eq!(d.poll_timeout(), Some(ms(1100)));
+        d.handle_timeout(ms(1099));
+        assert!(d.poll_transmit(ms(1099)).is_empty());
+        d.handle_timeout(ms(1100));
+        let retries = d.poll_transmit(ms(1100));
+        assert_eq!(ttls(&d, &retries), vec![(1, 1), (2, 1)]);
+        assert!(!d.is_finished());
+        assert_eq!(d.poll_timeout(), Some(ms(1500)), "then the second wave");
+    }
+
+    #[test]
+    fn a_short_timeout_retries_at_half_time() {
+        assert_eq!(TraceConfig::new(ms(1000)).retry_delay, ms(500));
+        assert_eq!(TraceConfig::new(ms(2200)).retry_delay, ms(1100));
+        assert_eq!(TraceConfig::new(ms(0)).retry_delay, ms(0));
+        let mut d = TraceDriver::from_plan(&plan(2), TraceConfig::new(ms(1000))).unwrap();
+        d.poll_transmit(ms(0));
+        let answer = syn_ack(&d.state().probes[1]);
+        d.handle_packet(&answer, UNIX_EPOCH + ms(1));
+        d.handle_timeout(ms(1));
+        assert!(d.poll_transmit(ms(1)).is_empty());
+        assert_eq!(d.poll_timeout(), Some(ms(500)));
+        d.handle_timeout(ms(500));
+        let retries = d.poll_transmit(ms(500));
+        assert_eq!(ttls(&d, &retries), vec![(1, 1)]);
+    }
+
     #[test]
     fn the_destination_answering_retries_the_silent_ttls_at_once() {
-        let mut d = TraceDriver::from_plan(&plan(4), TraceConfig::new(ms(3000))).unwrap();
+        let mut d = TraceDriver::from_plan(&plan(4), at_once(ms(3000))).unwrap();
         for i in d.poll_transmit(ms(0)) {
             d.on_sent(i, UNIX_EPOCH + ms(0));
         }
@@ -345,13 +406,22 @@ mod tests {
         retries: Vec<TraceProbe>,
         dropped: &[usize],
     ) -> (TraceDriver, Option<Duration>) {
+        replay_driver_with(name, retries, dropped, TraceConfig::new(ms(3000)))
+    }
+
+    fn replay_driver_with(
+        name: &str,
+        retries: Vec<TraceProbe>,
+        dropped: &[usize],
+        config: TraceConfig,
+    ) -> (TraceDriver, Option<Duration>) {
         let f = frames(name);
         let probes = replay(name).probes;
         let syn_frames: Vec<usize> = (0..f.len())
             .filter(|&i| probes.iter().any(|p| p.packet == f[i].1))
             .collect();
         let start = f[syn_frames[0]].0;
-        let mut d = TraceDriver::new(probes, retries, TraceConfig::new(ms(3000)));
+        let mut d = TraceDriver::new(probes, retries, config);
         for (i, frame) in d.poll_transmit(ms(0)).into_iter().zip(&syn_frames) {
             d.on_sent(i, UNIX_EPOCH + f[*frame].0);
         }
@@ -426,7 +496,12 @@ mod tests {
         let mut retry = replay("ttl-stripped.client.pcap").probes[1].clone();
         retry.attempt = 1;
         retry.key.seq = retry.key.seq.wrapping_add(1 << 16);
-        let (mut d, ended) = replay_driver("ttl-stripped.client.pcap", vec![retry], &[3]);
+        let (mut d, ended) = replay_driver_with(
+            "ttl-stripped.client.pcap",
+            vec![retry],
+            &[3],
+            at_once(ms(3000)),
+        );
         assert_eq!(ended, None, "hop 2 never answered");
         let s = d.state();
         assert_eq!(s.probes.len(), 4);
@@ -454,7 +529,7 @@ mod tests {
         probes[1].key.seq = probes[1].key.seq.wrapping_add(12345);
         probes[1].key.ip_id = Some(1);
         let retry = TraceProbe { attempt: 1, ..real };
-        let mut d = TraceDriver::new(probes, vec![retry], TraceConfig::new(ms(3000)));
+        let mut d = TraceDriver::new(probes, vec![retry], at_once(ms(3000)));
         let at = |i: usize| UNIX_EPOCH + f[i].0;
         let now = |i: usize| f[i].0 - f[0].0;
         for i in d.poll_transmit(ms(0)) {

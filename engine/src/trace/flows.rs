@@ -294,14 +294,10 @@ mod tests {
 
     /// A listener's v1 MP_CAPABLE, with its key.
     fn keyed_v1() -> packet::TcpOption<'static> {
-        packet::TcpOption::Mptcp(packet::MptcpOption::MpCapable(packet::mptcp::MpCapable {
-            version: 1,
-            flags: 0x01,
-            sender_key: Some(0xabcd),
-            receiver_key: None,
-            data_len: None,
-            checksum: None,
-        }))
+        packet::TcpOption::Mptcp(packet::MptcpOption::MpCapable(
+            packet::mptcp::MpCapable::from_fields(1, 0x01, Some(0xabcd), None, None, None)
+                .expect("a valid v1 MP_CAPABLE"),
+        ))
     }
 
     /// Router `from`'s ICMP time exceeded quoting `probe` whole, as it

@@ -1,21 +1,32 @@
 //! ADD_ADDR (subtype 3) and REMOVE_ADDR (subtype 4): address signalling.
-use super::{be16, be64, put_header, MptcpError, SUBTYPE_ADD_ADDR, SUBTYPE_REMOVE_ADDR};
+use super::{be16, be64, put_header, Expected, MptcpError, SUBTYPE_ADD_ADDR, SUBTYPE_REMOVE_ADDR};
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// ADD_ADDR. The low nibble of the subtype byte says which form this is:
 /// 4 or 6 is RFC 6824's IPVer (v0, no HMAC); anything else is RFC 8684's
 /// (v1: bit 0 is the echo bit E, the other three are reserved). A v1 option
 /// carries an 8-byte HMAC exactly when it is not an echo.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Compact (30 bytes, no padding): the port and HMAC are kept as their wire
+/// bytes and read by [`AddAddr::port`] and [`AddAddr::hmac`], so that a
+/// decoded [`crate::TcpOption`] fits in 32 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AddAddr {
     /// Low nibble of the subtype byte as on the wire.
     pub flags: u8,
     pub addr_id: u8,
     pub addr: IpAddr,
-    pub port: Option<u16>,
-    /// v1 only: rightmost 64 bits of the HMAC (absent on an echo and in v0).
-    pub hmac: Option<u64>,
+    /// Which of port and HMAC are present ([`HAS_PORT`], [`HAS_HMAC`]).
+    parts: u8,
+    /// Zero when absent.
+    port: [u8; 2],
+    /// Zero when absent.
+    hmac: [u8; 8],
 }
+
+const HAS_PORT: u8 = 0x1;
+const HAS_HMAC: u8 = 0x2;
 
 /// The E (echo) bit of a v1 ADD_ADDR.
 pub const ADD_ADDR_ECHO: u8 = 0x01;
@@ -24,40 +35,36 @@ impl AddAddr {
     pub(super) fn parse(option: &[u8]) -> Result<Self, MptcpError> {
         let len = option.len();
         let flags = option[2] & 0x0f;
-        let bad = |expected| MptcpError::BadLength {
-            subtype: "ADD_ADDR",
-            len,
-            expected,
-        };
+        let bad = |expected| super::bad_length(SUBTYPE_ADD_ADDR, len, expected);
         // (address length, port present, hmac present)
         let (addr_len, port, hmac) = match flags {
             4 => match len {
                 8 => (4, false, false),
                 10 => (4, true, false),
-                _ => return Err(bad("8 or 10 for v0 IPv4")),
+                _ => return Err(bad(Expected::AddAddrV0Ipv4)),
             },
             6 => match len {
                 20 => (16, false, false),
                 22 => (16, true, false),
-                _ => return Err(bad("20 or 22 for v0 IPv6")),
+                _ => return Err(bad(Expected::AddAddrV0Ipv6)),
             },
             f if f & ADD_ADDR_ECHO != 0 => match len {
                 8 => (4, false, false),
                 10 => (4, true, false),
                 20 => (16, false, false),
                 22 => (16, true, false),
-                _ => return Err(bad("8, 10, 20 or 22 for an echo")),
+                _ => return Err(bad(Expected::AddAddrEcho)),
             },
             _ => match len {
                 16 => (4, false, true),
                 18 => (4, true, true),
                 28 => (16, false, true),
                 30 => (16, true, true),
-                _ => return Err(bad("16, 18, 28 or 30 for v1")),
+                _ => return Err(bad(Expected::AddAddrV1)),
             },
         };
         if option.len() < 4 + addr_len {
-            return Err(bad("longer"));
+            return Err(bad(Expected::Longer));
         }
         let a = &option[4..4 + addr_len];
         let addr = if addr_len == 4 {
@@ -67,27 +74,62 @@ impl AddAddr {
             b.copy_from_slice(a);
             IpAddr::V6(Ipv6Addr::from(b))
         };
-        let mut at = 4 + addr_len;
-        let port = port.then(|| {
-            at += 2;
-            be16(&option[at - 2..at])
-        });
-        let hmac = hmac.then(|| be64(&option[at..at + 8]));
-        Ok(AddAddr {
+        let mut out = AddAddr {
             flags,
             addr_id: option[3],
             addr,
-            port,
-            hmac,
-        })
+            parts: 0,
+            port: [0; 2],
+            hmac: [0; 8],
+        };
+        let mut at = 4 + addr_len;
+        if port {
+            out.parts |= HAS_PORT;
+            out.port = [option[at], option[at + 1]];
+            at += 2;
+        }
+        if hmac {
+            out.parts |= HAS_HMAC;
+            out.hmac.copy_from_slice(&option[at..at + 8]);
+        }
+        Ok(out)
+    }
+
+    /// An ADD_ADDR from its fields (`flags` the low nibble of the subtype
+    /// byte, which says the form).
+    pub fn from_parts(
+        flags: u8,
+        addr_id: u8,
+        addr: IpAddr,
+        port: Option<u16>,
+        hmac: Option<u64>,
+    ) -> Self {
+        AddAddr {
+            flags,
+            addr_id,
+            addr,
+            parts: if port.is_some() { HAS_PORT } else { 0 }
+                | if hmac.is_some() { HAS_HMAC } else { 0 },
+            port: port.unwrap_or(0).to_be_bytes(),
+            hmac: hmac.unwrap_or(0).to_be_bytes(),
+        }
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        (self.parts & HAS_PORT != 0).then(|| be16(&self.port))
+    }
+
+    /// v1 only: rightmost 64 bits of the HMAC (absent on an echo and in v0).
+    pub fn hmac(&self) -> Option<u64> {
+        (self.parts & HAS_HMAC != 0).then(|| be64(&self.hmac))
     }
 
     pub fn buffer_len(&self) -> usize {
         4 + match self.addr {
             IpAddr::V4(_) => 4,
             IpAddr::V6(_) => 16,
-        } + if self.port.is_some() { 2 } else { 0 }
-            + if self.hmac.is_some() { 8 } else { 0 }
+        } + if self.parts & HAS_PORT != 0 { 2 } else { 0 }
+            + if self.parts & HAS_HMAC != 0 { 8 } else { 0 }
     }
 
     pub(super) fn emit(&self, out: &mut [u8]) {
@@ -105,44 +147,32 @@ impl AddAddr {
                 at += 16;
             }
         }
-        if let Some(p) = self.port {
-            out[at..at + 2].copy_from_slice(&p.to_be_bytes());
+        if self.parts & HAS_PORT != 0 {
+            out[at..at + 2].copy_from_slice(&self.port);
             at += 2;
         }
-        if let Some(h) = self.hmac {
-            out[at..at + 8].copy_from_slice(&h.to_be_bytes());
+        if self.parts & HAS_HMAC != 0 {
+            out[at..at + 8].copy_from_slice(&self.hmac);
         }
     }
 
     /// v1 announcement, with its (rightmost-64-bit) HMAC.
     pub fn v1(addr_id: u8, addr: IpAddr, port: Option<u16>, hmac: u64) -> Self {
-        AddAddr {
-            flags: 0,
-            addr_id,
-            addr,
-            port,
-            hmac: Some(hmac),
-        }
+        Self::from_parts(0, addr_id, addr, port, Some(hmac))
     }
     /// v1 echo of a received announcement (E bit, no HMAC).
     pub fn v1_echo(addr_id: u8, addr: IpAddr, port: Option<u16>) -> Self {
-        AddAddr {
-            flags: ADD_ADDR_ECHO,
-            addr_id,
-            addr,
-            port,
-            hmac: None,
-        }
+        Self::from_parts(ADD_ADDR_ECHO, addr_id, addr, port, None)
     }
     /// v0 announcement: IPVer follows the address family.
     pub fn v0(addr_id: u8, addr: IpAddr, port: Option<u16>) -> Self {
-        AddAddr {
-            flags: if addr.is_ipv4() { 4 } else { 6 },
+        Self::from_parts(
+            if addr.is_ipv4() { 4 } else { 6 },
             addr_id,
             addr,
             port,
-            hmac: None,
-        }
+            None,
+        )
     }
     /// RFC 6824 form (IPVer nibble 4 or 6).
     pub fn is_v0(&self) -> bool {
@@ -162,6 +192,19 @@ impl AddAddr {
     }
 }
 
+/// As the fields read: port and HMAC decoded.
+impl fmt::Debug for AddAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AddAddr")
+            .field("flags", &self.flags)
+            .field("addr_id", &self.addr_id)
+            .field("addr", &self.addr)
+            .field("port", &self.port())
+            .field("hmac", &self.hmac())
+            .finish()
+    }
+}
+
 /// REMOVE_ADDR: one or more address ids, borrowed from the packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RemoveAddr<'a> {
@@ -174,11 +217,11 @@ pub struct RemoveAddr<'a> {
 impl<'a> RemoveAddr<'a> {
     pub(super) fn parse(option: &'a [u8]) -> Result<Self, MptcpError> {
         if option.len() < 4 {
-            return Err(MptcpError::BadLength {
-                subtype: "REMOVE_ADDR",
-                len: option.len(),
-                expected: "at least 4",
-            });
+            return Err(super::bad_length(
+                SUBTYPE_REMOVE_ADDR,
+                option.len(),
+                Expected::AtLeast4,
+            ));
         }
         Ok(RemoveAddr {
             reserved: option[2] & 0x0f,

@@ -60,14 +60,14 @@ fn capable(f: &mut Formatter<'_>, c: &MpCapable) -> fmt::Result {
         f.write_str(" csum")?;
     }
     let len = c.wire_len();
-    if let Some(key) = c.sender_key {
+    if let Some(key) = c.sender_key() {
         write!(f, " {{{key:#x}")?;
-        if let Some(key) = c.receiver_key {
+        if let Some(key) = c.receiver_key() {
             write!(f, ",{key:#x}")?;
         }
         // tcpdump shows the data-level length of a 22-byte option only when
         // checksums are off (22 bytes with A set is a malformed 24).
-        if let Some(dl) = c.data_len.filter(|_| (len == 22 && !csum) || len == 24) {
+        if let Some(dl) = c.data_len().filter(|_| (len == 22 && !csum) || len == 24) {
             write!(f, ",data_len={dl}")?;
         }
         f.write_char('}')?;
@@ -82,7 +82,7 @@ fn join(f: &mut Formatter<'_>, j: &MpJoin) -> fmt::Result {
         }
         write!(f, " id {}", j.addr_id)?;
     }
-    match j.body {
+    match j.body() {
         JoinBody::Syn { token, nonce } => write!(f, " token {token:#x} nonce {nonce:#x}"),
         JoinBody::SynAck { hmac, nonce } => write!(f, " hmac {hmac:#x} nonce {nonce:#x}"),
         JoinBody::Ack { hmac } => {
@@ -96,10 +96,10 @@ fn dss(f: &mut Formatter<'_>, d: &Dss) -> fmt::Result {
     if d.data_fin() {
         f.write_str(" fin")?;
     }
-    if let Some(ack) = d.data_ack {
+    if let Some(ack) = d.data_ack() {
         write!(f, " ack {ack}")?;
     }
-    if let Some(m) = d.mapping {
+    if let Some(m) = d.mapping() {
         write!(f, " seq {} subseq {} len {}", m.dsn, m.ssn, m.dll)?;
         if let Some(c) = m.checksum {
             write!(f, " csum {c:#x}")?;
@@ -117,10 +117,10 @@ fn add_addr(f: &mut Formatter<'_>, a: &AddAddr) -> fmt::Result {
         _ => "[bad version/echo]",
     };
     write!(f, " {form} id {} {}", a.addr_id, a.addr)?;
-    if let Some(p) = a.port {
+    if let Some(p) = a.port() {
         write!(f, ":{p}")?;
     }
-    if let Some(h) = a.hmac {
+    if let Some(h) = a.hmac() {
         write!(f, " hmac {h:#x}")?;
     }
     Ok(())
@@ -132,7 +132,7 @@ fn add_addr(f: &mut Formatter<'_>, a: &AddAddr) -> fmt::Result {
 /// middlebox reflecting a v1 SYN sends, prints as `mptcp 4 capable v1 ...`.
 fn tcpdump_decodes_anyway(error: &MptcpError, raw: &[u8]) -> Option<MpCapable> {
     let MptcpError::FlagMismatch {
-        subtype: "MP_CAPABLE",
+        subtype: SUBTYPE_MP_CAPABLE,
         len,
         flags,
         ..
@@ -140,6 +140,7 @@ fn tcpdump_decodes_anyway(error: &MptcpError, raw: &[u8]) -> Option<MpCapable> {
     else {
         return None;
     };
+    let len = usize::from(len);
     let accepted = (matches!(len, 4 | 12) && flags.syn())
         || (matches!(len, 20 | 22) && flags.ack() && !flags.syn());
     if !accepted || raw.len() != len {

@@ -1,5 +1,6 @@
 //! DSS (subtype 2): data sequence signal - data ACK, mapping, DATA_FIN.
-use super::{be16, be32, be64, put_header, MptcpError, SUBTYPE_DSS};
+use super::{be16, be32, be64, put_header, Expected, MptcpError, SUBTYPE_DSS};
+use std::fmt;
 
 /// DSS flag bits (the flags byte; its top three bits are reserved).
 pub mod flag {
@@ -17,18 +18,33 @@ pub mod flag {
 
 /// DSS. Which fields are present follows from `flags` (A, M) and their widths
 /// from a and m; a checksum is present when the length says so.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Compact (27 bytes, no padding): the data ACK and the mapping are kept as
+/// big-endian bytes and read by [`Dss::data_ack`] and [`Dss::mapping`], so
+/// that a decoded [`crate::TcpOption`] fits in 32 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Dss {
     /// Low nibble of the subtype byte (reserved).
     pub reserved: u8,
     /// The flags byte as on the wire, reserved bits included. On emit the A
-    /// and M bits follow `data_ack` and `mapping`.
+    /// and M bits follow the data ACK and the mapping.
     pub flags: u8,
-    /// Data ACK (a 4-byte one when the a bit is clear: then only the low 32
-    /// bits are on the wire).
-    pub data_ack: Option<u64>,
-    pub mapping: Option<DssMapping>,
+    /// Which parts are present ([`HAS_ACK`], [`HAS_MAP`], [`HAS_CHECKSUM`]).
+    parts: u8,
+    /// The data ACK as a u64 (a 4-byte one: only the low 32 bits are on the
+    /// wire); zero when absent.
+    data_ack: [u8; 8],
+    /// The mapping's DSN (a u64), SSN, data-level length and checksum;
+    /// zero when absent.
+    dsn: [u8; 8],
+    ssn: [u8; 4],
+    dll: [u8; 2],
+    checksum: [u8; 2],
 }
+
+const HAS_ACK: u8 = 0x1;
+const HAS_MAP: u8 = 0x2;
+const HAS_CHECKSUM: u8 = 0x4;
 
 /// The mapping part of a DSS (present with the M bit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,18 +59,18 @@ pub struct DssMapping {
     pub checksum: Option<u16>,
 }
 
-impl Dss {
-    pub(super) fn parse(option: &[u8]) -> Result<Self, MptcpError> {
-        let len = option.len();
-        let bad = |expected| MptcpError::BadLength {
-            subtype: "DSS",
-            len,
-            expected,
-        };
-        if len < 4 {
-            return Err(bad("at least 4"));
-        }
-        let flags = option[3];
+/// Where a DSS's fields go, from its flags byte.
+struct Layout {
+    ack_len: usize,
+    has_map: bool,
+    dsn_len: usize,
+    /// The length without a checksum.
+    base: usize,
+}
+
+impl Layout {
+    #[inline]
+    fn of(flags: u8) -> Self {
         let ack_len = match (flags & flag::ACK != 0, flags & flag::ACK64 != 0) {
             (false, _) => 0,
             (true, false) => 4,
@@ -63,43 +79,145 @@ impl Dss {
         let has_map = flags & flag::MAP != 0;
         let dsn_len = if flags & flag::DSN64 != 0 { 8 } else { 4 };
         let base = 4 + ack_len + if has_map { dsn_len + 6 } else { 0 };
-        let checksum = if len == base {
-            false
-        } else if has_map && len == base + 2 {
-            true
+        Layout {
+            ack_len,
+            has_map,
+            dsn_len,
+            base,
+        }
+    }
+}
+
+/// A 4- or 8-byte big-endian field at `at` as the 8 bytes of its u64,
+/// with fixed-size loads (a copy of variable length is a memcpy call, and
+/// this is the decode loop).
+fn wide(option: &[u8], at: usize, width: usize) -> [u8; 8] {
+    if width == 8 {
+        be64(&option[at..at + 8]).to_be_bytes()
+    } else {
+        u64::from(be32(&option[at..at + 4])).to_be_bytes()
+    }
+}
+
+impl Dss {
+    /// Whether the length of `option` fits its flags.
+    #[inline]
+    pub(super) fn check(option: &[u8]) -> Result<(), MptcpError> {
+        let len = option.len();
+        let bad = |expected| super::bad_length(SUBTYPE_DSS, len, expected);
+        let Some(&flags) = option.get(3) else {
+            return Err(bad(Expected::AtLeast4));
+        };
+        let l = Layout::of(flags);
+        if len == l.base || (l.has_map && len == l.base + 2) {
+            Ok(())
         } else {
-            return Err(bad(expected_text(ack_len, has_map, dsn_len)));
-        };
-        let mut at = 4;
-        let mut field = |width: usize| {
-            let v = match width {
-                2 => u64::from(be16(&option[at..])),
-                4 => u64::from(be32(&option[at..])),
-                _ => be64(&option[at..]),
-            };
-            at += width;
-            v
-        };
-        let data_ack = (ack_len > 0).then(|| field(ack_len));
-        let mapping = has_map.then(|| DssMapping {
-            dsn: field(dsn_len),
-            ssn: field(4) as u32,
-            dll: field(2) as u16,
-            checksum: checksum.then(|| field(2) as u16),
-        });
-        Ok(Dss {
+            Err(bad(expected_text(l.ack_len, l.has_map, l.dsn_len)))
+        }
+    }
+
+    pub(super) fn parse(option: &[u8]) -> Result<Self, MptcpError> {
+        Self::check(option)?;
+        Ok(Self::read(option))
+    }
+
+    /// Decodes an option [`Self::check`] accepted (fields that do not fit
+    /// read as absent). Built in place by the option walk.
+    #[inline]
+    pub(super) fn read(option: &[u8]) -> Self {
+        let flags = option.get(3).copied().unwrap_or(0);
+        let l = Layout::of(flags);
+        let mut dss = Dss {
             reserved: option[2] & 0x0f,
             flags,
-            data_ack,
-            mapping,
+            ..Dss::new()
+        };
+        if option.len() < l.base {
+            return dss;
+        }
+        let mut at = 4;
+        if l.ack_len > 0 {
+            dss.parts |= HAS_ACK;
+            dss.data_ack = wide(option, at, l.ack_len);
+            at += l.ack_len;
+        }
+        if l.has_map {
+            dss.parts |= HAS_MAP;
+            dss.dsn = wide(option, at, l.dsn_len);
+            at += l.dsn_len;
+            dss.ssn = be32(&option[at..at + 4]).to_be_bytes();
+            dss.dll = be16(&option[at + 4..at + 6]).to_be_bytes();
+            if option.len() == l.base + 2 {
+                dss.parts |= HAS_CHECKSUM;
+                dss.checksum = be16(&option[at + 6..at + 8]).to_be_bytes();
+            }
+        }
+        dss
+    }
+
+    /// A DSS from its parts (`flags` as on the wire; A and M follow the
+    /// parts on emit).
+    pub fn from_parts(
+        reserved: u8,
+        flags: u8,
+        data_ack: Option<u64>,
+        mapping: Option<DssMapping>,
+    ) -> Self {
+        let mut dss = Dss {
+            reserved,
+            flags,
+            ..Dss::new()
+        };
+        dss.set_ack(data_ack);
+        dss.set_mapping(mapping);
+        dss
+    }
+
+    fn set_ack(&mut self, data_ack: Option<u64>) {
+        self.parts &= !HAS_ACK;
+        self.data_ack = [0; 8];
+        if let Some(ack) = data_ack {
+            self.parts |= HAS_ACK;
+            self.data_ack = ack.to_be_bytes();
+        }
+    }
+
+    fn set_mapping(&mut self, mapping: Option<DssMapping>) {
+        self.parts &= !(HAS_MAP | HAS_CHECKSUM);
+        (self.dsn, self.ssn, self.dll, self.checksum) = ([0; 8], [0; 4], [0; 2], [0; 2]);
+        if let Some(m) = mapping {
+            self.parts |= HAS_MAP;
+            self.dsn = m.dsn.to_be_bytes();
+            self.ssn = m.ssn.to_be_bytes();
+            self.dll = m.dll.to_be_bytes();
+            if let Some(c) = m.checksum {
+                self.parts |= HAS_CHECKSUM;
+                self.checksum = c.to_be_bytes();
+            }
+        }
+    }
+
+    /// Data ACK (a 4-byte one when the a bit is clear: then only the low 32
+    /// bits are on the wire).
+    pub fn data_ack(&self) -> Option<u64> {
+        (self.parts & HAS_ACK != 0).then(|| be64(&self.data_ack))
+    }
+
+    /// The mapping (with the M bit).
+    pub fn mapping(&self) -> Option<DssMapping> {
+        (self.parts & HAS_MAP != 0).then(|| DssMapping {
+            dsn: be64(&self.dsn),
+            ssn: be32(&self.ssn),
+            dll: be16(&self.dll),
+            checksum: (self.parts & HAS_CHECKSUM != 0).then(|| be16(&self.checksum)),
         })
     }
 
     fn ack_len(&self) -> usize {
-        match self.data_ack {
-            None => 0,
-            Some(_) if self.flags & flag::ACK64 != 0 => 8,
-            Some(_) => 4,
+        match self.parts & HAS_ACK {
+            0 => 0,
+            _ if self.flags & flag::ACK64 != 0 => 8,
+            _ => 4,
         }
     }
     fn dsn_len(&self) -> usize {
@@ -111,19 +229,21 @@ impl Dss {
     }
 
     pub fn buffer_len(&self) -> usize {
-        4 + self.ack_len()
-            + self.mapping.map_or(0, |m| {
-                self.dsn_len() + 6 + if m.checksum.is_some() { 2 } else { 0 }
-            })
+        let map = if self.parts & HAS_MAP != 0 {
+            self.dsn_len() + 6 + if self.parts & HAS_CHECKSUM != 0 { 2 } else { 0 }
+        } else {
+            0
+        };
+        4 + self.ack_len() + map
     }
 
     /// The flags byte as emitted: A and M follow the fields.
     pub fn wire_flags(&self) -> u8 {
         let mut f = self.flags & !(flag::ACK | flag::MAP);
-        if self.data_ack.is_some() {
+        if self.parts & HAS_ACK != 0 {
             f |= flag::ACK;
         }
-        if self.mapping.is_some() {
+        if self.parts & HAS_MAP != 0 {
             f |= flag::MAP;
         }
         f
@@ -134,19 +254,19 @@ impl Dss {
         out[2] = (SUBTYPE_DSS << 4) | (self.reserved & 0x0f);
         out[3] = self.wire_flags();
         let mut at = 4;
-        let mut put = |v: u64, width: usize| {
-            out[at..at + width].copy_from_slice(&v.to_be_bytes()[8 - width..]);
+        let mut put = |field: &[u8], width: usize| {
+            out[at..at + width].copy_from_slice(&field[field.len() - width..]);
             at += width;
         };
-        if let Some(ack) = self.data_ack {
-            put(ack, self.ack_len());
+        if self.parts & HAS_ACK != 0 {
+            put(&self.data_ack, self.ack_len());
         }
-        if let Some(m) = self.mapping {
-            put(m.dsn, self.dsn_len());
-            put(m.ssn.into(), 4);
-            put(m.dll.into(), 2);
-            if let Some(c) = m.checksum {
-                put(c.into(), 2);
+        if self.parts & HAS_MAP != 0 {
+            put(&self.dsn, self.dsn_len());
+            put(&self.ssn, 4);
+            put(&self.dll, 2);
+            if self.parts & HAS_CHECKSUM != 0 {
+                put(&self.checksum, 2);
             }
         }
     }
@@ -156,13 +276,17 @@ impl Dss {
         Dss {
             reserved: 0,
             flags: 0,
-            data_ack: None,
-            mapping: None,
+            parts: 0,
+            data_ack: [0; 8],
+            dsn: [0; 8],
+            ssn: [0; 4],
+            dll: [0; 2],
+            checksum: [0; 2],
         }
     }
     /// Adds a data ACK, 8 bytes wide when `wide` (a bit), else 4.
     pub fn with_ack(mut self, data_ack: u64, wide: bool) -> Self {
-        self.data_ack = Some(data_ack);
+        self.set_ack(Some(data_ack));
         self.flags = (self.flags | flag::ACK) & !flag::ACK64;
         if wide {
             self.flags |= flag::ACK64;
@@ -171,7 +295,7 @@ impl Dss {
     }
     /// Adds a mapping, its DSN 8 bytes wide when `wide` (m bit), else 4.
     pub fn with_mapping(mut self, mapping: DssMapping, wide: bool) -> Self {
-        self.mapping = Some(mapping);
+        self.set_mapping(Some(mapping));
         self.flags = (self.flags | flag::MAP) & !flag::DSN64;
         if wide {
             self.flags |= flag::DSN64;
@@ -192,11 +316,23 @@ impl Dss {
     }
     /// Width of the DSN on the wire (0 when there is no mapping).
     pub fn dsn_len_on_wire(&self) -> usize {
-        if self.mapping.is_some() {
+        if self.parts & HAS_MAP != 0 {
             self.dsn_len()
         } else {
             0
         }
+    }
+}
+
+/// As the fields read: the data ACK and mapping decoded.
+impl fmt::Debug for Dss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dss")
+            .field("reserved", &self.reserved)
+            .field("flags", &self.flags)
+            .field("data_ack", &self.data_ack())
+            .field("mapping", &self.mapping())
+            .finish()
     }
 }
 
@@ -206,16 +342,16 @@ impl Default for Dss {
     }
 }
 
-fn expected_text(ack_len: usize, has_map: bool, dsn_len: usize) -> &'static str {
+fn expected_text(ack_len: usize, has_map: bool, dsn_len: usize) -> Expected {
     match (ack_len, has_map, dsn_len) {
-        (0, false, _) => "4 for these flags",
-        (4, false, _) => "8 for these flags",
-        (8, false, _) => "12 for these flags",
-        (0, true, 4) => "14 or 16 for these flags",
-        (0, true, _) => "18 or 20 for these flags",
-        (4, true, 4) => "18 or 20 for these flags",
-        (4, true, _) => "22 or 24 for these flags",
-        (_, true, 4) => "22 or 24 for these flags",
-        _ => "26 or 28 for these flags",
+        (0, false, _) => Expected::Dss4,
+        (4, false, _) => Expected::Dss8,
+        (8, false, _) => Expected::Dss12,
+        (0, true, 4) => Expected::Dss14,
+        (0, true, _) => Expected::Dss18,
+        (4, true, 4) => Expected::Dss18,
+        (4, true, _) => Expected::Dss22,
+        (_, true, 4) => Expected::Dss22,
+        _ => Expected::Dss26,
     }
 }

@@ -18,6 +18,7 @@ mod validate;
 
 pub use addr::{AddAddr, RemoveAddr, ADD_ADDR_ECHO};
 pub use capable::flag as capable_flag;
+pub use capable::MpCapable;
 pub use display::tcpdump_name;
 pub use dss::flag as dss_flag;
 pub use dss::{Dss, DssMapping};
@@ -65,64 +66,135 @@ pub enum MptcpOption<'a> {
     },
 }
 
-/// MP_CAPABLE (subtype 0). Which of the optional fields are present follows
-/// from the option length: 4 (v1 SYN), 12 (v0 SYN, SYN/ACK), 20 (third ACK),
-/// 22 (v1 ACK with data-level length), 24 (the same with a DSS checksum).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct MpCapable {
-    /// Low nibble of the subtype byte: 0 (RFC 6824) or 1 (RFC 8684).
-    pub version: u8,
-    /// The flags byte as on the wire: A (0x80, checksum required), B (0x40,
-    /// extensibility), C (0x20, no more subflows to this address), D..G,
-    /// H (0x01, HMAC-SHA1/SHA256).
-    pub flags: u8,
-    /// The sender's key (SYN in v0, SYN/ACK, third ACK).
-    pub sender_key: Option<u64>,
-    /// The receiver's key (third ACK: the key of the SYN/ACK's sender).
-    pub receiver_key: Option<u64>,
-    /// Data-level length of the first data segment (v1, 22/24 bytes).
-    pub data_len: Option<u16>,
-    /// DSS checksum of that data (v1, 24 bytes).
-    pub checksum: Option<u16>,
-}
-
-/// Why an MPTCP option could not be decoded, or does not fit its segment.
-/// `subtype` is the RFC name (`MP_CAPABLE`, `DSS`, ...); `len` the whole
-/// option length, kind and length bytes included.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+/// Why an MPTCP option could not be decoded, or does not fit the TCP flags
+/// of its segment. `subtype` is the subtype number (its RFC name in
+/// messages, [`MptcpError::subtype`]); `len` the whole option length, kind
+/// and length bytes included (an MPTCP option's length byte caps it at
+/// 255); `expected` one of a fixed set of texts. Five bytes, so that a
+/// decoded option that carries one stays small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum MptcpError {
     /// Shorter than the 3 bytes (kind, length, subtype) every MPTCP option has.
     #[error("MPTCP option of {len} bytes has no subtype byte")]
-    NoSubtype { len: usize },
+    NoSubtype { len: u8 },
     /// The length is not one this subtype (with these header bits) can have.
-    #[error("{subtype} option of invalid length {len} (expected {expected})")]
+    #[error("{} option of invalid length {len} (expected {expected})", subtype_rfc_name(*.subtype))]
     BadLength {
-        subtype: &'static str,
-        len: usize,
-        expected: &'static str,
+        subtype: u8,
+        len: u8,
+        expected: Expected,
     },
     /// Linux would ignore this option on a segment with these flags.
     #[error(
-        "{subtype} option of length {len} does not fit TCP flags [{flags}] (expected {expected})"
+        "{} option of length {len} does not fit TCP flags [{flags}] (expected {expected})",
+        subtype_rfc_name(*.subtype)
     )]
     FlagMismatch {
-        subtype: &'static str,
-        len: usize,
+        subtype: u8,
+        len: u8,
         flags: TcpFlags,
-        expected: &'static str,
+        expected: Expected,
     },
+}
+
+/// Defines [`Expected`]: one variant per text.
+macro_rules! expected_texts {
+    ($($(#[$doc:meta])* $name:ident = $text:literal,)*) => {
+        /// What an [`MptcpError`] expected instead, one of a fixed set of
+        /// texts ([`Expected::as_str`]).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Expected {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Expected {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Expected::$name => $text,)*
+                }
+            }
+        }
+    };
+}
+
+expected_texts! {
+    CapableV0 = "12 or 20 for v0",
+    CapableV1 = "4, 12, 20, 22 or 24",
+    Join = "12, 16 or 24",
+    AtLeast4 = "at least 4",
+    Dss4 = "4 for these flags",
+    Dss8 = "8 for these flags",
+    Dss12 = "12 for these flags",
+    Dss14 = "14 or 16 for these flags",
+    Dss18 = "18 or 20 for these flags",
+    Dss22 = "22 or 24 for these flags",
+    Dss26 = "26 or 28 for these flags",
+    AddAddrV0Ipv4 = "8 or 10 for v0 IPv4",
+    AddAddrV0Ipv6 = "20 or 22 for v0 IPv6",
+    AddAddrEcho = "8, 10, 20 or 22 for an echo",
+    AddAddrV1 = "16, 18, 28 or 30 for v1",
+    Longer = "longer",
+    PrioLen = "3 or 4",
+    Len12 = "12",
+    Len4 = "4",
+    CapableV0Syn = "12 on a v0 SYN",
+    CapableV1Syn = "4 on a v1 SYN",
+    CapableSyn = "4 or 12 on a SYN",
+    CapableSynAck = "12 on a SYN/ACK",
+    CapableV0Ack = "20 on a v0 ACK",
+    CapableAck = "20, 22 or 24 on an ACK",
+    JoinSyn = "12 on a SYN",
+    JoinSynAck = "16 on a SYN/ACK",
+    JoinAck = "24 on an ACK",
+    NoDssOnSyn = "no DSS on a SYN",
+    TcpRstOnRst = "MP_TCPRST only on a RST",
+}
+
+impl std::fmt::Display for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An option length as an error carries it (an MPTCP option's length byte
+/// caps it at 255; a longer slice handed to [`MptcpOption::parse`] says 255).
+pub(crate) fn error_len(len: usize) -> u8 {
+    u8::try_from(len).unwrap_or(u8::MAX)
+}
+
+/// A [`MptcpError::BadLength`] of subtype `subtype`.
+pub(crate) fn bad_length(subtype: u8, len: usize, expected: Expected) -> MptcpError {
+    MptcpError::BadLength {
+        subtype,
+        len: error_len(len),
+        expected,
+    }
 }
 
 impl MptcpError {
     /// The RFC name of the subtype the error is about (`None` when the option
     /// is too short to have one).
     pub fn subtype(&self) -> Option<&'static str> {
-        match self {
+        self.subtype_number().map(subtype_rfc_name)
+    }
+
+    /// The subtype number the error is about.
+    pub fn subtype_number(&self) -> Option<u8> {
+        match *self {
             MptcpError::NoSubtype { .. } => None,
             MptcpError::BadLength { subtype, .. } | MptcpError::FlagMismatch { subtype, .. } => {
                 Some(subtype)
             }
         }
+    }
+
+    /// The whole option length the error is about.
+    pub fn option_len(&self) -> usize {
+        usize::from(match *self {
+            MptcpError::NoSubtype { len }
+            | MptcpError::BadLength { len, .. }
+            | MptcpError::FlagMismatch { len, .. } => len,
+        })
     }
 }
 
@@ -181,27 +253,49 @@ impl<'a> MptcpOption<'a> {
     /// byte is known to match `option.len()`). Never fails: what cannot be
     /// decoded, or does not fit the flags when `flags` is given, comes back as
     /// [`MptcpOption::Invalid`] with its bytes. Does not allocate.
+    #[inline(always)]
     pub fn parse(option: &'a [u8], flags: Option<TcpFlags>) -> Self {
-        let decoded = Self::parse_structure(option);
-        let decoded = match decoded {
-            Ok(o) => o,
-            Err(error) => return MptcpOption::Invalid { error, raw: option },
-        };
-        match flags {
-            Some(flags) => match validate::check(&decoded, flags) {
-                Ok(()) => decoded,
+        // Checked first and built after, so that the common subtypes are
+        // built in place rather than moved out of a `Result` (a move of a
+        // just-built option is a store-forwarding stall per option).
+        if let Err(error) = Self::check(option, flags) {
+            return MptcpOption::Invalid { error, raw: option };
+        }
+        let subtype = option[2] >> 4;
+        match subtype {
+            SUBTYPE_MP_CAPABLE => MptcpOption::MpCapable(capable::read(option)),
+            SUBTYPE_MP_JOIN => MptcpOption::MpJoin(MpJoin::read(option)),
+            SUBTYPE_DSS => MptcpOption::Dss(Dss::read(option)),
+            _ => match Self::parse_rare(subtype, option) {
+                Ok(o) => o,
                 Err(error) => MptcpOption::Invalid { error, raw: option },
             },
-            None => decoded,
         }
     }
 
-    /// Structural decoding only (lengths and header bits), no flag checks.
-    fn parse_structure(option: &'a [u8]) -> Result<Self, MptcpError> {
-        if option.len() < 3 {
-            return Err(MptcpError::NoSubtype { len: option.len() });
+    /// Whether `option` decodes: its structure (lengths and header bits),
+    /// then, when `flags` are given, whether it fits the segment's flags.
+    #[inline]
+    fn check(option: &'a [u8], flags: Option<TcpFlags>) -> Result<(), MptcpError> {
+        let Some(&subtype_byte) = option.get(2) else {
+            return Err(MptcpError::NoSubtype {
+                len: error_len(option.len()),
+            });
+        };
+        match subtype_byte >> 4 {
+            SUBTYPE_MP_CAPABLE => capable::check(option)?,
+            SUBTYPE_MP_JOIN => MpJoin::check(option)?,
+            SUBTYPE_DSS => Dss::check(option)?,
+            subtype => Self::parse_rare(subtype, option).map(drop)?,
         }
-        let subtype = option[2] >> 4;
+        match flags {
+            Some(flags) => validate::check(option, flags),
+            None => Ok(()),
+        }
+    }
+
+    /// Structural decoding of the less common subtypes.
+    fn parse_rare(subtype: u8, option: &'a [u8]) -> Result<Self, MptcpError> {
         Ok(match subtype {
             SUBTYPE_MP_CAPABLE => MptcpOption::MpCapable(capable::parse(option)?),
             SUBTYPE_MP_JOIN => MptcpOption::MpJoin(MpJoin::parse(option)?),
@@ -298,5 +392,106 @@ impl<'a> MptcpOption<'a> {
     /// Whether this option failed decoding or validation.
     pub fn is_invalid(&self) -> bool {
         matches!(self, MptcpOption::Invalid { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::size_of;
+    use std::net::IpAddr;
+
+    #[test]
+    fn decoded_options_stay_small() {
+        assert!(size_of::<MptcpOption<'static>>() <= 32);
+        assert!(size_of::<crate::TcpOption<'static>>() <= 32);
+        assert!(size_of::<Result<crate::TcpOption<'static>, crate::OptionError>>() <= 32);
+        assert!(size_of::<MptcpError>() <= 8);
+    }
+
+    #[test]
+    fn mp_capable_fields_come_back_as_given() {
+        let c = MpCapable::from_fields(1, 0x81, Some(7), Some(9), Some(100), Some(0xbeef)).unwrap();
+        assert_eq!(
+            (c.sender_key(), c.receiver_key(), c.data_len(), c.checksum()),
+            (Some(7), Some(9), Some(100), Some(0xbeef))
+        );
+        assert_eq!(c.wire_len(), 24);
+        assert_eq!(
+            MpCapable::from_fields(1, 0, None, None, None, None),
+            Some(MpCapable::v1_syn(0))
+        );
+        assert_eq!(MpCapable::v1_syn_ack(5, 1).wire_len(), 12);
+        // A field without the ones before it has no wire form.
+        assert_eq!(
+            MpCapable::from_fields(1, 0, None, Some(9), None, None),
+            None
+        );
+        assert_eq!(
+            MpCapable::from_fields(1, 0, Some(1), Some(2), None, Some(3)),
+            None
+        );
+        assert_eq!(
+            format!("{:?}", MpCapable::v0_syn(0x10, 0x81)),
+            "MpCapable { version: 0, flags: 129, sender_key: Some(16), receiver_key: None, data_len: None, checksum: None }"
+        );
+    }
+
+    #[test]
+    fn join_dss_and_add_addr_read_back_their_parts() {
+        let body = JoinBody::SynAck {
+            hmac: 0x0102_0304_0506_0708,
+            nonce: 9,
+        };
+        let j = MpJoin::new(1, 4, body);
+        assert_eq!((j.body(), j.buffer_len(), j.token()), (body, 16, None));
+        assert_eq!(MpJoin::syn(false, 0, 0xabcd, 1).token(), Some(0xabcd));
+        let mapping = DssMapping {
+            dsn: u64::MAX,
+            ssn: 3,
+            dll: 4,
+            checksum: Some(5),
+        };
+        let wide = dss::flag::ACK | dss::flag::ACK64 | dss::flag::MAP | dss::flag::DSN64;
+        let d = Dss::from_parts(0, wide, Some(u64::MAX - 1), Some(mapping));
+        assert_eq!(
+            (d.data_ack(), d.mapping()),
+            (Some(u64::MAX - 1), Some(mapping))
+        );
+        assert_eq!(d.buffer_len(), 28);
+        assert_eq!(Dss::new().data_ack(), None);
+        assert_eq!(Dss::new().mapping(), None);
+        let addr: IpAddr = "2001:db8::1".parse().unwrap();
+        let a = AddAddr::from_parts(0, 3, addr, Some(443), Some(42));
+        assert_eq!(
+            (a.addr, a.port(), a.hmac(), a.buffer_len()),
+            (addr, Some(443), Some(42), 30)
+        );
+        let echo = AddAddr::v1_echo(3, addr, None);
+        assert_eq!((echo.port(), echo.hmac()), (None, None));
+        // Each round-trips through the wire.
+        for o in [
+            MptcpOption::MpJoin(j),
+            MptcpOption::Dss(d),
+            MptcpOption::AddAddr(a),
+            MptcpOption::AddAddr(echo),
+        ] {
+            assert_eq!(MptcpOption::parse(&o.to_bytes(), None), o);
+        }
+    }
+
+    #[test]
+    fn error_texts_name_the_subtype_and_what_was_expected() {
+        let e = bad_length(SUBTYPE_ADD_ADDR, 11, Expected::AddAddrV1);
+        assert_eq!(
+            e.to_string(),
+            "ADD_ADDR option of invalid length 11 (expected 16, 18, 28 or 30 for v1)"
+        );
+        assert_eq!((e.subtype(), e.option_len()), (Some("ADD_ADDR"), 11));
+        assert_eq!(
+            bad_length(SUBTYPE_DSS, 300, Expected::AtLeast4).option_len(),
+            255
+        );
+        assert_eq!(MptcpError::NoSubtype { len: 2 }.subtype(), None);
     }
 }

@@ -1,15 +1,11 @@
 //! The small fixed-layout subtypes: MP_PRIO, MP_FAIL, MP_FASTCLOSE, MP_TCPRST.
 use super::{
-    be64, put_header, MptcpError, SUBTYPE_MP_FAIL, SUBTYPE_MP_FASTCLOSE, SUBTYPE_MP_PRIO,
+    be64, put_header, Expected, MptcpError, SUBTYPE_MP_FAIL, SUBTYPE_MP_FASTCLOSE, SUBTYPE_MP_PRIO,
     SUBTYPE_MP_TCPRST,
 };
 
-fn bad(subtype: &'static str, len: usize, expected: &'static str) -> MptcpError {
-    MptcpError::BadLength {
-        subtype,
-        len,
-        expected,
-    }
+fn bad(subtype: u8, len: usize, expected: Expected) -> MptcpError {
+    super::bad_length(subtype, len, expected)
 }
 
 /// MP_PRIO (subtype 5): 3 bytes (v1), or 4 with an address id (v0).
@@ -27,7 +23,7 @@ impl MpPrio {
                 flags: option[2] & 0x0f,
                 addr_id: option.get(3).copied(),
             }),
-            len => Err(bad("MP_PRIO", len, "3 or 4")),
+            len => Err(bad(SUBTYPE_MP_PRIO, len, Expected::PrioLen)),
         }
     }
     pub fn new(backup: bool, addr_id: Option<u8>) -> Self {
@@ -71,7 +67,7 @@ pub struct MpFail {
 impl MpFail {
     pub(super) fn parse(option: &[u8]) -> Result<Self, MptcpError> {
         if option.len() != 12 {
-            return Err(bad("MP_FAIL", option.len(), "12"));
+            return Err(bad(SUBTYPE_MP_FAIL, option.len(), Expected::Len12));
         }
         Ok(MpFail {
             reserved: reserved12(option),
@@ -99,7 +95,7 @@ pub struct MpFastclose {
 impl MpFastclose {
     pub(super) fn parse(option: &[u8]) -> Result<Self, MptcpError> {
         if option.len() != 12 {
-            return Err(bad("MP_FASTCLOSE", option.len(), "12"));
+            return Err(bad(SUBTYPE_MP_FASTCLOSE, option.len(), Expected::Len12));
         }
         Ok(MpFastclose {
             reserved: reserved12(option),
@@ -134,7 +130,7 @@ pub const TCPRST_FLAGS: [(u8, char); 4] = [(0x8, 'U'), (0x4, 'V'), (0x2, 'W'), (
 impl MpTcpRst {
     pub(super) fn parse(option: &[u8]) -> Result<Self, MptcpError> {
         if option.len() != 4 {
-            return Err(bad("MP_TCPRST", option.len(), "4"));
+            return Err(bad(SUBTYPE_MP_TCPRST, option.len(), Expected::Len4));
         }
         Ok(MpTcpRst {
             flags: option[2] & 0x0f,

@@ -1,56 +1,64 @@
 //! Validation of an option against the TCP flags of its segment, following
 //! the checks of Linux's `mptcp_parse_option` (which ignores an option whose
 //! length does not fit the segment), extended to RFC 6824's v0 forms.
-use super::{MpJoin, MptcpError, MptcpOption};
+use super::{
+    error_len, Expected, MptcpError, SUBTYPE_DSS, SUBTYPE_MP_CAPABLE, SUBTYPE_MP_JOIN,
+    SUBTYPE_MP_TCPRST,
+};
 use crate::flags::TcpFlags;
 
-pub(super) fn check(option: &MptcpOption<'_>, flags: TcpFlags) -> Result<(), MptcpError> {
-    let len = option.buffer_len();
+/// Checks a structurally sound option (kind, length and subtype bytes
+/// included) against the flags of its segment.
+#[inline]
+pub(super) fn check(option: &[u8], flags: TcpFlags) -> Result<(), MptcpError> {
+    let len = option.len();
     let mismatch = |subtype, expected| {
         Err(MptcpError::FlagMismatch {
             subtype,
-            len,
+            len: error_len(len),
             flags,
             expected,
         })
     };
-    match option {
-        MptcpOption::MpCapable(c) => {
+    let Some(&subtype_byte) = option.get(2) else {
+        return Ok(());
+    };
+    match subtype_byte >> 4 {
+        SUBTYPE_MP_CAPABLE => {
+            let version = subtype_byte & 0x0f;
             let (ok, expected) = if flags.is_syn_only() {
-                match c.version {
-                    0 => (len == 12, "12 on a v0 SYN"),
-                    1 => (len == 4, "4 on a v1 SYN"),
-                    _ => (matches!(len, 4 | 12), "4 or 12 on a SYN"),
+                match version {
+                    0 => (len == 12, Expected::CapableV0Syn),
+                    1 => (len == 4, Expected::CapableV1Syn),
+                    _ => (matches!(len, 4 | 12), Expected::CapableSyn),
                 }
             } else if flags.syn() {
-                (len == 12, "12 on a SYN/ACK")
-            } else if c.version == 0 {
-                (len == 20, "20 on a v0 ACK")
+                (len == 12, Expected::CapableSynAck)
+            } else if version == 0 {
+                (len == 20, Expected::CapableV0Ack)
             } else {
-                (matches!(len, 20 | 22 | 24), "20, 22 or 24 on an ACK")
+                (matches!(len, 20 | 22 | 24), Expected::CapableAck)
             };
             if ok {
                 Ok(())
             } else {
-                mismatch("MP_CAPABLE", expected)
+                mismatch(SUBTYPE_MP_CAPABLE, expected)
             }
         }
-        MptcpOption::MpJoin(j) => check_join(j, flags, len).or_else(|e| mismatch("MP_JOIN", e)),
-        MptcpOption::Dss(_) if flags.syn() => mismatch("DSS", "no DSS on a SYN"),
-        MptcpOption::MpTcpRst(_) if !flags.rst() => {
-            mismatch("MP_TCPRST", "MP_TCPRST only on a RST")
-        }
+        SUBTYPE_MP_JOIN => check_join(flags, len).or_else(|e| mismatch(SUBTYPE_MP_JOIN, e)),
+        SUBTYPE_DSS if flags.syn() => mismatch(SUBTYPE_DSS, Expected::NoDssOnSyn),
+        SUBTYPE_MP_TCPRST if !flags.rst() => mismatch(SUBTYPE_MP_TCPRST, Expected::TcpRstOnRst),
         _ => Ok(()),
     }
 }
 
-fn check_join(_join: &MpJoin, flags: TcpFlags, len: usize) -> Result<(), &'static str> {
+fn check_join(flags: TcpFlags, len: usize) -> Result<(), Expected> {
     let (ok, expected) = if flags.is_syn_only() {
-        (len == 12, "12 on a SYN")
+        (len == 12, Expected::JoinSyn)
     } else if flags.syn() {
-        (len == 16, "16 on a SYN/ACK")
+        (len == 16, Expected::JoinSynAck)
     } else {
-        (len == 24, "24 on an ACK")
+        (len == 24, Expected::JoinAck)
     };
     if ok {
         Ok(())

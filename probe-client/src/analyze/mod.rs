@@ -73,9 +73,11 @@ pub use engine::analyze::{flows, reader, runs, verdict};
 use engine::analyze::decode::{facts, frame_content, option_list, FrameContent};
 use flows::FlowTracker;
 use packet::ip::TcpSegment;
-use reader::{Capture, Format, Frame, OpenError, Stopped};
-use render::{DecodedOptions, RelativeSeq};
+use reader::{CaptureReader, Format, Frame, FrameSource, OpenError, Stopped};
+use render::{DecodedOptions, PacketText, RelativeSeq};
+use std::collections::HashMap;
 use std::io::{self, BufWriter, Read, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use thiserror::Error;
@@ -146,30 +148,24 @@ impl VerbError for AnalyzeError {
 pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> ExitCode {
     let fail = |e: AnalyzeError| output::fail("analyze", global.json, &e);
     let file = args.file.display().to_string();
-    let read = if args.file.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        io::stdin().read_to_end(&mut bytes).map(|_| bytes)
+    // Read as a stream: a file or a pipe of any size, in bounded memory.
+    let input: Box<dyn Read> = if args.file.as_os_str() == "-" {
+        Box::new(io::stdin().lock())
     } else {
-        std::fs::read(&args.file)
+        match std::fs::File::open(&args.file) {
+            Ok(f) => Box::new(f),
+            Err(source) => return fail(AnalyzeError::Read { file, source }),
+        }
     };
-    let bytes = match read {
-        Ok(b) => b,
-        Err(source) => return fail(AnalyzeError::Read { file, source }),
-    };
-    let capture = match Capture::open(&bytes) {
+    let capture = match CaptureReader::open(input) {
         Ok(c) => c,
+        Err(OpenError::Read(source)) => return fail(AnalyzeError::Read { file, source }),
         Err(source) => return fail(AnalyzeError::NotCapture { file, source }),
     };
     let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    let result = analyze(
-        capture,
-        &args.file.display().to_string(),
-        global.json,
-        args.side,
-        &mut out,
-    )
-    .and_then(|tally| out.flush().map(|_| tally));
+    let mut out = BufWriter::with_capacity(OUTPUT_BUFFER, stdout.lock());
+    let result = analyze(capture, &file, global.json, args.side, &mut out)
+        .and_then(|tally| out.flush().map(|_| tally));
     match result {
         Ok(tally) if tally.not_ok == 0 => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),
@@ -178,6 +174,14 @@ pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> ExitCode {
         Err(e) => fail(AnalyzeError::Write(e)),
     }
 }
+
+/// The one output buffer every line is written into.
+const OUTPUT_BUFFER: usize = 64 << 10;
+/// Servers whose MPTCP version is remembered for the verdicts of
+/// handshakes summarised early.
+const MAX_SERVERS: usize = 65_536;
+/// Link types named in notes (one note each).
+const MAX_LINK_NOTES: usize = 64;
 
 /// A note about a frame, printed in both modes (stderr gets it too).
 fn note(
@@ -205,9 +209,12 @@ fn note(
 }
 
 /// Decodes the whole capture, writing lines to `out`; judges each
-/// handshake that tried MPTCP.
+/// handshake that tried MPTCP. Handshakes are printed after the packets,
+/// except those the flow tracker had to summarise early (a connection idle
+/// for long, or too many at once: see [`flows::FlowLimits::STREAMING`]),
+/// which are printed when summarised, with a note saying so.
 fn analyze(
-    capture: Capture<'_>,
+    mut capture: impl FrameSource,
     name: &str,
     json_mode: bool,
     side: verdict::Side,
@@ -217,10 +224,14 @@ fn analyze(
     let mut frames = 0u64;
     let mut tcp_packets = 0u64;
     let mut stopped: Option<Stopped> = None;
-    let mut tracker = FlowTracker::new();
-    let mut rel = RelativeSeq::default();
+    let mut tracker = FlowTracker::with_limits(flows::FlowLimits::STREAMING);
+    let mut text = PacketText::default();
     let mut unsupported: Vec<u32> = Vec::new();
-    for item in capture {
+    let mut tally = Tally::default();
+    let mut handshakes = 0usize;
+    // MPTCP versions of the servers of handshakes summarised early.
+    let mut versions: HashMap<SocketAddr, u8> = HashMap::new();
+    while let Some(item) = capture.next_frame() {
         let frame = match item {
             Ok(f) => f,
             Err(s) => {
@@ -239,12 +250,12 @@ fn analyze(
             }
         };
         frames += 1;
-        match decode_frame(&frame, json_mode, out, &mut tracker, &mut rel)? {
+        match decode_frame(&frame, json_mode, out, &mut tracker, &mut text)? {
             Outcome::Tcp => tcp_packets += 1,
             Outcome::Other => {}
             Outcome::UnsupportedLink(linktype) => {
                 // Said once per link type, not once per frame.
-                if !unsupported.contains(&linktype) {
+                if !unsupported.contains(&linktype) && unsupported.len() < MAX_LINK_NOTES {
                     unsupported.push(linktype);
                     let message =
                         format!("link type {linktype} is not supported; its frames are skipped");
@@ -252,26 +263,31 @@ fn analyze(
                 }
             }
         }
-    }
-    let handshakes = tracker.finish();
-    let mut tally = Tally::default();
-    let judgements = verdict::judge_all(&handshakes, side);
-    let roles = render::run_roles(&runs::find_runs(&handshakes), handshakes.len());
-    for ((h, judgement), role) in handshakes.iter().zip(judgements).zip(roles) {
-        if let Some(j) = &judgement {
-            tally.judged += 1;
-            tally.not_ok += usize::from(!j.ok());
+        let forgotten = text.rel.take_forgotten();
+        if forgotten > 0 {
+            let message = format!(
+                "relative sequence numbers of {forgotten} connection directions idle longest forgotten to keep memory bounded (more than {} tracked): their later segments print absolute sequence numbers",
+                RelativeSeq::MAX
+            );
+            note(out, json_mode, frame.index, Some(frame.offset), &message)?;
         }
-        if json_mode {
-            output::write_line(out, &render::handshake_json(h, judgement.as_ref(), role))?;
-        } else {
-            write!(
-                out,
-                "{}",
-                render::handshake_text(h, judgement.as_ref(), role)
-            )?;
+        let early = tracker.take_summarised();
+        if !early.is_empty() {
+            let mut batch = verdict::server_versions(&early);
+            batch.retain(|server, _| versions.len() < MAX_SERVERS || versions.contains_key(server));
+            versions.extend(batch);
+            let judgements = verdict::judge_with(&early, side, &versions);
+            handshakes += early.len();
+            print_handshakes(out, json_mode, &early, judgements, &mut tally)?;
         }
     }
+    let rest = tracker.finish();
+    // Every handshake's server version, later ones winning, as when all
+    // are judged together.
+    verdict::add_server_versions(&mut versions, &rest);
+    let judgements = verdict::judge_with(&rest, side, &versions);
+    handshakes += rest.len();
+    print_handshakes(out, json_mode, &rest, judgements, &mut tally)?;
     let format = match format {
         Format::Pcap => "pcap",
         Format::PcapNg => "pcapng",
@@ -296,13 +312,41 @@ fn analyze(
     } else {
         writeln!(
             out,
-            "{name}: {format}, {frames} frames, {tcp_packets} TCP packets, {} handshakes, {} judged, {} not mptcp_ok",
-            handshakes.len(),
+            "{name}: {format}, {frames} frames, {tcp_packets} TCP packets, {handshakes} handshakes, {} judged, {} not mptcp_ok",
             tally.judged,
             tally.not_ok
         )?;
     }
     Ok(tally)
+}
+
+/// Prints handshake summaries with their verdicts, counting the verdicts.
+fn print_handshakes(
+    out: &mut impl Write,
+    json_mode: bool,
+    handshakes: &[flows::Handshake],
+    judgements: Vec<Option<verdict::Judgement>>,
+    tally: &mut Tally,
+) -> io::Result<()> {
+    // check's own runs are found within the batch: a run's handshakes are
+    // seconds apart, so they go idle, and are summarised, together.
+    let roles = render::run_roles(&runs::find_runs(handshakes), handshakes.len());
+    for ((h, judgement), role) in handshakes.iter().zip(judgements).zip(roles) {
+        if let Some(j) = &judgement {
+            tally.judged += 1;
+            tally.not_ok += usize::from(!j.ok());
+        }
+        if json_mode {
+            output::write_line(out, &render::handshake_json(h, judgement.as_ref(), role))?;
+        } else {
+            write!(
+                out,
+                "{}",
+                render::handshake_text(h, judgement.as_ref(), role)
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// What a frame turned out to be.
@@ -320,7 +364,7 @@ fn decode_frame(
     json_mode: bool,
     out: &mut impl Write,
     tracker: &mut FlowTracker,
-    rel: &mut RelativeSeq,
+    text: &mut PacketText,
 ) -> io::Result<Outcome> {
     let seg = match frame_content(frame) {
         FrameContent::Tcp(seg) => seg,
@@ -347,11 +391,7 @@ fn decode_frame(
             output::write_line(out, &line)?;
         }
     } else {
-        writeln!(
-            out,
-            "{}",
-            render::packet_line(frame.index, frame.ts, &seg, opts.as_ref(), rel)
-        )?;
+        text.write(out, frame.index, frame.ts, &seg, opts.as_ref())?;
     }
     if seg.is_truncated() {
         let message = format!(
@@ -379,6 +419,7 @@ fn decode_options<'a>(seg: &TcpSegment<'a>) -> Option<DecodedOptions<'a>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reader::Capture;
     use std::borrow::Cow;
 
     fn fixture(name: &str) -> Vec<u8> {
@@ -452,12 +493,107 @@ mod tests {
                     for json_mode in [false, true] {
                         let mut out = Vec::new();
                         let mut tracker = FlowTracker::new();
-                        let mut rel = RelativeSeq::default();
-                        decode_frame(&short, json_mode, &mut out, &mut tracker, &mut rel).unwrap();
+                        let mut text = PacketText::default();
+                        decode_frame(&short, json_mode, &mut out, &mut tracker, &mut text).unwrap();
                         let _ = tracker.finish();
                     }
                 }
             }
         }
+    }
+
+    /// A raw-IP pcap of (seconds, IP packet) records.
+    fn pcap(records: &[(u32, Vec<u8>)]) -> Vec<u8> {
+        let mut out = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&65535u32.to_le_bytes());
+        out.extend_from_slice(&101u32.to_le_bytes()); // LINKTYPE_RAW
+        for (secs, p) in records {
+            for v in [*secs, 0, p.len() as u32, p.len() as u32] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(p);
+        }
+        out
+    }
+
+    /// SYN, SYN/ACK, ACK of client port `port`, at `secs`.
+    fn handshake(port: u16, secs: u32) -> Vec<(u32, Vec<u8>)> {
+        use packet::build::ProbeBuilder;
+        use packet::TcpFlags;
+        let (c, s) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let syn = ProbeBuilder::new(c, s, port, 80)
+            .seq(100)
+            .flags(TcpFlags(0x02));
+        let mut syn_ack = ProbeBuilder::new(s, c, 80, port)
+            .seq(500)
+            .flags(TcpFlags(0x12));
+        syn_ack.ack = 101;
+        let mut ack = ProbeBuilder::new(c, s, port, 80)
+            .seq(101)
+            .flags(TcpFlags(0x10));
+        ack.ack = 501;
+        [syn, syn_ack, ack]
+            .iter()
+            .map(|b| (secs, b.build().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn an_idle_connection_is_printed_early_with_a_note() {
+        let mut records = handshake(40000, 1000);
+        records.extend(handshake(40001, 1000 + 600));
+        let bytes = pcap(&records);
+        for json_mode in [false, true] {
+            let mut out = Vec::new();
+            analyze(
+                Capture::open(&bytes).unwrap(),
+                "idle.pcap",
+                json_mode,
+                verdict::Side::Auto,
+                &mut out,
+            )
+            .unwrap();
+            let text = String::from_utf8(out).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            let early = lines
+                .iter()
+                .position(|l| l.contains("summarised early"))
+                .unwrap_or_else(|| panic!("no note:\n{text}"));
+            // The first handshake's summary comes as the second one starts
+            // (its SYN moves capture time on), before its other packets.
+            let second = lines
+                .iter()
+                .rposition(|l| l.contains("40001") && !l.contains("handshake"))
+                .unwrap();
+            assert!(early < second, "{text}");
+            assert_eq!(
+                lines
+                    .iter()
+                    .filter(|l| l.contains("summarised early"))
+                    .count(),
+                1,
+                "only the idle one:\n{text}"
+            );
+            if !json_mode {
+                assert!(text.ends_with("idle.pcap: pcap, 6 frames, 6 TCP packets, 2 handshakes, 0 judged, 0 not mptcp_ok\n"), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn relative_sequence_numbers_stay_bounded_and_say_what_they_forgot() {
+        let mut rel = RelativeSeq::default();
+        let server: std::net::SocketAddr = "10.0.0.2:80".parse().unwrap();
+        for i in 0..RelativeSeq::MAX as u32 {
+            let client = std::net::SocketAddr::from((
+                [10, 1, (i >> 8) as u8, i as u8],
+                1000 + (i >> 16) as u16,
+            ));
+            rel.apply(server, client, packet::TcpFlags(0x12), 5, 1);
+        }
+        let forgotten = rel.take_forgotten();
+        assert!(forgotten >= RelativeSeq::MAX / 2, "{forgotten}");
+        assert_eq!(rel.take_forgotten(), 0);
     }
 }

@@ -1,30 +1,47 @@
 //! Output: tcpdump-like text lines, JSON lines, and handshake summaries.
-use super::flows::{Answer, Handshake, KeyInfo, Status};
+use super::flows::{Answer, Handshake, KeyInfo, PairKey, Status};
 use super::reader::Timestamp;
 use super::verdict::Judgement;
 use engine::analyze::runs::{CheckRun, Role};
 use packet::ip::TcpSegment;
-use packet::json::{option_list_json, OptionEntry};
+use packet::json::OptionListView;
 use packet::mptcp::MpCapable;
+use packet::text::{push_u64, push_u64_padded};
 use packet::verdict::VerdictCode;
 use packet::{OptionList, TcpFlags, TcpOption};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 
 /// `YYYY-MM-DD HH:MM:SS.uuuuuu` in UTC, as `TZ=GMT0 tcpdump -tttt` prints it.
+#[cfg(test)]
 pub fn format_ts(ts: Timestamp) -> String {
+    String::from_utf8_lossy(&ts_text(ts)).into_owned()
+}
+
+/// [`format_ts`]'s 26 bytes, built without the formatting machinery (it
+/// is on every packet line). Years past 9999 print modulo 10000.
+fn ts_text(ts: Timestamp) -> [u8; 26] {
     let days = (ts.secs / 86_400) as i64;
     let rem = ts.secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:06}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        ts.nanos / 1000
-    )
+    let mut out = *b"0000-00-00 00:00:00.000000";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y.rem_euclid(10_000) as u64);
+    put(5, 2, u64::from(m));
+    put(8, 2, u64::from(d));
+    put(11, 2, rem / 3600);
+    put(14, 2, rem / 60 % 60);
+    put(17, 2, rem % 60);
+    put(20, 6, u64::from(ts.nanos / 1000) % 1_000_000);
+    out
 }
 
 /// Proleptic Gregorian date of a day count since 1970-01-01 (the era-based
@@ -46,13 +63,25 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// connection (normally the SYN/ACK), and every SYN with ACK, records both
 /// initial sequence numbers and is printed absolute; later segments print
 /// `seq - base`. Segments without ACK always print absolute.
+///
+/// Bounded: past [`RelativeSeq::MAX`] directions, the half used longest ago
+/// is forgotten ([`RelativeSeq::take_forgotten`] says how many, for a note):
+/// their later segments print absolute until a SYN/ACK comes again
+/// (tcpdump remembers every connection).
 #[derive(Debug, Default)]
 pub struct RelativeSeq {
-    /// Keyed by (sender, receiver): base of the sender's and the receiver's numbers.
-    bases: HashMap<(SocketAddr, SocketAddr), (u32, u32)>,
+    /// Keyed by (sender, receiver): base of the sender's and the receiver's
+    /// numbers, and when the entry was last used.
+    bases: HashMap<PairKey, (u32, u32, u64)>,
+    /// Calls so far (the clock of "last used").
+    tick: u64,
+    forgotten: usize,
 }
 
 impl RelativeSeq {
+    /// Directions remembered at most (two per connection).
+    pub const MAX: usize = 1 << 16;
+
     /// The (seq, ack) to print for a segment.
     pub fn apply(
         &mut self,
@@ -65,16 +94,35 @@ impl RelativeSeq {
         if !flags.ack() {
             return (seq, ack);
         }
-        let known = self.bases.get(&(src, dst)).copied();
-        match known {
-            Some((own, peer)) if !flags.syn() => (seq.wrapping_sub(own), ack.wrapping_sub(peer)),
-            _ => {
-                let peer = ack.wrapping_sub(1);
-                self.bases.insert((src, dst), (seq, peer));
-                self.bases.insert((dst, src), (peer, seq));
-                (seq, ack)
+        self.tick += 1;
+        let tick = self.tick;
+        if !flags.syn() {
+            if let Some((own, peer, used)) = self.bases.get_mut(&PairKey::new(src, dst)) {
+                *used = tick;
+                return (seq.wrapping_sub(*own), ack.wrapping_sub(*peer));
             }
         }
+        let peer = ack.wrapping_sub(1);
+        self.bases.insert(PairKey::new(src, dst), (seq, peer, tick));
+        self.bases.insert(PairKey::new(dst, src), (peer, seq, tick));
+        if self.bases.len() > Self::MAX {
+            self.forget_oldest_half();
+        }
+        (seq, ack)
+    }
+
+    fn forget_oldest_half(&mut self) {
+        let mut ticks: Vec<u64> = self.bases.values().map(|v| v.2).collect();
+        let mid = ticks.len() / 2;
+        let (_, &mut cut, _) = ticks.select_nth_unstable(mid);
+        let before = self.bases.len();
+        self.bases.retain(|_, v| v.2 > cut);
+        self.forgotten += before - self.bases.len();
+    }
+
+    /// Directions forgotten since the last call.
+    pub fn take_forgotten(&mut self) -> usize {
+        std::mem::take(&mut self.forgotten)
     }
 }
 
@@ -89,26 +137,101 @@ pub struct DecodedOptions<'a> {
     pub cut: bool,
 }
 
-/// One tcpdump-like line for a segment (without the trailing newline).
-pub fn packet_line(
+/// The text mode's per-packet state: relative sequence numbers, and the
+/// one line buffer every packet line is built in (digits written by hand,
+/// no formatter, no `String` per packet) before it goes to the output in
+/// one copy.
+#[derive(Debug, Default)]
+pub struct PacketText {
+    pub rel: RelativeSeq,
+    line: Vec<u8>,
+}
+
+impl PacketText {
+    /// Writes one tcpdump-like line for a segment, newline included.
+    pub fn write<W: Write>(
+        &mut self,
+        out: &mut W,
+        index: u64,
+        ts: Timestamp,
+        seg: &TcpSegment<'_>,
+        opts: Option<&DecodedOptions<'_>>,
+    ) -> io::Result<()> {
+        self.line.clear();
+        packet_line_body(&mut self.line, index, ts, seg, opts, &mut self.rel);
+        self.line.push(b'\n');
+        out.write_all(&self.line)
+    }
+}
+
+fn push_addr(line: &mut Vec<u8>, addr: IpAddr, port: u16) {
+    match addr {
+        IpAddr::V4(a) => {
+            for (i, octet) in a.octets().into_iter().enumerate() {
+                if i > 0 {
+                    line.push(b'.');
+                }
+                push_u64(line, u64::from(octet));
+            }
+        }
+        IpAddr::V6(a) => {
+            let _ = write!(line, "{a}");
+        }
+    }
+    line.push(b'.');
+    push_u64(line, u64::from(port));
+}
+
+/// tcpdump's flag letters (`TcpFlags`'s `Display`).
+fn push_flags(line: &mut Vec<u8>, flags: TcpFlags) {
+    const LETTERS: [(u8, u8); 7] = [
+        (TcpFlags::FIN, b'F'),
+        (TcpFlags::SYN, b'S'),
+        (TcpFlags::RST, b'R'),
+        (TcpFlags::PSH, b'P'),
+        (TcpFlags::URG, b'U'),
+        (TcpFlags::CWR, b'W'),
+        (TcpFlags::ECE, b'E'),
+    ];
+    let start = line.len();
+    for (bit, letter) in LETTERS {
+        if flags.has(bit) {
+            line.push(letter);
+        }
+    }
+    if flags.ack() {
+        line.push(b'.');
+    }
+    if line.len() == start {
+        line.extend_from_slice(b"none");
+    }
+}
+
+fn packet_line_body(
+    line: &mut Vec<u8>,
     index: u64,
     ts: Timestamp,
     seg: &TcpSegment<'_>,
     opts: Option<&DecodedOptions<'_>>,
     rel: &mut RelativeSeq,
-) -> String {
-    let ipv = if seg.version() == 6 { "IP6" } else { "IP" };
-    let mut line = format!(
-        "{index:5}  {} {ipv} {} > {}: ",
-        format_ts(ts),
-        endpoint(seg.src(), seg.src_port),
-        endpoint(seg.dst(), seg.dst_port)
-    );
+) {
+    push_u64_padded(line, index, 5);
+    line.extend_from_slice(b"  ");
+    line.extend_from_slice(&ts_text(ts));
+    line.extend_from_slice(if seg.version() == 6 {
+        b" IP6 "
+    } else {
+        b" IP "
+    });
+    push_addr(line, seg.src(), seg.src_port);
+    line.extend_from_slice(b" > ");
+    push_addr(line, seg.dst(), seg.dst_port);
+    line.extend_from_slice(b": ");
     let (Some(flags), Some(ack), Some(window), Some(data_offset)) =
         (seg.flags, seg.ack, seg.window, seg.data_offset)
     else {
-        line.push_str("[|tcp]");
-        return line;
+        line.extend_from_slice(b"[|tcp]");
+        return;
     };
     let header_len = usize::from(data_offset) * 4;
     if header_len < 20 {
@@ -116,28 +239,35 @@ pub fn packet_line(
             line,
             "Flags [{flags}], [bad hdr length {header_len} - too short, < 20]"
         );
-        return line;
+        return;
     }
     let src = SocketAddr::new(seg.src(), seg.src_port);
     let dst = SocketAddr::new(seg.dst(), seg.dst_port);
     let (seq, ack) = rel.apply(src, dst, flags, seg.seq, ack);
     let payload_len = seg.payload_len.unwrap_or(seg.payload.len());
-    let _ = write!(line, "Flags [{flags}]");
+    line.extend_from_slice(b"Flags [");
+    push_flags(line, flags);
+    line.push(b']');
     if payload_len > 0 || flags.has(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST) {
-        let _ = write!(line, ", seq {seq}");
+        line.extend_from_slice(b", seq ");
+        push_u64(line, u64::from(seq));
         if payload_len > 0 {
-            let _ = write!(line, ":{}", seq.wrapping_add(payload_len as u32));
+            line.push(b':');
+            push_u64(line, u64::from(seq.wrapping_add(payload_len as u32)));
         }
     }
     if flags.ack() {
-        let _ = write!(line, ", ack {ack}");
+        line.extend_from_slice(b", ack ");
+        push_u64(line, u64::from(ack));
     }
-    let _ = write!(line, ", win {window}");
+    line.extend_from_slice(b", win ");
+    push_u64(line, u64::from(window));
     if flags.has(TcpFlags::URG) {
-        let _ = write!(line, ", urg {}", seg.urgent.unwrap_or(0));
+        line.extend_from_slice(b", urg ");
+        push_u64(line, u64::from(seg.urgent.unwrap_or(0)));
     }
     if let Some(opts) = opts {
-        line.push_str(", options [");
+        line.extend_from_slice(b", options [");
         if opts.cut {
             // tcpdump prints the options it could read, then `[|tcp]`, and
             // stops there (no closing bracket, no length).
@@ -146,9 +276,10 @@ pub fn packet_line(
                 items.pop();
             }
             let _ = write!(line, "{} [|tcp]", items.join(","));
-            return line;
+            return;
         }
-        let _ = write!(line, "{}]", opts.list);
+        opts.list.write_tcpdump(line);
+        line.push(b']');
         // After `[bad opt]` tcpdump closes the list and prints nothing more.
         let bad = opts.list.error.is_some()
             || opts
@@ -157,16 +288,18 @@ pub fn packet_line(
                 .iter()
                 .any(|o| o.ends_tcpdump_list() && !matches!(o, TcpOption::Eol));
         if bad {
-            return line;
+            return;
         }
     }
-    let _ = write!(line, ", length {payload_len}");
-    line
+    line.extend_from_slice(b", length ");
+    push_u64(line, payload_len as u64);
 }
 
-/// A TCP packet line: the DESIGN schema object of one segment.
-#[derive(Debug, Serialize)]
-pub struct PacketLine {
+/// A TCP packet line: the DESIGN schema object of one segment, serialized
+/// straight from the decoded segment (the options by
+/// [`packet::json::OptionListView`], the flags as their text).
+#[derive(Serialize)]
+pub struct PacketLine<'o, 'a> {
     /// 1-based frame number, counting every frame.
     pub index: u64,
     /// Seconds since the epoch.
@@ -176,17 +309,38 @@ pub struct PacketLine {
     pub sport: u16,
     pub dport: u16,
     /// tcpdump's letters (`S`, `S.`, `.`, `P.` ...).
-    pub flags: String,
-    pub options: Vec<OptionEntry>,
+    pub flags: FlagsText,
+    pub options: OptionsJson<'o, 'a>,
+}
+
+/// TCP flags as tcpdump's letters, a JSON string.
+pub struct FlagsText(pub TcpFlags);
+
+impl Serialize for FlagsText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// The option list of a packet line (`[]` when the header has none).
+pub struct OptionsJson<'o, 'a>(pub Option<&'o OptionList<'a>>);
+
+impl Serialize for OptionsJson<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(list) => OptionListView(list).serialize(s),
+            None => s.collect_seq(std::iter::empty::<()>()),
+        }
+    }
 }
 
 /// The packet line of one segment; `None` when the flags were not captured.
-pub fn packet_json(
+pub fn packet_json<'o, 'a>(
     index: u64,
     ts: Timestamp,
     seg: &TcpSegment<'_>,
-    opts: Option<&DecodedOptions<'_>>,
-) -> Option<PacketLine> {
+    opts: Option<&'o DecodedOptions<'a>>,
+) -> Option<PacketLine<'o, 'a>> {
     let flags = seg.flags?;
     Some(PacketLine {
         index,
@@ -195,8 +349,8 @@ pub fn packet_json(
         dst: seg.dst(),
         sport: seg.src_port,
         dport: seg.dst_port,
-        flags: flags.to_string(),
-        options: opts.map_or_else(Vec::new, |o| option_list_json(&o.list)),
+        flags: FlagsText(flags),
+        options: OptionsJson(opts.map(|o| &o.list)),
     })
 }
 
@@ -245,10 +399,10 @@ pub struct StoppedJson<'a> {
 
 fn mpc_text(m: &MpCapable) -> String {
     let mut s = format!("v{} flags 0x{:02x}", m.version, m.flags);
-    if let Some(k) = m.sender_key {
+    if let Some(k) = m.sender_key() {
         let _ = write!(s, " key 0x{k:016x}");
     }
-    if let Some(k) = m.receiver_key {
+    if let Some(k) = m.receiver_key() {
         let _ = write!(s, " peer key 0x{k:016x}");
     }
     s
@@ -432,8 +586,8 @@ impl MpCapableJson {
         MpCapableJson {
             version: m.version,
             flags: m.flags,
-            sender_key: m.sender_key.map(|k| format!("{k:016x}")),
-            receiver_key: m.receiver_key.map(|k| format!("{k:016x}")),
+            sender_key: m.sender_key().map(|k| format!("{k:016x}")),
+            receiver_key: m.receiver_key().map(|k| format!("{k:016x}")),
         }
     }
 }

@@ -1,6 +1,8 @@
-//! The classic BPF program of the answer receiver (see [`super::raw`]), as
-//! a pure function written with [`netsys::bpf::Program`] and tested with
-//! its interpreter.
+//! The classic BPF programs of the answer receiver (see [`super::raw`]), as
+//! pure functions written with [`netsys::bpf::Program`] and tested with
+//! its interpreter: [`answer_filter`] for filters that see whole IP packets
+//! (the IPv4 raw sockets), [`tcp_segment_filter`] and [`icmp6_error_filter`]
+//! for the IPv6 raw sockets, whose filters see the payload only.
 use netsys::bpf::{
     Insn, Program, Target, ALU_AND_K, LDX_B_MSH, LD_B_ABS, LD_B_IND, LD_H_ABS, LD_H_IND,
 };
@@ -9,8 +11,8 @@ use netsys::bpf::{
 /// buffer's size).
 pub const SNAPLEN: usize = 65535;
 
-/// Run on the IP header (an AF_PACKET SOCK_DGRAM socket's filter sees the
-/// packet from its network header): accept the ICMP and ICMPv6 errors that
+/// Run on the IP header (an IPv4 raw socket's filter sees the packet from
+/// its IP header, as an AF_PACKET SOCK_DGRAM socket's does): accept the ICMP and ICMPv6 errors that
 /// can quote a probe (destination unreachable, time exceeded, parameter
 /// problem, and ICMPv6 packet too big) and TCP segments to one of `ports`
 /// (every TCP segment when `ports` is empty). IPv6 extension headers before
@@ -68,6 +70,49 @@ pub fn answer_filter(ports: &[u16]) -> Option<Vec<Insn>> {
         .place(drop)
         .ret(0);
     p.build().ok()
+}
+
+/// Run on a TCP header (an IPv6 raw IPPROTO_TCP socket's filter sees the
+/// segment without its IPv6 header): accept segments to one of `ports`
+/// (every segment when `ports` is empty). `None` when there are too many
+/// ports for the jumps to reach.
+pub fn tcp_segment_filter(ports: &[u16]) -> Option<Vec<Insn>> {
+    let mut p = Program::new();
+    let [accept, drop] = [(); 2].map(|_| p.label());
+    p.op(LD_H_ABS, 2); // TCP destination port
+    if ports.is_empty() {
+        p.ja(accept);
+    }
+    for (i, &port) in ports.iter().enumerate() {
+        let miss = if i + 1 == ports.len() {
+            Target::To(drop)
+        } else {
+            Target::Next
+        };
+        p.jeq(u32::from(port), accept, miss);
+    }
+    p.place(accept).ret(SNAPLEN as u32).place(drop).ret(0);
+    p.build().ok()
+}
+
+/// Run on an ICMPv6 header (an IPv6 raw IPPROTO_ICMPV6 socket's filter
+/// sees the message without its IPv6 header): accept the errors that can
+/// quote a probe (types 1 to 4), not neighbour discovery or echoes.
+pub fn icmp6_error_filter() -> Vec<Insn> {
+    use Target::Next;
+    let mut p = Program::new();
+    let [accept, drop] = [(); 2].map(|_| p.label());
+    p.op(LD_B_ABS, 0)
+        .jeq(1, accept, Next)
+        .jeq(2, accept, Next)
+        .jeq(3, accept, Next)
+        .jeq(4, accept, drop)
+        .place(accept)
+        .ret(SNAPLEN as u32)
+        .place(drop)
+        .ret(0);
+    // Fixed and short: every jump reaches.
+    p.build().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -139,6 +184,37 @@ mod tests {
         let all = filter(&[]);
         assert_ne!(run(&all, &tcp4(22)), 0);
         assert_ne!(run(&all, &tcp6(22, 6)), 0);
+    }
+
+    #[test]
+    fn ipv6_payload_filters_see_the_transport_header_first() {
+        let segment = |dport: u16| {
+            let mut t = vec![0u8; 20];
+            t[2..4].copy_from_slice(&dport.to_be_bytes());
+            t
+        };
+        let f = tcp_segment_filter(&[40000, 40001]).unwrap();
+        assert_ne!(run(&f, &segment(40000)), 0);
+        assert_ne!(run(&f, &segment(40001)), 0);
+        assert_eq!(run(&f, &segment(22)), 0);
+        assert_eq!(run(&f, &[0x9c]), 0, "too short to hold a port");
+        let all = tcp_segment_filter(&[]).unwrap();
+        assert_ne!(run(&all, &segment(22)), 0);
+        assert!(tcp_segment_filter(&(1..=300).collect::<Vec<u16>>()).is_none());
+        let icmp = icmp6_error_filter();
+        for (icmp_type, wanted) in [
+            (1u8, true),
+            (3, true),
+            (4, true),
+            (128, false),
+            (135, false),
+        ] {
+            assert_eq!(
+                run(&icmp, &[icmp_type, 0, 0, 0]) != 0,
+                wanted,
+                "type {icmp_type}"
+            );
+        }
     }
 
     #[test]

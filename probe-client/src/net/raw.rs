@@ -7,26 +7,23 @@
 //! (SO_BINDTODEVICE) and policy routing apply: the sender is bound to the
 //! probes' source address, which `ip rule from ADDR` matches.
 //!
-//! Receiving: one AF_PACKET `SOCK_DGRAM` socket rather than three raw
-//! sockets (TCP, ICMP, ICMPv6), because
-//! - it shows IPv6 packets with their IPv6 header (an IPv6 raw socket
-//!   strips it, and the hop limit and addresses would have to be
-//!   reassembled from ancillary data), so both families reach
-//!   [`super::matching`] and the pcap recorder as the same whole packets;
-//! - a classic BPF filter keeps only ICMP/ICMPv6 and TCP segments to our
-//!   source ports in the kernel, so a busy router's other traffic never
-//!   reaches user space (a raw IPPROTO_TCP socket gets a copy of every TCP
-//!   segment the host receives);
-//! - one file descriptor means one `ppoll` and one deadline.
-//!
-//! Our own outgoing packets are ignored (PACKET_IGNORE_OUTGOING, and the
-//! packet type is checked again in user space for older kernels).
-//! SO_TIMESTAMPNS gives each packet the kernel's receive time, so an RTT
-//! does not include the time this process took to get scheduled.
+//! Receiving: [`netsys::raw_recv`], raw IPPROTO_TCP and IPPROTO_ICMP
+//! (ICMPV6) sockets, rather than one AF_PACKET socket, because closing an
+//! AF_PACKET socket waits for an RCU grace period (11 to 16 ms measured,
+//! paid by every run at exit, far more than the round trip to a near
+//! server) while a raw socket closes at once. netsys puts the IPv6 header
+//! that an IPv6 raw socket strips back in front of each packet, so both
+//! families reach [`super::matching`] and the pcap recorder as whole
+//! packets. Classic BPF filters keep only ICMP/ICMPv6 errors and TCP
+//! segments to our source ports in the kernel, so a busy router's other
+//! traffic never reaches user space (a raw IPPROTO_TCP socket would get a
+//! copy of every TCP segment the host receives). SO_TIMESTAMPNS gives each
+//! packet the kernel's receive time, so an RTT does not include the time
+//! this process took to get scheduled.
 use super::error::NetError;
-use super::filter::{answer_filter, SNAPLEN};
+use super::filter::{answer_filter, icmp6_error_filter, tcp_segment_filter, SNAPLEN};
 use super::privileges::with_net_raw;
-use netsys::packet_socket::{PacketSocket, PacketSocketOptions, PacketType};
+use netsys::raw_recv::{RawReceiver, ReceiverOptions, IPV6_HEADER_LEN};
 use netsys::raw_send::{RawSender, SendError, SenderOptions};
 use std::io;
 use std::net::IpAddr;
@@ -94,7 +91,7 @@ pub struct RawOptions {
 #[derive(Debug)]
 pub struct RawSockets {
     send: RawSender,
-    recv: PacketSocket,
+    recv: RawReceiver,
 }
 
 /// Interface index of `name` (0 never: that would mean "every interface").
@@ -109,17 +106,20 @@ impl RawSockets {
     /// Opens the senders asked for and the receiver, raising CAP_NET_RAW
     /// for these calls only. Missing privilege: [`NetError::NoPrivilege`].
     pub fn open(options: &RawOptions) -> Result<Self, NetError> {
-        let ifindex = options
-            .interface
-            .as_deref()
-            .map(interface_index)
-            .transpose()?;
-        let filter = answer_filter(&options.ports).ok_or_else(|| {
+        let too_many = || {
             NetError::io(
                 "receive filter",
                 io::Error::other(format!("too many source ports ({})", options.ports.len())),
             )
-        })?;
+        };
+        let ipv4_filter = answer_filter(&options.ports).ok_or_else(too_many)?;
+        let tcp6_filter = tcp_segment_filter(&options.ports).ok_or_else(too_many)?;
+        let icmp6_filter = icmp6_error_filter();
+        if let Some(name) = options.interface.as_deref() {
+            // Said here, with its own message, rather than as a failed
+            // SO_BINDTODEVICE.
+            interface_index(name)?;
+        }
         with_net_raw(|| {
             let send = RawSender::open(&SenderOptions {
                 ipv4: options.ipv4,
@@ -127,14 +127,14 @@ impl RawSockets {
                 source: options.source,
                 device: options.interface.as_deref(),
             })?;
-            let recv = PacketSocket::open(&PacketSocketOptions {
-                filter: &filter,
-                ifindex,
-                // Our own probes; the packet type is checked again in
-                // recv for kernels without PACKET_IGNORE_OUTGOING.
-                ignore_outgoing: true,
+            let recv = RawReceiver::open(&ReceiverOptions {
+                ipv4: options.ipv4,
+                ipv6: options.ipv6,
+                device: options.interface.as_deref(),
+                ipv4_filter: &ipv4_filter,
+                tcp6_filter: &tcp6_filter,
+                icmp6_filter: &icmp6_filter,
                 recv_buffer: Some(RECV_BUFFER),
-                read_timeout: None,
             })?;
             Ok(RawSockets { send, recv })
         })
@@ -175,10 +175,9 @@ impl RawSockets {
         }
     }
 
-    /// Reads one queued packet; `None` for one that is not for us
-    /// (outgoing, another host's) or when nothing was queued after all.
+    /// Reads one queued packet; `None` when nothing was queued after all.
     fn recv_one(&self) -> Result<Option<Received>, NetError> {
-        let mut buf = vec![0u8; SNAPLEN];
+        let mut buf = vec![0u8; SNAPLEN + IPV6_HEADER_LEN];
         let Some(d) = self
             .recv
             .recv(&mut buf)
@@ -187,9 +186,6 @@ impl RawSockets {
             return Ok(None);
         };
         let received_at = SystemTime::now();
-        if d.packet_type != PacketType::Host {
-            return Ok(None);
-        }
         buf.truncate(d.len);
         Ok(Some(Received {
             packet: buf,
@@ -263,6 +259,29 @@ mod live {
             }
         }
         panic!("no SYN/ACK from {dst} within 2 s");
+    }
+
+    /// Closing an AF_PACKET socket waits for an RCU grace period; the
+    /// receiver must not hold one.
+    #[test]
+    fn no_packet_socket_to_close() {
+        if !has_net_raw() {
+            eprintln!("skipping: no CAP_NET_RAW");
+            return;
+        }
+        let sockets = RawSockets::open(&RawOptions {
+            ipv4: true,
+            ipv6: true,
+            ports: vec![40000],
+            ..Default::default()
+        })
+        .unwrap();
+        let fds = sockets.recv.fds();
+        assert_eq!(fds.len(), 4, "TCP and ICMP, both families");
+        for fd in fds {
+            let domain = socket2::SockRef::from(&fd).domain().unwrap();
+            assert_ne!(domain, socket2::Domain::PACKET);
+        }
     }
 
     #[test]

@@ -10,9 +10,11 @@
 //! hop range and a v0/v1 mismatch is `version_mismatch`. The whole trace
 //! takes one `--timeout` however many hops stay silent: it ends early once
 //! every flow's destination and every hop before it have answered. Each
-//! router sees one expired probe per flow, so ICMP rate limits (per
-//! destination, about one per second after a burst of 6 on Linux) do not
-//! thin the answers.
+//! router sees one expired probe per flow; a TTL still silent once the
+//! destination has answered is retried about a second into the trace, when
+//! a router's ICMP rate limit (per destination, about one error per second
+//! after a burst of 6 on Linux) has a token again, so back-to-back traces
+//! keep every hop that answers.
 //!
 //! # Output
 //! - text: a header, one line per hop (`TTL ADDR RTT quote, MP_CAPABLE
