@@ -16,7 +16,14 @@ fuzz_target!(|data: &[u8]| {
     let (report, answer) = match message {
         ServerMessage::Report(r) => (Some(*r), None),
         ServerMessage::Answer(a) => (None, Some(a)),
-        ServerMessage::Error(_) => return,
+        ServerMessage::Error(_) | ServerMessage::AggregateStart(_) => return,
+        ServerMessage::AggregateResult(result) => {
+            // A hostile server's aggregate numbers go through the same
+            // checks the client makes before using them.
+            let mut notes = Vec::new();
+            let _ = engine::aggregate::validate::subflow_records(&result.subflows, &mut notes);
+            return;
+        }
     };
     let ends = Ends {
         client: "10.1.0.1:40000".parse().unwrap(),
