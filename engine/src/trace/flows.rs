@@ -276,7 +276,12 @@ mod tests {
                 plan(ProbeKind::Plain, 40001, 5_000_000),
                 plan(ProbeKind::V0, 40002, 9_000_000),
             ],
-            TraceConfig::new(ms(timeout)),
+            // These tests are about when each flow's probes leave, not the
+            // retry spacing (the driver's tests cover that): retry at once.
+            TraceConfig {
+                retry_delay: Duration::ZERO,
+                ..TraceConfig::new(ms(timeout))
+            },
         )
         .unwrap()
     }
