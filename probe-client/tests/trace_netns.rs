@@ -546,9 +546,10 @@ fn write_records_probes_and_answers_for_analyze() {
         }
     }
     // Five probes of the traced flow, then TTL 1 to 3 (the destination's)
-    // of each control flow, plus a retry for a hop whose answer came after
-    // the destination's (rare: nearer routers answer first).
-    assert!((11..=14).contains(&syns), "{syns} SYNs");
+    // of each control flow, plus at most one retry per flow for each TTL
+    // below the destination (1 and 2) whose answer had not come when the
+    // retry was due (a loaded machine): 11 to 17, never a probe per packet.
+    assert!((11..=17).contains(&syns), "{syns} SYNs");
     assert_eq!(icmp, 6, "both routers quote each of the three flows");
     assert_eq!(flows.len(), 3, "one constant flow for every TTL, per kind");
     // Probes 4 and 5 reach the server too; what it answers them (before our
