@@ -41,6 +41,33 @@ pub enum Middlebox {
     TrippedBlackhole(Router),
 }
 
+/// iptables arguments (without the program name) that blank option 30 in
+/// forwarded SYNs to `port`: the stripping ISP of the chain lab and of the
+/// aggregate lab's MP_JOIN stripper alike.
+pub fn strip_syn_option30(port: u16) -> Vec<String> {
+    let port = port.to_string();
+    [
+        "-t",
+        "mangle",
+        "-A",
+        "FORWARD",
+        "-p",
+        "tcp",
+        "--dport",
+        &port,
+        "--tcp-flags",
+        "SYN,ACK",
+        "SYN",
+        "-j",
+        "TCPOPTSTRIP",
+        "--strip-options",
+        "30",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect()
+}
+
 impl Middlebox {
     /// The iptables arguments (without the program name, the same for
     /// iptables and ip6tables except where `v6` says) and the router they
@@ -49,26 +76,7 @@ impl Middlebox {
         let port = PORT.to_string();
         let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
         Some(match self {
-            Middlebox::StripUpstream(r) => (
-                r,
-                s(&[
-                    "-t",
-                    "mangle",
-                    "-A",
-                    "FORWARD",
-                    "-p",
-                    "tcp",
-                    "--dport",
-                    &port,
-                    "--tcp-flags",
-                    "SYN,ACK",
-                    "SYN",
-                    "-j",
-                    "TCPOPTSTRIP",
-                    "--strip-options",
-                    "30",
-                ]),
-            ),
+            Middlebox::StripUpstream(r) => (r, strip_syn_option30(PORT)),
             Middlebox::StripDownstream(r) => (
                 r,
                 s(&[

@@ -2,6 +2,7 @@
 //! aggregate, switched on in the two-WAN layout, and the verdicts
 //! `mptcp-probe aggregate` must give (per WAN and in summary).
 use super::topology::TwoWan;
+use crate::middlebox::strip_syn_option30;
 use crate::topology::PORT;
 use std::io;
 
@@ -28,6 +29,33 @@ pub enum Cause {
     RouterNoSubflows,
 }
 
+/// `iptables` dropping forwarded SYNs to `port` that carry option 30 (an
+/// MP_JOIN or an MP_CAPABLE alike).
+fn drop_syns_with_option30(port: &str) -> Vec<String> {
+    [
+        "iptables",
+        "-w",
+        "-A",
+        "FORWARD",
+        "-p",
+        "tcp",
+        "--dport",
+        port,
+        "--tcp-flags",
+        "SYN,ACK",
+        "SYN",
+        "-m",
+        "tcp",
+        "--tcp-option",
+        "30",
+        "-j",
+        "DROP",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect()
+}
+
 impl Cause {
     /// The namespace and the command (as typed) that switch it on.
     fn command(self) -> Option<(&'static str, Vec<String>)> {
@@ -37,70 +65,10 @@ impl Cause {
             Cause::Clean => return None,
             Cause::StripJoin => (
                 "isp2",
-                v(&[
-                    "iptables",
-                    "-w",
-                    "-t",
-                    "mangle",
-                    "-A",
-                    "FORWARD",
-                    "-p",
-                    "tcp",
-                    "--dport",
-                    &port,
-                    "--tcp-flags",
-                    "SYN,ACK",
-                    "SYN",
-                    "-j",
-                    "TCPOPTSTRIP",
-                    "--strip-options",
-                    "30",
-                ]),
+                [v(&["iptables", "-w"]), strip_syn_option30(PORT)].concat(),
             ),
-            Cause::DropJoin => (
-                "isp2",
-                v(&[
-                    "iptables",
-                    "-w",
-                    "-A",
-                    "FORWARD",
-                    "-p",
-                    "tcp",
-                    "--dport",
-                    &port,
-                    "--tcp-flags",
-                    "SYN,ACK",
-                    "SYN",
-                    "-m",
-                    "tcp",
-                    "--tcp-option",
-                    "30",
-                    "-j",
-                    "DROP",
-                ]),
-            ),
-            Cause::DropCapable => (
-                "isp1",
-                v(&[
-                    "iptables",
-                    "-w",
-                    "-A",
-                    "FORWARD",
-                    "-p",
-                    "tcp",
-                    "--dport",
-                    &port,
-                    "--tcp-flags",
-                    "SYN,ACK",
-                    "SYN",
-                    "-m",
-                    "tcp",
-                    "--tcp-option",
-                    "30",
-                    "-j",
-                    "DROP",
-                ]),
-            ),
+            Cause::DropJoin => ("isp2", drop_syns_with_option30(&port)),
+            Cause::DropCapable => ("isp1", drop_syns_with_option30(&port)),
             Cause::ServerNoSubflows => (
                 "server",
                 v(&[
