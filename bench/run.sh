@@ -21,7 +21,9 @@
 #
 # Environment: RUNS (runs per timed command, default 15), CAPTURE_MB
 # (capture size for the analyze figures, default 300), BIN_DIR (use these
-# binaries instead of building), SKIP_DECODE=1 (leave the criterion bench out).
+# binaries instead of building), SKIP_DECODE=1 (leave the criterion bench out),
+# KEEP_CAPTURE=FILE (move the capture there instead of deleting it, to time
+# analyze against tcpdump again by hand).
 set -euo pipefail
 
 RUNS=${RUNS:-15}
@@ -184,7 +186,12 @@ A_RSS=$(rss "$BIN/mptcp-probe" analyze "$CAP")
 P_RSS=$(rss sh -c "cat '$CAP' | '$BIN/mptcp-probe' analyze -")
 T_RSS=$(rss env TZ=UTC0 tcpdump -nr "$CAP")
 RESULT[rss]="analyze $((A_RSS / 1024)) MiB (file), $((P_RSS / 1024)) MiB (pipe); tcpdump $((T_RSS / 1024)) MiB (target <= 64 MiB)"
-rm -f "$CAP"
+if [ -n "${KEEP_CAPTURE:-}" ]; then
+    mv "$CAP" "$KEEP_CAPTURE"
+    echo "capture kept in $KEEP_CAPTURE" >&2
+else
+    rm -f "$CAP"
+fi
 
 # --- decode ---------------------------------------------------------------
 if [ -z "${SKIP_DECODE:-}" ]; then

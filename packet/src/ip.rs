@@ -12,7 +12,7 @@
 //! router rewrote (and recomputed) from one that was damaged.
 use crate::error::{Layer, LenError};
 use crate::flags::TcpFlags;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use thiserror::Error;
 
 /// IP protocol number of TCP.
@@ -536,6 +536,27 @@ pub fn tcp_checksum_for(src: IpAddr, dst: IpAddr, segment: &[u8]) -> u16 {
     let head = &segment[..segment.len().min(16)];
     let tail = segment.get(18..).unwrap_or(&[]);
     fold(sum_words(sum_words(acc, head), tail))
+}
+
+/// A (sender, receiver) pair of endpoints as one byte string: hashed in
+/// one go (a tuple of two `SocketAddr`s is hashed field by field, a cost
+/// on every packet of a capture).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PairKey([u8; 36]);
+
+impl PairKey {
+    pub fn new(a: SocketAddr, b: SocketAddr) -> Self {
+        let mut k = [0u8; 36];
+        for (at, addr) in [(0, a), (18, b)] {
+            let ip = match addr.ip() {
+                IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+                IpAddr::V6(v6) => v6,
+            };
+            k[at..at + 16].copy_from_slice(&ip.octets());
+            k[at + 16..at + 18].copy_from_slice(&addr.port().to_be_bytes());
+        }
+        PairKey(k)
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod flags;
 pub mod icmp;
 pub mod ip;
 pub mod json;
+pub mod line;
 pub mod link;
 pub mod mptcp;
 pub mod tcp_opt;

@@ -8,30 +8,18 @@ use crate::mptcp::MptcpOption;
 use crate::tcp_opt::{OptionList, TcpOption};
 use std::io::Write as _;
 
-/// Appends `v` in decimal: digit by digit, then turned around in place
-/// (no copy of a variable length, which is a `memcpy` call per number).
+/// Appends `v` in decimal: formatted on the stack by `itoa`, then one copy.
 #[inline]
-pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let start = out.len();
-    loop {
-        out.push(b'0' + (v % 10) as u8);
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out[start..].reverse();
+pub fn push_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// Appends `v` in decimal, right-aligned in `width` columns (as `{v:width}`).
 pub fn push_u64_padded(out: &mut Vec<u8>, v: u64, width: usize) {
-    let start = out.len();
-    push_u64(out, v);
-    let len = out.len() - start;
-    if len < width {
-        let pad = width - len;
-        out.splice(start..start, std::iter::repeat_n(b' ', pad));
-    }
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(v).as_bytes();
+    out.resize(out.len() + width.saturating_sub(digits.len()), b' ');
+    out.extend_from_slice(digits);
 }
 
 impl TcpOption<'_> {

@@ -205,26 +205,7 @@ impl Default for FlowLimits {
 /// them (a connection's one or two keys each).
 const MAX_TOKENS: usize = 65_536;
 
-/// A (sender, receiver) pair of endpoints as one byte string: hashed in
-/// one go (a tuple of two `SocketAddr`s is hashed field by field, a cost
-/// on every packet of a capture).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PairKey([u8; 36]);
-
-impl PairKey {
-    pub fn new(a: SocketAddr, b: SocketAddr) -> Self {
-        let mut k = [0u8; 36];
-        for (at, addr) in [(0, a), (18, b)] {
-            let ip = match addr.ip() {
-                std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped(),
-                std::net::IpAddr::V6(v6) => v6,
-            };
-            k[at..at + 16].copy_from_slice(&ip.octets());
-            k[at + 16..at + 18].copy_from_slice(&addr.port().to_be_bytes());
-        }
-        PairKey(k)
-    }
-}
+pub use packet::ip::PairKey;
 
 /// A handshake being tracked, and when its connection last sent anything.
 #[derive(Debug)]

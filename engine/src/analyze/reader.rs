@@ -35,18 +35,7 @@ pub const MAX_INTERFACES: usize = 65_536;
 /// How much the streaming reader asks its input for at a time.
 const READ_CHUNK: usize = 256 << 10;
 
-/// Seconds and nanoseconds since the epoch, as the capture recorded them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Timestamp {
-    pub secs: u64,
-    pub nanos: u32,
-}
-
-impl Timestamp {
-    pub fn as_f64(self) -> f64 {
-        self.secs as f64 + f64::from(self.nanos) / 1e9
-    }
-}
+pub use packet::line::Timestamp;
 
 /// One captured frame.
 #[derive(Debug, Clone)]
