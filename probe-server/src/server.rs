@@ -311,6 +311,16 @@ pub async fn serve(
     ctx.flush_connlog();
     if let Some(t) = capture_thread {
         let _ = t.join();
+        let c = &shared.capture;
+        // The capture's totals, for operators and the attack benchmark.
+        tracing::info!(
+            check = "capture",
+            packets = c.packets.load(Ordering::Relaxed),
+            kernel_drops = c.kernel_drops.load(Ordering::Relaxed),
+            ring_freezes = c.ring_freezes.load(Ordering::Relaxed),
+            ring_bytes = c.ring_bytes.load(Ordering::Relaxed),
+            "capture stopped"
+        );
     }
     Ok(())
 }
