@@ -15,4 +15,12 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 2
 fi
 cargo build --quiet -p probe-client -p probe-server -p lab --bins
+case " $* " in
+*" capture-flood "* | *" capture-rate "*)
+    # The capture scenarios measure packet rates: the server as shipped
+    # (release profile), and a sender fast enough for 80k pps.
+    cargo build --quiet --release -p probe-server -p lab --bin mptcp-probe-server --bin attack-bench
+    exec target/release/attack-bench "$@"
+    ;;
+esac
 exec target/debug/attack-bench "$@"

@@ -380,3 +380,132 @@ fn a_flood_in_the_victims_name_leaves_its_probes() {
     );
     assert!(answer.observations.iter().all(|o| o.syn_ack.is_some()));
 }
+
+/// The report's drop warning, if any.
+fn drop_warning(r: &packet::echo::EchoReport) -> Option<&String> {
+    r.warnings
+        .iter()
+        .find(|w| w.starts_with("the capture dropped"))
+}
+
+fn victim_check(lab: &AttackLab) -> packet::echo::EchoReport {
+    let server = lab.server();
+    match lab
+        .victim
+        .run(move || echo_check(server, None, Duration::from_secs(10)))
+        .unwrap()
+    {
+        CheckOutcome::Report(r) => *r,
+        other => panic!("no report: {other:?}"),
+    }
+}
+
+/// Point 3: packets the capture ring had no room for are counted, and
+/// every report made while it dropped says how many; reports made later
+/// do not. The drops are made certain with a tiny ring (four pages) and a
+/// capture thread held up (the watched ports' store locked, as in
+/// `a_reused_port_reports_the_connections_own_syn`) while 400 SYNs to a
+/// watched port arrive.
+#[test]
+fn capture_drops_are_counted_in_every_report_of_their_window() {
+    if netns::skip("capture_drops_are_counted_in_every_report_of_their_window") {
+        return;
+    }
+    let lab = AttackLab::new("cd").unwrap();
+    let srv = InProcessServer::start(
+        &lab.server,
+        Config {
+            capture_ring: 16 << 10,
+            ..config()
+        },
+    )
+    .unwrap();
+    let before = victim_check(&lab);
+    assert!(lab::attack::syn_is_own_mptcp(&before), "{:?}", before.syn);
+    assert_eq!(drop_warning(&before), None, "{:?}", before.warnings);
+    let flood = Spoofer {
+        victim: IpAddr::V4(lab.victim_addr),
+        server: lab.server().ip(),
+        dport: WATCHED,
+        ports: 20_000..=29_999,
+        mp_capable: false,
+        pps: 1_000_000,
+        duration: Duration::from_secs(5),
+        max_packets: 400,
+    };
+    let sent = {
+        let _held = srv.shared.watched.lock().unwrap();
+        let never = AtomicBool::new(false);
+        let sent = lab
+            .attacker
+            .run(move || flood.run(&never))
+            .unwrap()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        sent
+    };
+    assert_eq!(sent, 400);
+    // Time to read the ring and hand its blocks back: the check's SYN
+    // would be dropped too otherwise (and its report would say so).
+    std::thread::sleep(Duration::from_millis(100));
+    let during = victim_check(&lab);
+    let drops = srv.shared.capture.kernel_drops.load(Ordering::Relaxed);
+    assert!(drops > 0, "a 16 KiB ring held up cannot keep 400 SYNs");
+    let warning = drop_warning(&during).expect("the drops are in the report");
+    assert!(
+        warning.contains(&format!("dropped {drops} packets")),
+        "{warning}"
+    );
+    assert!(
+        lab::attack::syn_is_own_mptcp(&during),
+        "the check's own SYN came after the drops: {:?}",
+        during.syn
+    );
+    // Outside the window (from 1 s before the accept on): no warning.
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = victim_check(&lab);
+    assert_eq!(drop_warning(&after), None, "{:?}", after.warnings);
+    assert!(lab::attack::syn_is_own_mptcp(&after));
+}
+
+/// Point 3 with the default ring: a spoofed SYN flood to the listening
+/// port (bounded: 60,000 SYNs, 3 s) while checks run; every check gets
+/// its own SYN and no packet is dropped.
+#[test]
+fn a_spoofed_syn_flood_leaves_reports_correct_with_the_default_ring() {
+    if netns::skip("a_spoofed_syn_flood_leaves_reports_correct_with_the_default_ring") {
+        return;
+    }
+    let lab = AttackLab::new("cr").unwrap();
+    let srv = InProcessServer::start(&lab.server, config()).unwrap();
+    let flood = Spoofer {
+        victim: IpAddr::V4(lab.victim_addr),
+        server: lab.server().ip(),
+        dport: PORT,
+        ports: 20_000..=29_999,
+        mp_capable: false,
+        pps: 20_000,
+        duration: Duration::from_secs(3),
+        max_packets: 60_000,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let attacker = {
+        let stop = stop.clone();
+        lab.attacker.spawn_thread(move || flood.run(&stop)).unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let mut reports = Vec::new();
+    for _ in 0..10 {
+        reports.push(victim_check(&lab));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let sent = attacker.join().unwrap().unwrap().unwrap();
+    assert!(sent > 1000, "the flood ran ({sent} SYNs)");
+    for r in &reports {
+        assert!(lab::attack::syn_is_own_mptcp(r), "{:?}", r.syn);
+        assert_eq!(drop_warning(r), None, "{:?}", r.warnings);
+    }
+    assert_eq!(srv.shared.capture.kernel_drops.load(Ordering::Relaxed), 0);
+    assert!(srv.shared.capture.ring_bytes.load(Ordering::Relaxed) > 0);
+}

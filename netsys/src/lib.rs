@@ -5,6 +5,7 @@ pub mod bpf;
 pub mod iface;
 pub mod netlink;
 pub mod netns;
+pub mod packet_ring;
 pub mod packet_socket;
 pub mod privileges;
 pub mod process;

@@ -101,12 +101,12 @@ pub struct PacketSocket {
 #[repr(C, align(8))]
 struct ControlBuffer([u8; 64]);
 
-fn context(what: &str) -> impl Fn(io::Error) -> io::Error + '_ {
+pub(crate) fn context(what: &str) -> impl Fn(io::Error) -> io::Error + '_ {
     // The kind is kept: callers tell a missing privilege by it.
     move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
-fn bind_all_protocols(fd: RawFd, ifindex: u32) -> io::Result<()> {
+pub(crate) fn bind_all_protocols(fd: RawFd, ifindex: u32) -> io::Result<()> {
     let invalid = |_| io::Error::from(io::ErrorKind::InvalidInput);
     // SAFETY: sockaddr_ll is plain old data, for which all zeroes is a
     // valid value (and the unused fields must be zero).
@@ -125,6 +125,18 @@ fn bind_all_protocols(fd: RawFd, ifindex: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Attaches a classic BPF program (before the bind: see the module
+/// documentation).
+pub(crate) fn attach_filter(socket: &Socket, program: &[Insn]) -> io::Result<()> {
+    let filter: Vec<SockFilter> = program
+        .iter()
+        .map(|i| SockFilter::new(i.code, i.jt, i.jf, i.k))
+        .collect();
+    socket
+        .attach_filter(&filter)
+        .map_err(context("SO_ATTACH_FILTER"))
+}
+
 impl PacketSocket {
     /// Opens the socket in the calling thread's network namespace. Needs
     /// CAP_NET_RAW (an error of kind `PermissionDenied` without it).
@@ -132,14 +144,7 @@ impl PacketSocket {
         // Protocol 0: nothing is queued before the bind below.
         let socket =
             Socket::new(Domain::PACKET, Type::DGRAM, None).map_err(context("socket(AF_PACKET)"))?;
-        let filter: Vec<SockFilter> = options
-            .filter
-            .iter()
-            .map(|i| SockFilter::new(i.code, i.jt, i.jf, i.k))
-            .collect();
-        socket
-            .attach_filter(&filter)
-            .map_err(context("SO_ATTACH_FILTER"))?;
+        attach_filter(&socket, options.filter)?;
         let fd = socket.as_raw_fd();
         if options.ignore_outgoing {
             // Linux 4.20+; older kernels deliver them and the caller checks
@@ -262,7 +267,7 @@ impl PacketSocket {
 }
 
 /// `secs` and `nanos` since the epoch, when they make a time.
-fn system_time(secs: i64, nanos: i64) -> Option<SystemTime> {
+pub(crate) fn system_time(secs: i64, nanos: i64) -> Option<SystemTime> {
     let d = Duration::new(u64::try_from(secs).ok()?, u32::try_from(nanos).ok()?);
     UNIX_EPOCH.checked_add(d)
 }

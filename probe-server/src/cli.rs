@@ -131,6 +131,19 @@ pub struct Args {
     /// Aggregate data phases per source address per minute.
     #[arg(long, default_value_t = 10, env = "MPTCP_PROBE_SERVER_AGGREGATE_RATE")]
     pub aggregate_rate: u32,
+    /// MiB of the capture's memory-mapped receive ring (TPACKET_V3; needs
+    /// only CAP_NET_RAW, not bounded by net.core.rmem_max). 0: a plain
+    /// capture socket, whose buffer only CAP_NET_ADMIN can raise past
+    /// rmem_max. Packets dropped when it is full are counted and every
+    /// report made meanwhile says so.
+    #[arg(
+        long,
+        value_name = "MIB",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u32).range(0..=1024),
+        env = "MPTCP_PROBE_SERVER_CAPTURE_RING_MIB"
+    )]
+    pub capture_ring_mib: u32,
     /// Log as JSON lines.
     #[arg(
         long,
@@ -166,6 +179,7 @@ impl Args {
             report_kernel: self.report_kernel,
             force_tcp: self.tcp,
             rearm_interval: Duration::from_secs(self.rearm_interval),
+            capture_ring: (self.capture_ring_mib as usize) << 20,
             aggregate: crate::aggregate::AggregateLimits {
                 max_bytes: self.aggregate_max_bytes,
                 per_source_per_minute: self.aggregate_rate,
@@ -231,6 +245,8 @@ mod tests {
         assert_eq!(config.max_connections, default.max_connections);
         assert_eq!(config.per_source_per_minute, default.per_source_per_minute);
         assert_eq!(config.idle_timeout, default.idle_timeout);
+        assert_eq!(config.capture_ring, default.capture_ring);
+        assert_eq!(config.capture_ring, 16 << 20);
 
         let vars = [
             ("MPTCP_PROBE_SERVER_PORT", "7001,7002"),
@@ -240,6 +256,7 @@ mod tests {
             ("MPTCP_PROBE_SERVER_TCP", "no"),
             ("MPTCP_PROBE_SERVER_RATE", "30"),
             ("MPTCP_PROBE_SERVER_IDLE_TIMEOUT", "5"),
+            ("MPTCP_PROBE_SERVER_CAPTURE_RING_MIB", "0"),
         ];
         for (k, v) in vars {
             std::env::set_var(k, v);
@@ -257,6 +274,7 @@ mod tests {
         assert!(!config.force_tcp, "`no` is false");
         assert_eq!(config.per_source_per_minute, 30);
         assert_eq!(config.idle_timeout, Duration::from_secs(5));
+        assert_eq!(config.capture_ring, 0, "0: the plain socket");
         assert_eq!(overridden.unwrap().ports, vec![6101]);
     }
 }

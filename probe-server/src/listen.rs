@@ -90,18 +90,29 @@ pub fn open(config: &Config) -> io::Result<Opened> {
     let capture = match &config.interface {
         Some(name) => netsys::iface::index_of(name)
             .map_err(|e| io::Error::new(e.kind(), format!("no interface {name:?}: {e}")))
-            .and_then(|i| Capture::open(&ports, Some(i)))
+            .and_then(|i| Capture::open(&ports, Some(i), config.capture_ring))
             .map_err(|source| CaptureError {
                 on: format!("interface {name}"),
                 source,
             }),
-        None => Capture::open(&ports, None).map_err(|source| CaptureError {
+        None => Capture::open(&ports, None, config.capture_ring).map_err(|source| CaptureError {
             on: "all interfaces".into(),
             source,
         }),
     };
-    if let Err(e) = &capture {
-        tracing::warn!(check = "capture", error = %e, "no capture: reports will lack the SYN");
+    match &capture {
+        Err(e) => {
+            tracing::warn!(check = "capture", error = %e, "no capture: reports will lack the SYN")
+        }
+        Ok(c) => match c.ring_bytes() {
+            Some(bytes) => {
+                tracing::info!(check = "capture", ring_bytes = bytes, "capture ring mapped")
+            }
+            None => tracing::warn!(
+                check = "capture",
+                "capture without a ring (plain socket): floods overflow its buffer sooner"
+            ),
+        },
     }
     let mut listeners = Vec::new();
     let forced = config

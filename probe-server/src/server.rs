@@ -59,6 +59,9 @@ pub struct Config {
     pub log_interval: Duration,
     /// Longest a report waits for the capture thread to catch up.
     pub capture_wait: Duration,
+    /// Bytes of the capture's receive ring (0: a plain socket, as before
+    /// the ring; see [`crate::capture`]).
+    pub capture_ring: usize,
     pub report_kernel: bool,
     pub max_queries: usize,
     /// Force TCP listeners (for tests of the fallback path).
@@ -105,6 +108,7 @@ impl Default for Config {
             connection_timeout: Duration::from_secs(30),
             log_interval: Duration::from_secs(10),
             capture_wait: Duration::from_secs(3),
+            capture_ring: crate::capture::DEFAULT_RING,
             report_kernel: false,
             max_queries: 32,
             force_tcp: false,
@@ -307,6 +311,16 @@ pub async fn serve(
     ctx.flush_connlog();
     if let Some(t) = capture_thread {
         let _ = t.join();
+        let c = &shared.capture;
+        // The capture's totals, for operators and the attack benchmark.
+        tracing::info!(
+            check = "capture",
+            packets = c.packets.load(Ordering::Relaxed),
+            kernel_drops = c.kernel_drops.load(Ordering::Relaxed),
+            ring_freezes = c.ring_freezes.load(Ordering::Relaxed),
+            ring_bytes = c.ring_bytes.load(Ordering::Relaxed),
+            "capture stopped"
+        );
     }
     Ok(())
 }
@@ -729,11 +743,8 @@ async fn build_report(
     {
         warnings.push(format!("capture unavailable on this server: {e}"));
     }
-    let drops = ctx.shared.capture.kernel_drops.load(Ordering::Relaxed);
-    if syn.is_none() && drops > 0 {
-        warnings.push(format!(
-            "the capture socket was overloaded ({drops} packets dropped since start): this SYN may be among them"
-        ));
+    if let Some(w) = drop_warning(&ctx.shared.capture, conn.accept_ns) {
+        warnings.push(w);
     }
     let state = sockopt::mptcp_state(stream);
     let readiness = ctx.readiness();
@@ -748,6 +759,23 @@ async fn build_report(
         readiness,
         warnings,
     )
+}
+
+/// How far before its accept a connection's SYN may have come: drops
+/// counted from then on are this connection's concern.
+const SYN_LOOKBACK_NS: u64 = 1_000_000_000;
+
+/// The warning every report carries when the kernel dropped captured
+/// packets (its ring or queue was full) between shortly before this
+/// connection's accept (`accept_ns`) and now, with the count.
+fn drop_warning(capture: &CaptureStats, accept_ns: u64) -> Option<String> {
+    let dropped = capture.drops_since(accept_ns.saturating_sub(SYN_LOOKBACK_NS));
+    (dropped > 0).then(|| {
+        let total = capture.kernel_drops.load(Ordering::Relaxed);
+        format!(
+            "the capture dropped {dropped} packets between 1 s before this connection was accepted and this report ({total} since the server started; its buffer was full): the SYN shown may be missing or may not be this connection's"
+        )
+    })
 }
 
 /// Waits (at most the capture wait) until the capture thread has read

@@ -13,7 +13,12 @@
 //! MP_CAPABLE sent in the victim's name over its 64 or 1024 ports),
 //! `spoof-strip` (SYNs with MP_CAPABLE in the victim's name while its own
 //! path strips the option), `reuse-64` (150 checks from 64 ports, no
-//! attacker), `log-flood` (50,000 connections from one address). Run as
+//! attacker), `log-flood` (50,000 connections from one address),
+//! `capture-flood` (spoofed SYNs at `--flood-pps`, 80,000 by default, while
+//! 200 checks run, the server started as the systemd unit starts it:
+//! non-root, CAP_NET_RAW only; with its capture ring, then without) and
+//! `capture-rate` (the highest flood rate the capture keeps up with,
+//! against tcpdump on the same interface, ring and plain socket). Run as
 //! root; not part of CI. The binaries are taken from `--bin-dir` or from
 //! next to this executable (bench/attack.sh builds them).
 #![forbid(unsafe_code)]
@@ -29,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 9] = [
     "hold-v4",
     "hold-v6",
     "spoof-64",
@@ -37,11 +42,15 @@ const SCENARIOS: [&str; 7] = [
     "spoof-strip",
     "reuse-64",
     "log-flood",
+    "capture-flood",
+    "capture-rate",
 ];
 
 struct Opts {
     bin_dir: PathBuf,
     pps: u32,
+    /// The capture scenarios' flood rate.
+    flood_pps: u32,
     /// Checks per scenario (`reuse-64` runs six times as many).
     checks: usize,
     /// Print why each flipped verdict was given.
@@ -56,6 +65,7 @@ fn parse_args() -> Result<Opts, String> {
             .and_then(|p| p.parent().map(Path::to_path_buf))
             .unwrap_or_default(),
         pps: 5000,
+        flood_pps: 80_000,
         checks: 25,
         verbose: false,
         names: Vec::new(),
@@ -69,6 +79,11 @@ fn parse_args() -> Result<Opts, String> {
                 o.pps = value("a rate")?
                     .parse()
                     .map_err(|e| format!("--pps: {e}"))?
+            }
+            "--flood-pps" => {
+                o.flood_pps = value("a rate")?
+                    .parse()
+                    .map_err(|e| format!("--flood-pps: {e}"))?
             }
             "--checks" => {
                 o.checks = value("a number")?
@@ -216,6 +231,16 @@ struct Figures {
     /// Verdicts of served checks other than the expected one.
     other_verdicts: std::collections::BTreeMap<String, usize>,
 }
+
+impl Figures {
+    /// A scenario that printed its own figures.
+    fn skipped() -> Self {
+        Figures::default()
+    }
+}
+
+#[path = "attack-bench/capture.rs"]
+mod capture;
 
 fn run_checks(lab: &AttackLab, bins: &Opts, n: usize, expected: &'static str, f: &mut Figures) {
     let client = bins.bin_dir.join("mptcp-probe");
@@ -413,9 +438,12 @@ fn main() -> ExitCode {
             "spoof-1024" => spoof(&o, 1024, false),
             "spoof-strip" => spoof(&o, 64, true),
             "reuse-64" => reuse(&o),
+            "capture-flood" => capture::flood(&o).map(|()| Figures::skipped()),
+            "capture-rate" => capture::rate(&o).map(|()| Figures::skipped()),
             _ => log_flood(&o),
         };
         match r {
+            Ok(f) if f.checks == 0 && f.note.is_empty() => {}
             Ok(f) => println!(
                 "{name:<12} {:>14} {:>16} {:>8} {:>10}  {} (expected {}{}; {} reports without the SYN; {} report lines; {:.0} s)",
                 format!("{}/{}", f.served, f.checks),
