@@ -109,13 +109,15 @@ struct Server {
 }
 
 impl Server {
-    fn start(ns: &Netns, bin: &Path, tag: &str) -> io::Result<Self> {
+    /// `extra`: more server options.
+    fn start(ns: &Netns, bin: &Path, tag: &str, extra: &[&str]) -> io::Result<Self> {
         let log =
             std::env::temp_dir().join(format!("attack-bench-{tag}-{}.log", std::process::id()));
         let file = std::fs::File::create(&log)?;
         let child = ns
             .command(&bin.to_string_lossy())
             .args(["--port", &PORT.to_string(), "--user", "nobody"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()?;
@@ -277,7 +279,7 @@ fn hold(o: &Opts, v6: bool) -> io::Result<Figures> {
     } else {
         (lab.attacker_v4(8)?, 32, lab.server())
     };
-    let srv = Server::start(&lab.server, &o.bin_dir.join("mptcp-probe-server"), "hold")?;
+    let srv = Server::start(&lab.server, &o.bin_dir.join("mptcp-probe-server"), "hold", &[])?;
     let stop = Arc::new(AtomicBool::new(false));
     let holders = Holders {
         server,
@@ -321,7 +323,7 @@ fn spoof(o: &Opts, ports_n: u16, strip: bool) -> io::Result<Figures> {
     if strip {
         lab.strip_mp_capable_from_victim()?;
     }
-    let srv = Server::start(&lab.server, &o.bin_dir.join("mptcp-probe-server"), "spoof")?;
+    let srv = Server::start(&lab.server, &o.bin_dir.join("mptcp-probe-server"), "spoof", &[])?;
     let stop = Arc::new(AtomicBool::new(false));
     let spoofer = Spoofer {
         victim: IpAddr::V4(lab.victim_addr),
@@ -370,7 +372,14 @@ fn netstat(ns: &Netns, group: &str, name: &str) -> Option<u64> {
 fn reuse(o: &Opts) -> io::Result<Figures> {
     let lab = AttackLab::new("bru")?;
     narrow(&lab, 64)?;
-    let srv = Server::start(&lab.server, &o.bin_dir.join("mptcp-probe-server"), "reuse")?;
+    let srv = Server::start(
+        &lab.server,
+        &o.bin_dir.join("mptcp-probe-server"),
+        "reuse",
+        // 150 checks from one address in under a minute (release build):
+        // the per-source rate limit (120 a minute) is not what is measured.
+        &["--rate", "100000"],
+    )?;
     let mut f = Figures::default();
     run_checks(&lab, o, 6 * o.checks, "mptcp_ok", &mut f);
     (f.log_lines, f.report_lines) = srv.stop();
@@ -380,7 +389,7 @@ fn reuse(o: &Opts) -> io::Result<Figures> {
 
 fn log_flood(o: &Opts) -> io::Result<Figures> {
     let lab = AttackLab::new("blf")?;
-    let srv = Server::start(&lab.server, &o.bin_dir.join("mptcp-probe-server"), "flood")?;
+    let srv = Server::start(&lab.server, &o.bin_dir.join("mptcp-probe-server"), "flood", &[])?;
     let server = lab.server();
     let started = Instant::now();
     let opened = lab.attacker.run(move || {

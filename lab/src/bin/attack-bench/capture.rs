@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 /// Sending threads of the flood (one core cannot send 80k pps of raw
 /// packets in a debug build).
 const SENDERS: u32 = 2;
+/// Time between the starts of two checks of `capture-flood`.
+const CHECK_SPACING: Duration = Duration::from_millis(50);
 /// What the server's filter keeps: SYNs and SYN/ACKs of the echo port.
 const TCPDUMP_FILTER: &str = "tcp port 6101 and tcp[tcpflags] & tcp-syn != 0";
 
@@ -210,18 +212,38 @@ pub(super) fn flood(o: &Opts) -> io::Result<()> {
         std::thread::sleep(Duration::from_millis(500));
         let server = lab.server();
         let (mut served, mut correct, mut warned) = (0, 0, 0);
-        for _ in 0..checks {
+        // Why the checks that were not correct were not, by kind.
+        let mut misses: std::collections::BTreeMap<String, usize> = Default::default();
+        // Spread over 10 s of flood, not run back to back in under a
+        // second: the capture must keep up with a sustained flood.
+        let began = Instant::now();
+        for i in 0..checks {
+            std::thread::sleep(
+                (began + CHECK_SPACING * i).saturating_duration_since(Instant::now()),
+            );
             let outcome = lab
                 .victim
                 .run(move || echo_check(server, None, Duration::from_secs(5)))?;
-            if let CheckOutcome::Report(r) = outcome {
-                served += 1;
-                correct += usize::from(syn_is_own_mptcp(&r));
-                warned += usize::from(
-                    r.warnings
-                        .iter()
-                        .any(|w| w.starts_with("the capture dropped")),
-                );
+            let miss = match outcome {
+                CheckOutcome::Report(r) => {
+                    served += 1;
+                    warned += usize::from(
+                        r.warnings
+                            .iter()
+                            .any(|w| w.starts_with("the capture dropped")),
+                    );
+                    if syn_is_own_mptcp(&r) {
+                        correct += 1;
+                        None
+                    } else {
+                        Some(miss_in_report(&r))
+                    }
+                }
+                CheckOutcome::Refused(code) => Some(format!("refused: {code}")),
+                CheckOutcome::Failed(e) => Some(format!("failed: {}", e.split(':').next().unwrap_or(""))),
+            };
+            if let Some(m) = miss {
+                *misses.entry(m).or_default() += 1;
             }
         }
         let (sent, secs) = flood.stop();
@@ -235,8 +257,21 @@ pub(super) fn flood(o: &Opts) -> io::Result<()> {
             100.0 * correct as f64 / checks as f64,
             100.0 * drops as f64 / reference.max(1) as f64,
         );
+        for (why, n) in &misses {
+            println!("    not correct: {n} x {why}");
+        }
     }
     Ok(())
+}
+
+/// What a served report that is not a correct one got wrong.
+fn miss_in_report(r: &packet::echo::EchoReport) -> String {
+    match (&r.syn, &r.syn_ack) {
+        (None, _) => format!("no SYN in the report ({})", r.warnings.join("; ")),
+        (Some(_), None) => "no SYN/ACK in the report".into(),
+        (Some(syn), Some(_)) if syn.mp_capable.is_none() => "SYN without MP_CAPABLE".into(),
+        _ => "SYN/ACK does not answer the SYN".into(),
+    }
 }
 
 /// `capture-rate`: for each flood rate, 2 s of flood (no checks); the
