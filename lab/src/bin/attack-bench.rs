@@ -279,7 +279,12 @@ fn hold(o: &Opts, v6: bool) -> io::Result<Figures> {
     } else {
         (lab.attacker_v4(8)?, 32, lab.server())
     };
-    let srv = Server::start(&lab.server, &o.bin_dir.join("mptcp-probe-server"), "hold", &[])?;
+    let srv = Server::start(
+        &lab.server,
+        &o.bin_dir.join("mptcp-probe-server"),
+        "hold",
+        &[],
+    )?;
     let stop = Arc::new(AtomicBool::new(false));
     let holders = Holders {
         server,
@@ -323,7 +328,12 @@ fn spoof(o: &Opts, ports_n: u16, strip: bool) -> io::Result<Figures> {
     if strip {
         lab.strip_mp_capable_from_victim()?;
     }
-    let srv = Server::start(&lab.server, &o.bin_dir.join("mptcp-probe-server"), "spoof", &[])?;
+    let srv = Server::start(
+        &lab.server,
+        &o.bin_dir.join("mptcp-probe-server"),
+        "spoof",
+        &[],
+    )?;
     let stop = Arc::new(AtomicBool::new(false));
     let spoofer = Spoofer {
         victim: IpAddr::V4(lab.victim_addr),
@@ -389,7 +399,12 @@ fn reuse(o: &Opts) -> io::Result<Figures> {
 
 fn log_flood(o: &Opts) -> io::Result<Figures> {
     let lab = AttackLab::new("blf")?;
-    let srv = Server::start(&lab.server, &o.bin_dir.join("mptcp-probe-server"), "flood", &[])?;
+    let srv = Server::start(
+        &lab.server,
+        &o.bin_dir.join("mptcp-probe-server"),
+        "flood",
+        &[],
+    )?;
     let server = lab.server();
     let started = Instant::now();
     let opened = lab.attacker.run(move || {

@@ -240,7 +240,9 @@ pub(super) fn flood(o: &Opts) -> io::Result<()> {
                     }
                 }
                 CheckOutcome::Refused(code) => Some(format!("refused: {code}")),
-                CheckOutcome::Failed(e) => Some(format!("failed: {}", e.split(':').next().unwrap_or(""))),
+                CheckOutcome::Failed(e) => {
+                    Some(format!("failed: {}", e.split(':').next().unwrap_or("")))
+                }
             };
             if let Some(m) = miss {
                 *misses.entry(m).or_default() += 1;
