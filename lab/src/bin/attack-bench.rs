@@ -248,6 +248,9 @@ fn run_checks(lab: &AttackLab, bins: &Opts, n: usize, expected: &'static str, f:
     let client = bins.bin_dir.join("mptcp-probe");
     f.expected = expected;
     for _ in 0..n {
+        if lab::interrupt::interrupted() {
+            break;
+        }
         let c = check(lab, &client);
         f.checks += 1;
         if c.served {
@@ -452,8 +455,18 @@ fn main() -> ExitCode {
         "{:<12} {:>14} {:>16} {:>8} {:>10}  notes",
         "scenario", "checks served", "verdicts flipped", "probes", "log lines"
     );
+    // Ctrl-C or SIGTERM ends the checks early and lets the namespace
+    // guards tear everything down, instead of leaving namespaces behind.
+    if let Err(e) = lab::interrupt::install() {
+        eprintln!("attack-bench: {e}");
+        return ExitCode::from(2);
+    }
     let mut failed = false;
     for name in &o.names {
+        if lab::interrupt::interrupted() {
+            eprintln!("attack-bench: interrupted");
+            return ExitCode::from(130);
+        }
         let started = Instant::now();
         let r = match name.as_str() {
             "hold-v4" => hold(&o, false),

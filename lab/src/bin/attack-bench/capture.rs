@@ -205,6 +205,9 @@ pub(super) fn flood(o: &Opts) -> io::Result<()> {
     let bin = o.bin_dir.join("mptcp-probe-server");
     let checks = 200;
     for ring_mib in [16, 0] {
+        if lab::interrupt::interrupted() {
+            break;
+        }
         let lab = AttackLab::new(if ring_mib > 0 { "bcr" } else { "bcs" })?;
         let tcpdump = Tcpdump::start(&lab.server)?;
         let srv = UnitServer::start(&lab.server, &bin, ring_mib)?;
@@ -218,6 +221,9 @@ pub(super) fn flood(o: &Opts) -> io::Result<()> {
         // second: the capture must keep up with a sustained flood.
         let began = Instant::now();
         for i in 0..checks {
+            if lab::interrupt::interrupted() {
+                break;
+            }
             std::thread::sleep(
                 (began + CHECK_SPACING * i).saturating_duration_since(Instant::now()),
             );
@@ -283,8 +289,14 @@ pub(super) fn rate(o: &Opts) -> io::Result<()> {
     let bin = o.bin_dir.join("mptcp-probe-server");
     let rates = [20_000u32, 40_000, 80_000, 120_000, 160_000, 240_000];
     for ring_mib in [16, 0] {
+        if lab::interrupt::interrupted() {
+            break;
+        }
         let mut loss_free = None;
         for pps in rates {
+            if lab::interrupt::interrupted() {
+                break;
+            }
             let lab = AttackLab::new(if ring_mib > 0 { "brr" } else { "brs" })?;
             let tcpdump = Tcpdump::start(&lab.server)?;
             let srv = UnitServer::start(&lab.server, &bin, ring_mib)?;
