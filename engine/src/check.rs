@@ -403,7 +403,9 @@ pub fn server_report(report: &EchoReport, answer: Option<&EchoAnswer>) -> Server
                     .collect()
             })
             .unwrap_or_default(),
-        probes_queried: answer.is_some(),
+        // A probe absent from an answer is evidence that it never arrived
+        // only when the server's capture dropped nothing meanwhile.
+        probes_queried: answer.is_some_and(|a| a.capture_drops == 0),
         syn_seen_ttl: report.syn.as_ref().map(|s| s.ttl),
         ..Default::default()
     }
@@ -881,6 +883,63 @@ mod tests {
             ServerMessage::Answer(a) => a,
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A stripping path where every crafted probe was answered, but the
+    /// server's answer holds none of them. With no capture drops that is
+    /// the decisive sign of a proxy answering SYNs in the server's name;
+    /// while the server's capture dropped packets it is no evidence, and
+    /// no proxy is named.
+    #[test]
+    fn probes_missing_from_an_answer_while_the_capture_dropped_are_no_evidence() {
+        let answered = |kind, seq, sent| {
+            probe(
+                kind,
+                seq,
+                sent,
+                ProbeAnswer::from_syn_ack_options(&hex::decode(PLAIN_SYN_ACK).unwrap()),
+            )
+        };
+        // V1_SYN with its MP_CAPABLE turned into NOPs (TCPOPTSTRIP).
+        const STRIPPED_SYN: &str = "020405b40402080a00000001000000000103030701010101";
+        let with_drops = |capture_drops| Observations {
+            target: "t".into(),
+            kernel: Some(kernel(false)),
+            report: Some(parse_report(&report_json(
+                Some(STRIPPED_SYN),
+                Some(PLAIN_SYN_ACK),
+                false,
+                true,
+            ))),
+            probes: vec![
+                answered(ProbeKind::V1, 11, V1_SYN),
+                answered(ProbeKind::Plain, 33, PLAIN_SYN_ACK),
+            ],
+            answer: Some(EchoAnswer {
+                capture_drops,
+                warnings: vec!["the capture dropped packets".into()],
+                ..answer_json(&[])
+            }),
+            ..Default::default()
+        };
+        let clean = verdict_input(&v1_local(None), &with_drops(0));
+        assert!(clean.input.server.as_ref().unwrap().probes_queried);
+        let v = evaluate(&clean.input);
+        assert_eq!(v.code, VerdictCode::StrippedUpstream, "{v:#?}");
+        assert_eq!(
+            v.middlebox,
+            Some(packet::verdict::MiddleboxKind::TcpProxy),
+            "{v:#?}"
+        );
+        let dropped = verdict_input(&v1_local(None), &with_drops(40));
+        assert!(!dropped.input.server.as_ref().unwrap().probes_queried);
+        let v = evaluate(&dropped.input);
+        assert_eq!(v.code, VerdictCode::StrippedUpstream, "{v:#?}");
+        assert_ne!(
+            v.middlebox,
+            Some(packet::verdict::MiddleboxKind::TcpProxy),
+            "{v:#?}"
+        );
     }
 
     const V0_SYN: &str = "020405b40402080a0000000100000000010303071e0c0081a5a5a5a5a5a5a5a5";

@@ -461,6 +461,32 @@ fn capture_drops_are_counted_in_every_report_of_their_window() {
         "the check's own SYN came after the drops: {:?}",
         during.syn
     );
+    // A query's answer says so too: a crafted probe missing from it may
+    // be among the drops, which the client must not read as "never
+    // arrived".
+    let server = lab.server();
+    let answer = lab
+        .victim
+        .run(move || {
+            let s = TcpStream::connect(server).unwrap();
+            s.try_clone()
+                .unwrap()
+                .write_all(b"{\"type\":\"hello\",\"version\":1,\"client\":\"t\"}\n")
+                .unwrap();
+            let mut report = String::new();
+            BufReader::new(s.try_clone().unwrap())
+                .read_line(&mut report)
+                .unwrap();
+            query(&s, &[1])
+        })
+        .unwrap();
+    assert_eq!(answer.capture_drops, drops, "{answer:?}");
+    assert!(
+        answer.warnings.len() == 1
+            && answer.warnings[0].contains(&format!("dropped {drops} packets")),
+        "{:?}",
+        answer.warnings
+    );
     // Outside the window (from 1 s before the accept on): no warning.
     std::thread::sleep(Duration::from_millis(1500));
     let after = victim_check(&lab);

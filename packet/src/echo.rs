@@ -409,6 +409,21 @@ pub struct ProbeQuery {
 pub struct ProbeAnswer {
     pub version: u32,
     pub observations: Vec<ProbeObservation>,
+    /// Packets the server's capture dropped (its ring or queue was full)
+    /// while the asked probes may have arrived: a probe absent from
+    /// `observations` may be among them, so its absence is no evidence
+    /// that it never arrived. 0 (and absent from the line) when none
+    /// were, and from servers older than this field.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub capture_drops: u64,
+    /// What the server wants the client to know (server text: escaped
+    /// before it reaches a terminal).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One crafted SYN as it arrived.
@@ -584,7 +599,16 @@ mod tests {
                 syn: segment(),
                 syn_ack: None,
             }],
+            capture_drops: 0,
+            warnings: Vec::new(),
         });
+        let line = serde_json::to_string(&answer).unwrap();
+        // Without drops the line is what servers before `capture_drops`
+        // sent, and such a line reads back with 0 drops.
+        assert!(
+            !line.contains("capture_drops") && !line.contains("warnings"),
+            "{line}"
+        );
         let back: ServerMessage =
             serde_json::from_str(&serde_json::to_string(&answer).unwrap()).unwrap();
         assert_eq!(back, answer);

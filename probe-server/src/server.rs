@@ -617,7 +617,7 @@ async fn handle(
                 deadlines.last_line = Instant::now();
                 ctx.progress(conn);
                 wait_for_capture(ctx).await;
-                let answer = answer(peer, &seqs, session.option_form, ctx);
+                let answer = answer(peer, &seqs, session.option_form, ctx, conn);
                 tracing::info!(check = "query", %peer, asked = seqs.len(), found = answer.observations.len());
                 ServerMessage::Answer(answer)
             }
@@ -764,6 +764,10 @@ async fn build_report(
 /// How far before its accept a connection's SYN may have come: drops
 /// counted from then on are this connection's concern.
 const SYN_LOOKBACK_NS: u64 = 1_000_000_000;
+/// How far before its accept a connection's crafted probes may have come
+/// (a client sends them first, within its timeout; 30 s is more than any
+/// verb's).
+const PROBE_LOOKBACK_NS: u64 = 30_000_000_000;
 
 /// The warning every report carries when the kernel dropped captured
 /// packets (its ring or queue was full) between shortly before this
@@ -797,7 +801,7 @@ async fn wait_for_capture(ctx: &Ctx) {
 /// At most this many observations per answer.
 const MAX_ANSWER: usize = 256;
 
-fn answer(peer: SocketAddr, seqs: &[u32], form: OptionForm, ctx: &Ctx) -> ProbeAnswer {
+fn answer(peer: SocketAddr, seqs: &[u32], form: OptionForm, ctx: &Ctx, conn: &Conn) -> ProbeAnswer {
     let remote = remote_ip(peer);
     let mut observations = Vec::new();
     for store in [&ctx.shared.store, &ctx.shared.watched] {
@@ -820,9 +824,25 @@ fn answer(peer: SocketAddr, seqs: &[u32], form: OptionForm, ctx: &Ctx) -> ProbeA
     }
     // Oldest first across both stores.
     observations.sort_by(|a, b| a.syn.ts.total_cmp(&b.syn.ts));
+    // A client's crafted probes leave before its echo connection (within
+    // its timeout): drops from well before the accept on concern them.
+    let since = conn.accept_ns.saturating_sub(PROBE_LOOKBACK_NS);
+    let capture_drops = ctx.shared.capture.drops_since(since);
+    let warnings = (capture_drops > 0)
+        .then(|| {
+            let total = ctx.shared.capture.kernel_drops.load(Ordering::Relaxed);
+            format!(
+                "the capture dropped {capture_drops} packets between {} s before this connection was accepted and this answer ({total} since the server started; its buffer was full): a probe missing here may be among them",
+                PROBE_LOOKBACK_NS / 1_000_000_000
+            )
+        })
+        .into_iter()
+        .collect();
     ProbeAnswer {
         version: ECHO_VERSION,
         observations,
+        capture_drops,
+        warnings,
     }
 }
 

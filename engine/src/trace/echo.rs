@@ -11,6 +11,11 @@ pub struct EchoOutcome {
     pub report: Option<EchoReport>,
     pub observations: Vec<ProbeObservation>,
     pub queried: bool,
+    /// Packets the server's capture dropped while the probes may have
+    /// arrived (its answer's `capture_drops`).
+    pub capture_drops: u64,
+    /// The answer's warnings (server text).
+    pub warnings: Vec<String>,
     /// Why there is no (complete) account: no server, refused, timeout.
     pub error: Option<String>,
 }
@@ -52,7 +57,8 @@ pub fn server_report(outcome: &EchoOutcome) -> Option<ServerReport> {
         mptcp_version: report.readiness.versions.iter().copied().max(),
         mptcp_listener: Some(report.connection.listener_mptcp),
         probes,
-        probes_queried: outcome.queried,
+        // Absence is evidence only when the capture dropped nothing.
+        probes_queried: outcome.queried && outcome.capture_drops == 0,
         ..Default::default()
     })
 }
@@ -132,7 +138,7 @@ mod tests {
                 },
             ],
             queried: true,
-            error: None,
+            ..Default::default()
         };
         assert_eq!(observed_syn(&outcome, 7).as_deref(), Some(&syn[..]));
         assert_eq!(observed_syn(&outcome, 8), None, "hex that does not decode");
@@ -147,6 +153,21 @@ mod tests {
         assert_eq!(s.mptcp_version, Some(1), "the highest version it speaks");
         assert_eq!(s.mptcp_listener, Some(true));
         assert_eq!((s.syn_seen, s.connection_mptcp), (None, None));
+    }
+
+    #[test]
+    fn probes_missing_while_the_capture_dropped_are_not_evidence() {
+        let outcome = EchoOutcome {
+            report: Some(report()),
+            queried: true,
+            capture_drops: 12,
+            ..Default::default()
+        };
+        let s = server_report(&outcome).unwrap();
+        assert!(
+            !s.probes_queried,
+            "with drops, a probe absent from the answer may have arrived"
+        );
     }
 
     #[test]

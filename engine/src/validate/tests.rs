@@ -327,6 +327,8 @@ fn answer_of(observations: Vec<ProbeObservation>) -> ProbeAnswer {
     ProbeAnswer {
         version: ECHO_VERSION,
         observations,
+        capture_drops: 0,
+        warnings: Vec::new(),
     }
 }
 

@@ -422,6 +422,9 @@ pub fn check_one<W: Write>(
                         dest.port()
                     ));
                 }
+                for w in &answer.warnings {
+                    notes.push(format!("echo server: {w}"));
+                }
                 observations.answer = Some(answer);
             }
             Err(EchoError::Protocol(error)) => {

@@ -107,6 +107,8 @@ pub fn run(
         Ok(ServerMessage::Answer(a)) => {
             out.queried = true;
             out.observations = a.observations;
+            out.capture_drops = a.capture_drops;
+            out.warnings = a.warnings;
         }
         Ok(_) => out.error = Some("unexpected echo server message".into()),
         Err(EchoError::Protocol(e)) => return Err(e),

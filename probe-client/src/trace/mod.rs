@@ -455,12 +455,17 @@ fn print_server_line(
             emit!("{line}");
         }
         (Some(_), None) => emit!(
-            "echo server {server}: did not see the probe{}",
+            "echo server {server}: did not see the probe{}{}",
             outcome
                 .error
                 .as_ref()
                 .map(|e| format!(" ({})", escape(e)))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            outcome
+                .warnings
+                .iter()
+                .map(|w| format!("; {}", escape(w)))
+                .collect::<String>()
         ),
         (None, _) => emit!(
             "echo server: none ({})",
@@ -483,6 +488,7 @@ fn server_line<'a>(
         reachable: outcome.report.is_some(),
         error: outcome.error.as_deref(),
         queried: outcome.queried,
+        capture_drops: outcome.capture_drops,
         ttl: arrived.map(|a| a.0.ttl),
         syn_seen,
         options,

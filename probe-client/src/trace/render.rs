@@ -425,6 +425,9 @@ pub struct ServerLine<'a> {
     pub error: Option<&'a str>,
     /// It answered the query for the probes.
     pub queried: bool,
+    /// Packets its capture dropped while the probes may have arrived
+    /// (then a probe it did not see may still have arrived).
+    pub capture_drops: u64,
     /// The TTL of the probe it saw.
     pub ttl: Option<u8>,
     pub syn_seen: bool,
@@ -699,6 +702,7 @@ mod tests {
             reachable: false,
             error: Some("no echo server"),
             queried: false,
+            capture_drops: 0,
             ttl: None,
             syn_seen: false,
             options: None,
@@ -709,6 +713,7 @@ mod tests {
         assert_eq!(
             keys(&server),
             [
+                "capture_drops",
                 "changes",
                 "error",
                 "mp_capable",
