@@ -210,7 +210,14 @@ pub struct Env<'a> {
     /// When this connection was accepted (seconds since the epoch): only
     /// SYNs captured after it are reported.
     pub accepted_at: f64,
+    /// Tells the admission that this connection is moving (its data
+    /// phase completes no line, and a connection without a complete line
+    /// for long is the first a full server evicts).
+    pub progress: &'a (dyn Fn() + Sync),
 }
+
+/// How often a data phase that receives bytes reports progress.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// The block every data-phase write sends from.
 static ZEROS: [u8; 16 * 1024] = [0; 16 * 1024];
@@ -237,8 +244,15 @@ pub async fn run(
     write(stream, line.as_bytes(), env.idle).await?;
     let plan = DataPlan::new(start.duration_ms, start.max_bytes);
     let leftover = lines.take();
-    let (sent, received, rest) =
-        data_phase(stream, leftover, plan, start.max_bytes, env.idle).await?;
+    let (sent, received, rest) = data_phase(
+        stream,
+        leftover,
+        plan,
+        start.max_bytes,
+        env.idle,
+        env.progress,
+    )
+    .await?;
     drop(admitted);
     lines.push(&rest);
     wait_for_capture(env).await;
@@ -271,6 +285,7 @@ async fn data_phase(
     plan: DataPlan,
     max_bytes: u64,
     idle: Duration,
+    progress: &(dyn Fn() + Sync),
 ) -> Result<(u64, u64, Vec<u8>), Failure> {
     let (mut rd, mut wr) = stream.split();
     let send = async {
@@ -302,6 +317,7 @@ async fn data_phase(
         let mut received = 0u64;
         let mut chunk = leftover;
         let mut buf = vec![0u8; 16 * 1024];
+        let mut reported: Option<tokio::time::Instant> = None;
         loop {
             if let Some(i) = chunk.iter().position(|&b| b == b'\n') {
                 received += i as u64;
@@ -322,6 +338,10 @@ async fn data_phase(
                 Ok(Err(e)) => break Err(("io", e.to_string())),
                 Err(_) => break Err(("idle_timeout", "no data from the client".into())),
             };
+            if reported.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY) {
+                progress();
+                reported = Some(tokio::time::Instant::now());
+            }
             chunk = buf[..n].to_vec();
         }
     };
@@ -539,16 +559,23 @@ mod tests {
             got.len()
         });
         let plan = DataPlan::new(200, 3000);
+        let moved = std::sync::atomic::AtomicU32::new(0);
+        let progress = || {
+            moved.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
         let (sent, received, rest) = data_phase(
             &mut s,
             b"\0\0".to_vec(),
             plan,
             10_000,
             Duration::from_secs(5),
+            &progress,
         )
         .await
         .unwrap();
         assert_eq!((sent, received), (3000, 5002));
+        // Bytes came in: the admission heard that the connection moves.
+        assert!(moved.load(std::sync::atomic::Ordering::Relaxed) >= 1);
         assert_eq!(rest, b"{\"next\"");
         assert_eq!(reader.join().unwrap(), 3001);
     }
@@ -564,6 +591,7 @@ mod tests {
             DataPlan::new(0, 0),
             10,
             Duration::from_secs(5),
+            &|| {},
         )
         .await;
         assert_eq!(r.unwrap_err().0, "too_much_data");

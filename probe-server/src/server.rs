@@ -622,6 +622,11 @@ async fn handle(
                 ServerMessage::Answer(answer)
             }
             Action::Aggregate(req) => {
+                // The request is a complete line; the data phase that
+                // follows completes none, so it reports its own progress.
+                deadlines.last_line = Instant::now();
+                ctx.progress(conn);
+                let progress = || ctx.progress(conn);
                 let env = crate::aggregate::Env {
                     shared: &ctx.shared,
                     gate: &ctx.aggregate,
@@ -630,6 +635,7 @@ async fn handle(
                     idle,
                     form: session.option_form,
                     accepted_at,
+                    progress: &progress,
                 };
                 match crate::aggregate::run(stream, &mut lines, &req, peer, &env).await {
                     Ok(r) => {
