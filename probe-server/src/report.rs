@@ -80,6 +80,11 @@ fn listener_text(l: &ListenerState) -> Option<String> {
     Some(format!("server listener: TCP fallback: {why}{what}"))
 }
 
+/// The start of the warning for a connection whose SYN was captured but
+/// evicted from the store before the connection was accepted (instead of
+/// "not captured").
+pub const SYN_DISPLACED: &str = "the SYN of this connection was captured, then displaced from the server's store by newer SYNs before the connection was accepted";
+
 /// The report of one connection.
 #[allow(clippy::too_many_arguments)]
 pub fn build(
@@ -93,7 +98,7 @@ pub fn build(
     readiness: HostReadiness,
     mut warnings: Vec<String>,
 ) -> EchoReport {
-    if syn.is_none() {
+    if syn.is_none() && !warnings.iter().any(|w| w.starts_with(SYN_DISPLACED)) {
         warnings.push("the SYN of this connection was not captured".into());
     }
     if syn_ack.is_none() {
@@ -302,6 +307,31 @@ mod tests {
         assert!(t.contains("mss 1460"), "{t}");
         assert!(t.contains("SYN/ACK this host sent: not captured"), "{t}");
         assert_eq!(rep.warnings.len(), 1);
+    }
+
+    #[test]
+    fn a_displaced_syn_is_not_called_not_captured() {
+        let report = |warnings: Vec<String>| {
+            build(
+                "10.0.0.1:40000".parse().unwrap(),
+                "10.0.0.2:6101".parse().unwrap(),
+                None,
+                Some(seg(&[2, 4, 5, 0xb4], 0x12)),
+                false,
+                true,
+                Some(0),
+                readiness(),
+                warnings,
+            )
+        };
+        let missing = report(vec![]);
+        assert_eq!(
+            missing.warnings,
+            ["the SYN of this connection was not captured"]
+        );
+        let displaced = report(vec![format!("{SYN_DISPLACED} (a flood?)")]);
+        assert_eq!(displaced.warnings.len(), 1, "{:?}", displaced.warnings);
+        assert!(displaced.warnings[0].starts_with(SYN_DISPLACED));
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod source;
 
 use crate::segment::Segment;
 use source::{Flow, Source};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -111,6 +111,33 @@ pub struct StoreStats {
 /// neighbours on the same 4-tuple.
 const HANDSHAKE_SPAN: usize = 8;
 
+/// 4-tuples whose SYN was evicted remembered at most (see
+/// [`Store::was_displaced`]).
+const DISPLACED_KEPT: usize = 4096;
+
+/// The 4-tuples of SYNs evicted lately, oldest forgotten first: a report
+/// whose SYN is missing can then say it was captured and displaced (a
+/// flood in its address's name) rather than not captured.
+#[derive(Debug, Default)]
+struct Displaced {
+    order: VecDeque<FourTuple>,
+    set: HashSet<FourTuple>,
+}
+
+impl Displaced {
+    fn record(&mut self, t: FourTuple) {
+        if !self.set.insert(t) {
+            return;
+        }
+        self.order.push_back(t);
+        if self.order.len() > DISPLACED_KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+    }
+}
+
 /// SYNs captured on a claimed 4-tuple after the claim, kept until this
 /// host's SYN/ACK names one of them. A handful is plenty: the answered SYN
 /// precedes its SYN/ACK by one softirq.
@@ -159,6 +186,7 @@ pub struct Store {
     by_remote: HashMap<IpAddr, Source>,
     live: usize,
     stats: StoreStats,
+    displaced: Displaced,
 }
 
 impl Store {
@@ -176,7 +204,15 @@ impl Store {
             by_remote: HashMap::new(),
             live: 0,
             stats: StoreStats::default(),
+            displaced: Displaced::default(),
         }
+    }
+
+    /// Whether a SYN on this 4-tuple was evicted lately (by the per-source
+    /// cap or the capacity), so a connection that finds no SYN had one
+    /// captured and displaced by newer observations before its claim.
+    pub fn was_displaced(&self, t: &FourTuple) -> bool {
+        self.displaced.set.contains(t)
     }
 
     pub fn limits(&self) -> StoreLimits {
@@ -273,9 +309,12 @@ impl Store {
         for id in gone {
             let slot = id.saturating_sub(self.first_id) as usize;
             if let Some(s) = self.ring.get_mut(slot) {
-                if s.take().is_some() {
+                if let Some(old) = s.take() {
                     self.live -= 1;
                     self.stats.evicted_per_source += 1;
+                    if old.is_syn() {
+                        self.displaced.record(old.tuple());
+                    }
                     self.forget(remote, flow);
                 }
             }
@@ -330,6 +369,9 @@ impl Store {
         if let Some(old) = slot {
             self.live -= 1;
             self.stats.evicted_global += 1;
+            if old.is_syn() {
+                self.displaced.record(old.tuple());
+            }
             self.forget(old.remote(), old.tuple().flow());
         }
     }
@@ -626,6 +668,48 @@ mod tests {
             2
         );
         assert!(s.len() <= 5 && s.slots() < 128);
+    }
+
+    #[test]
+    fn a_syn_evicted_before_its_claim_is_known_as_displaced() {
+        let mut s = Store::new(StoreLimits {
+            capacity: 64,
+            per_source: 4,
+        });
+        let victim = tuple([6, 6, 6, 6], 40000);
+        s.insert(syn([6, 6, 6, 6], 40000, 42));
+        assert!(!s.was_displaced(&victim));
+        // SYNs in the same address's name on other ports: the cap takes
+        // the oldest, the victim's.
+        for i in 0..8u32 {
+            s.insert(syn([6, 6, 6, 6], 20000 + i as u16, i));
+        }
+        assert!(s.syn_of(&victim).is_none());
+        assert!(s.was_displaced(&victim));
+        assert!(!s.was_displaced(&tuple([6, 6, 6, 6], 40001)));
+        // The capacity too: another source's oldest SYN goes, and is known.
+        let other = tuple([7, 7, 7, 7], 5);
+        s.insert(syn([7, 7, 7, 7], 5, 1));
+        for i in 0..64u8 {
+            s.insert(syn([8, 8, 8, i], 1000, u32::from(i)));
+        }
+        assert!(s.syn_of(&other).is_none());
+        assert!(s.was_displaced(&other));
+    }
+
+    #[test]
+    fn displaced_tuples_are_bounded() {
+        let mut s = Store::new(StoreLimits {
+            capacity: 4,
+            per_source: 4,
+        });
+        for p in 0..(2 * DISPLACED_KEPT as u32) {
+            s.insert(syn([6, 6, 6, 6], p as u16, p));
+        }
+        assert!(s.displaced.order.len() <= DISPLACED_KEPT);
+        assert_eq!(s.displaced.set.len(), s.displaced.order.len());
+        assert!(!s.was_displaced(&tuple([6, 6, 6, 6], 0)), "forgotten first");
+        assert!(s.was_displaced(&tuple([6, 6, 6, 6], (2 * DISPLACED_KEPT - 10) as u16)));
     }
 
     #[test]

@@ -29,7 +29,7 @@ use serde_json::Value;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitCode, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,16 +111,19 @@ struct Server {
 impl Server {
     /// `extra`: more server options.
     fn start(ns: &Netns, bin: &Path, tag: &str, extra: &[&str]) -> io::Result<Self> {
+        let mut cmd = ns.command(&bin.to_string_lossy());
+        cmd.args(["--port", &PORT.to_string(), "--user", "nobody"])
+            .args(extra);
+        Server::spawn(cmd, tag)
+    }
+
+    /// Starts `cmd` (the server, however it is launched) with its log in a
+    /// file, and waits until it serves.
+    fn spawn(mut cmd: Command, tag: &str) -> io::Result<Self> {
         let log =
             std::env::temp_dir().join(format!("attack-bench-{tag}-{}.log", std::process::id()));
         let file = std::fs::File::create(&log)?;
-        let child = ns
-            .command(&bin.to_string_lossy())
-            .args(["--port", &PORT.to_string(), "--user", "nobody"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()?;
+        let child = cmd.stdout(Stdio::null()).stderr(file).spawn()?;
         let server = Server { child, log };
         let started = Instant::now();
         while !server.log_text().contains("serving") {
@@ -139,9 +142,9 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Stops the server (it writes its last summaries) and counts its log
-    /// lines: all of them, and those of served checks.
-    fn stop(mut self) -> (usize, usize) {
+    /// Stops the server (SIGTERM: it writes its last summaries and its
+    /// capture totals) and returns its whole log.
+    fn stop_log(mut self) -> String {
         let _ = netsys::process::signal(self.child.id(), Signal::SIGTERM);
         let started = Instant::now();
         while matches!(self.child.try_wait(), Ok(None))
@@ -149,7 +152,13 @@ impl Server {
         {
             std::thread::sleep(Duration::from_millis(50));
         }
-        let text = self.log_text();
+        self.log_text()
+    }
+
+    /// Stops the server and counts its log lines: all of them, and those
+    /// of served checks.
+    fn stop(self) -> (usize, usize) {
+        let text = self.stop_log();
         let lines = text.lines().count();
         let reports = text
             .lines()
@@ -172,6 +181,14 @@ struct Check {
     served: bool,
     /// The report had no SYN (not captured, or no longer held).
     no_syn: bool,
+    /// The report's SYN is the connection's own, with MP_CAPABLE v1,
+    /// answered by the reported SYN/ACK.
+    own_syn: bool,
+    /// The report warned that the capture dropped packets.
+    warned_drops: bool,
+    /// The report said its SYN was captured, then displaced from the
+    /// server's store before the accept.
+    displaced: bool,
     verdict: String,
     probes_seen: usize,
     /// The verdict's summary and evidence.
@@ -194,9 +211,24 @@ fn check(lab: &AttackLab, client: &Path) -> Check {
                 .find_map(|l| serde_json::from_str(l).ok())
         })
         .unwrap_or(Value::Null);
+    let report = &line["report"];
+    let syn_seq = report["syn"]["seq"].as_u64();
     Check {
         served: line["echo"] == "report",
-        no_syn: line["report"]["syn"].is_null(),
+        no_syn: report["syn"].is_null(),
+        own_syn: report["syn"]["mp_capable"]["version"] == 1
+            && syn_seq.is_some()
+            && report["syn_ack"]["ack"].as_u64() == syn_seq.map(|s| (s + 1) % (1 << 32)),
+        displaced: report["warnings"].as_array().is_some_and(|w| {
+            w.iter()
+                .any(|w| w.as_str().is_some_and(|w| w.contains("then displaced")))
+        }),
+        warned_drops: report["warnings"].as_array().is_some_and(|w| {
+            w.iter().any(|w| {
+                w.as_str()
+                    .is_some_and(|w| w.starts_with("the capture dropped"))
+            })
+        }),
         verdict: line["verdict"].as_str().unwrap_or("error").to_string(),
         probes_seen: line["answer"]["observations"]
             .as_array()

@@ -4,13 +4,13 @@
 //! socket's receive buffer stays at the default (SO_RCVBUFFORCE needs
 //! CAP_NET_ADMIN). tcpdump on the server's interface, with the same
 //! filter, is the reference count of what arrived.
-use super::{Opts, PORT};
-use lab::attack::{echo_check, syn_is_own_mptcp, AttackLab, CheckOutcome, Spoofer};
+use super::{Opts, Server, PORT};
+use lab::attack::{AttackLab, Spoofer};
 use lab::netns::Netns;
 use netsys::process::Signal;
 use std::io;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,84 +24,47 @@ const CHECK_SPACING: Duration = Duration::from_millis(50);
 /// What the server's filter keeps: SYNs and SYN/ACKs of the echo port.
 const TCPDUMP_FILTER: &str = "tcp port 6101 and tcp[tcpflags] & tcp-syn != 0";
 
-/// The server as the unit runs it, its log in a file.
-struct UnitServer {
-    child: Child,
-    log: PathBuf,
-}
+/// The server as the unit runs it: an unprivileged user holding
+/// CAP_NET_RAW only.
+struct UnitServer(Server);
 
 impl UnitServer {
     fn start(ns: &Netns, bin: &Path, ring_mib: u32) -> io::Result<Self> {
-        let log = std::env::temp_dir().join(format!(
-            "attack-bench-capture-{ring_mib}-{}.log",
-            std::process::id()
-        ));
-        let child = ns
-            .command("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--inh-caps=-all,+net_raw",
-                "--ambient-caps=-all,+net_raw",
-                "--bounding-set=-all,+net_raw",
-            ])
-            .arg(bin)
-            .args([
-                "--port",
-                &PORT.to_string(),
-                "--capture-ring-mib",
-                &ring_mib.to_string(),
-                // 200 checks in a minute from the victim: the per-source
-                // rate limit is not what is measured here.
-                "--rate",
-                "100000",
-            ])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()?;
-        let server = UnitServer { child, log };
-        let started = Instant::now();
-        while !server.log_text().contains("serving") {
-            if started.elapsed() > Duration::from_secs(10) {
-                return Err(io::Error::other(format!(
-                    "the server did not start: {}",
-                    server.log_text()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(server)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let mut cmd = ns.command("setpriv");
+        cmd.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all,+net_raw",
+            "--ambient-caps=-all,+net_raw",
+            "--bounding-set=-all,+net_raw",
+        ])
+        .arg(bin)
+        .args([
+            "--port",
+            &PORT.to_string(),
+            "--capture-ring-mib",
+            &ring_mib.to_string(),
+            // 200 checks in a minute from the victim: the per-source
+            // rate limit is not what is measured here.
+            "--rate",
+            "100000",
+        ]);
+        Ok(UnitServer(Server::spawn(
+            cmd,
+            &format!("capture-{ring_mib}"),
+        )?))
     }
 
     /// Stops the server; its capture totals (packets read, kernel drops)
     /// from its last log line.
-    fn stop(mut self) -> (u64, u64) {
-        let _ = netsys::process::signal(self.child.id(), Signal::SIGTERM);
-        let started = Instant::now();
-        while matches!(self.child.try_wait(), Ok(None))
-            && started.elapsed() < Duration::from_secs(5)
-        {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let text = self.log_text();
+    fn stop(self) -> (u64, u64) {
+        let text = self.0.stop_log();
         let line = text
             .lines()
             .find(|l| l.contains("capture stopped"))
             .unwrap_or_default();
         (field(line, "packets"), field(line, "kernel_drops"))
-    }
-}
-
-impl Drop for UnitServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
     }
 }
 
@@ -213,9 +176,10 @@ pub(super) fn flood(o: &Opts) -> io::Result<()> {
         let srv = UnitServer::start(&lab.server, &bin, ring_mib)?;
         let flood = Flood::start(&lab, o.flood_pps, u64::MAX)?;
         std::thread::sleep(Duration::from_millis(500));
-        let server = lab.server();
-        let (mut served, mut correct, mut warned) = (0, 0, 0);
-        // Why the checks that were not correct were not, by kind.
+        let client = o.bin_dir.join("mptcp-probe");
+        let (mut served, mut correct, mut own_syn, mut warned) = (0, 0, 0, 0);
+        // The verdicts that were not mptcp_ok, and why the reports that
+        // lacked the connection's own SYN lacked it.
         let mut misses: std::collections::BTreeMap<String, usize> = Default::default();
         // Spread over 10 s of flood, not run back to back in under a
         // second: the capture must keep up with a sustained flood.
@@ -227,31 +191,27 @@ pub(super) fn flood(o: &Opts) -> io::Result<()> {
             std::thread::sleep(
                 (began + CHECK_SPACING * i).saturating_duration_since(Instant::now()),
             );
-            let outcome = lab
-                .victim
-                .run(move || echo_check(server, None, Duration::from_secs(5)))?;
-            let miss = match outcome {
-                CheckOutcome::Report(r) => {
-                    served += 1;
-                    warned += usize::from(
-                        r.warnings
-                            .iter()
-                            .any(|w| w.starts_with("the capture dropped")),
-                    );
-                    if syn_is_own_mptcp(&r) {
-                        correct += 1;
-                        None
-                    } else {
-                        Some(miss_in_report(&r))
+            // The real client, as a user runs it (crafted probes, the
+            // kernel connection, the echo report): its verdict is what
+            // must stay right.
+            let c = super::check(&lab, &client);
+            served += usize::from(c.served);
+            warned += usize::from(c.warned_drops);
+            own_syn += usize::from(c.own_syn);
+            if c.verdict == "mptcp_ok" {
+                correct += 1;
+            } else {
+                *misses.entry(format!("verdict {}", c.verdict)).or_default() += 1;
+            }
+            if c.served && !c.own_syn {
+                let why = match (c.no_syn, c.displaced) {
+                    (true, true) => {
+                        "report without the SYN: captured, then displaced from the store before the accept"
                     }
-                }
-                CheckOutcome::Refused(code) => Some(format!("refused: {code}")),
-                CheckOutcome::Failed(e) => {
-                    Some(format!("failed: {}", e.split(':').next().unwrap_or("")))
-                }
-            };
-            if let Some(m) = miss {
-                *misses.entry(m).or_default() += 1;
+                    (true, false) => "report without the SYN",
+                    _ => "report with another SYN",
+                };
+                *misses.entry(why.to_string()).or_default() += 1;
             }
         }
         let (sent, secs) = flood.stop();
@@ -259,27 +219,17 @@ pub(super) fn flood(o: &Opts) -> io::Result<()> {
         let (read, drops) = srv.stop();
         let (reference, tcpdump_drops) = tcpdump.stop();
         println!(
-            "capture-flood {:<12} {sent} SYNs at {:.0} pps: {correct}/{checks} checks correct ({:.1}%), {served} served, {warned} warned of drops; server read {read}, dropped {drops} ({:.1}% of tcpdump's {reference}; tcpdump dropped {tcpdump_drops})",
+            "capture-flood {:<12} {sent} SYNs at {:.0} pps: {correct}/{checks} verdicts correct ({:.1}%), {served} served, {own_syn} reports with the connection's own SYN, {warned} warned of drops; server read {read}, dropped {drops} ({:.1}% of tcpdump's {reference}; tcpdump dropped {tcpdump_drops})",
             if ring_mib > 0 { format!("ring {ring_mib} MiB") } else { "plain socket".into() },
             sent as f64 / secs,
             100.0 * correct as f64 / checks as f64,
             100.0 * drops as f64 / reference.max(1) as f64,
         );
         for (why, n) in &misses {
-            println!("    not correct: {n} x {why}");
+            println!("    {n} x {why}");
         }
     }
     Ok(())
-}
-
-/// What a served report that is not a correct one got wrong.
-fn miss_in_report(r: &packet::echo::EchoReport) -> String {
-    match (&r.syn, &r.syn_ack) {
-        (None, _) => format!("no SYN in the report ({})", r.warnings.join("; ")),
-        (Some(_), None) => "no SYN/ACK in the report".into(),
-        (Some(syn), Some(_)) if syn.mp_capable.is_none() => "SYN without MP_CAPABLE".into(),
-        _ => "SYN/ACK does not answer the SYN".into(),
-    }
 }
 
 /// `capture-rate`: for each flood rate, 2 s of flood (no checks); the
