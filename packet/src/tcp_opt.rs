@@ -303,7 +303,13 @@ impl<'a> OptionList<'a> {
     /// Decodes an option area. Never fails: a framing error is recorded in
     /// `error` and everything before it is still in `options`.
     pub fn parse(area: &'a [u8], flags: Option<TcpFlags>) -> Self {
-        let mut list = OptionList::default();
+        // Room for every option of a common area in one allocation (each
+        // option takes at least a byte; SYNs carry about six), instead of
+        // growing from empty: analyze decodes one list per packet.
+        let mut list = OptionList {
+            options: Vec::with_capacity(area.len().min(12)),
+            ..OptionList::default()
+        };
         let mut iter = OptionsIter::new(area, flags);
         while let Some(item) = iter.next() {
             match item {
