@@ -713,7 +713,6 @@ async fn build_report(
                 .await;
         };
         let bound;
-        let displaced;
         {
             let store = ctx.shared.store.lock().unwrap_or_else(|p| p.into_inner());
             match store.claimed(&t) {
@@ -729,8 +728,7 @@ async fn build_report(
                     syn_ack = pair.syn_ack.cloned();
                 }
             }
-            displaced = syn.is_none() && store.was_displaced(&t);
-            if displaced {
+            if syn.is_none() && store.was_displaced(&t) {
                 warnings.push(format!(
                     "{} (more SYNs from this address than the {} per address it keeps, or than its {} in all: a flood in this address's name?)",
                     crate::report::SYN_DISPLACED,
