@@ -112,6 +112,7 @@ def main():
         syn = None
         for ip in ip_packets(path):
             put("icmp_quote", ip)
+            put("packet_line", bytes([len(ip) & 0xFF]) + ip)
             parts = tcp_parts(ip)
             if not parts:
                 continue
