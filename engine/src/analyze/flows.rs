@@ -207,6 +207,13 @@ const MAX_TOKENS: usize = 65_536;
 
 pub use packet::ip::PairKey;
 
+/// Which end of a handshake sent a segment.
+#[derive(Debug, Clone, Copy)]
+enum Sender {
+    Client,
+    Server,
+}
+
 /// A handshake being tracked, and when its connection last sent anything.
 #[derive(Debug)]
 struct Live {
@@ -352,15 +359,33 @@ impl FlowTracker {
         }
     }
 
+    /// The handshake a segment after the SYN belongs to, and whether the
+    /// server sent it: looked up first as sent by `first` (an ACK is most
+    /// often the client's third ACK or data, a RST before any SYN/ACK the
+    /// server's refusal), then as sent by the other side. When both
+    /// directions are tracked (two handshakes between the same endpoints,
+    /// one each way), the preferred side wins.
+    fn handshake_of(&self, p: &PacketFacts, first: Sender) -> Option<(usize, bool)> {
+        let as_client = || {
+            self.latest
+                .get(&PairKey::new(p.src, p.dst))
+                .map(|&i| (i, false))
+        };
+        let as_server = || {
+            self.latest
+                .get(&PairKey::new(p.dst, p.src))
+                .map(|&i| (i, true))
+        };
+        match first {
+            Sender::Client => as_client().or_else(as_server),
+            Sender::Server => as_server().or_else(as_client),
+        }
+    }
+
     /// The third ACK, and the first data segment of each side.
     fn push_ack(&mut self, p: &PacketFacts) {
-        let (i, by_server) = match (
-            self.latest.get(&PairKey::new(p.src, p.dst)),
-            self.latest.get(&PairKey::new(p.dst, p.src)),
-        ) {
-            (Some(&i), _) => (i, false),
-            (None, Some(&i)) => (i, true),
-            (None, None) => return,
+        let Some((i, by_server)) = self.handshake_of(p, Sender::Client) else {
+            return;
         };
         let Some(h) = self.touch(i, p.ts) else {
             return;
@@ -426,13 +451,8 @@ impl FlowTracker {
     /// A RST from the server before any SYN/ACK refuses the SYN; any RST
     /// after the SYN/ACK resets the connection or subflow.
     fn push_rst(&mut self, p: &PacketFacts) {
-        let (i, by_server) = match (
-            self.latest.get(&PairKey::new(p.dst, p.src)),
-            self.latest.get(&PairKey::new(p.src, p.dst)),
-        ) {
-            (Some(&i), _) => (i, true),
-            (None, Some(&i)) => (i, false),
-            (None, None) => return,
+        let Some((i, by_server)) = self.handshake_of(p, Sender::Server) else {
+            return;
         };
         let Some(h) = self.touch(i, p.ts) else {
             return;
