@@ -43,9 +43,35 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A whole text report, line by line through [`escape`]: for output that
+/// mixes our own lines with text built from what a server sent, where
+/// escaping each string at its source would be easy to miss once.
+pub fn escape_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        out.push_str(&escape(body));
+        out.push_str(newline);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_keeps_its_lines_and_loses_its_escapes() {
+        let report = "verdict: ok\nnote: \x1b[2Jforged\r\nlast";
+        assert_eq!(
+            escape_lines(report),
+            "verdict: ok\nnote: \\x1b[2Jforged\\r\nlast"
+        );
+        assert_eq!(escape_lines("a\nb\n"), "a\nb\n");
+    }
 
     #[test]
     fn plain_text_is_untouched() {

@@ -428,6 +428,15 @@ fn result(
             (Vec::new(), None, sockopt::mptcp_info(stream).ok())
         }
     };
+    // The crafted MP_JOIN SYNs leave after the accept: drops from a
+    // second before it on may have taken some.
+    let since_ns = ((env.accepted_at - 1.0).max(0.0) * 1e9) as u64;
+    let capture_drops = env.shared.capture.drops_since(since_ns);
+    if capture_drops > 0 {
+        warnings.push(format!(
+            "the capture dropped {capture_drops} packets during this exchange (its buffer was full): a crafted SYN missing from `joins` may be among them"
+        ));
+    }
     let counters = match host::read_mptcp_counters() {
         Ok(all) => join_counters(&all),
         Err(e) => {
@@ -444,6 +453,7 @@ fn result(
         subflow_source: source,
         counters,
         joins: observed_joins(req, env),
+        capture_drops,
         warnings,
     }
 }

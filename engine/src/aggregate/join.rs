@@ -240,8 +240,11 @@ pub fn classify_join(answer: Option<&Answer>, our_nonce: u32, keys: &HandshakeKe
 
 /// How the server's capture saw the MP_JOIN SYN (`observations`: what the
 /// server returned for the request's joins; `None`: it was not asked).
+/// While the server's capture dropped packets (`capture_drops`), a SYN
+/// missing from them is `Unknown`, not `NotSeen`.
 pub fn server_saw(
     observations: Option<&[ProbeObservation]>,
+    capture_drops: u64,
     probe: &SentProbe,
     token: u32,
     nonce: u32,
@@ -254,7 +257,11 @@ pub fn server_saw(
         .iter()
         .find(|o| o.syn.seq == probe.seq && o.syn.src == source)
     else {
-        return ServerSaw::NotSeen;
+        return if capture_drops > 0 {
+            ServerSaw::Unknown
+        } else {
+            ServerSaw::NotSeen
+        };
     };
     let join_of = |hex: &str| {
         let bytes = hex::decode(hex).ok()?;
@@ -421,8 +428,10 @@ mod tests {
     fn what_the_server_saw() {
         let p = WanProbes::build(&spec(), &nonces()).unwrap();
         let (k, t, n) = (&p.keys[0], p.token, p.nonce);
-        assert_eq!(server_saw(None, k, t, n), ServerSaw::Unknown);
-        assert_eq!(server_saw(Some(&[]), k, t, n), ServerSaw::NotSeen);
+        assert_eq!(server_saw(None, 0, k, t, n), ServerSaw::Unknown);
+        assert_eq!(server_saw(Some(&[]), 0, k, t, n), ServerSaw::NotSeen);
+        // Missing while the server's capture dropped packets: no evidence.
+        assert_eq!(server_saw(Some(&[]), 7, k, t, n), ServerSaw::Unknown);
         let intact = ProbeObservation {
             syn: observed(&p.packets[0], 1000, "10.12.0.1"),
             syn_ack: Some(observed(
@@ -432,7 +441,7 @@ mod tests {
             )),
         };
         assert_eq!(
-            server_saw(Some(std::slice::from_ref(&intact)), k, t, n),
+            server_saw(Some(std::slice::from_ref(&intact)), 0, k, t, n),
             ServerSaw::Intact {
                 syn_ack_join: Some(true)
             }
@@ -442,11 +451,17 @@ mod tests {
             syn: observed(&p.packets[1], 1000, "10.12.0.1"),
             syn_ack: None,
         };
-        assert_eq!(server_saw(Some(&[stripped]), k, t, n), ServerSaw::Stripped);
+        assert_eq!(
+            server_saw(Some(&[stripped]), 0, k, t, n),
+            ServerSaw::Stripped
+        );
         // Another source's SYN with our sequence number is not ours.
         let mut other = intact.clone();
         other.syn.src = "10.11.0.1".into();
-        assert_eq!(server_saw(Some(&[other]), k, t, n), ServerSaw::NotSeen);
-        assert_eq!(server_saw(Some(&[intact]), k, t ^ 1, n), ServerSaw::Changed);
+        assert_eq!(server_saw(Some(&[other]), 0, k, t, n), ServerSaw::NotSeen);
+        assert_eq!(
+            server_saw(Some(&[intact]), 0, k, t ^ 1, n),
+            ServerSaw::Changed
+        );
     }
 }

@@ -14,6 +14,8 @@ use std::net::SocketAddr;
 pub const MAX_ENDPOINTS: usize = 64;
 /// At most this many counters are kept.
 pub const MAX_COUNTERS: usize = 64;
+/// At most this many of the server's warnings become notes.
+pub const MAX_WARNINGS: usize = 8;
 
 /// Subflow records from a server's (or this host's) report; entries with
 /// an address that does not parse keep `None` there, and a note says so.
@@ -110,6 +112,10 @@ pub fn server_side(
         });
         side.subflows = subflow_records(&res.subflows, notes);
         side.counters = counters(&res.counters, notes);
+        // Server text: the output escapes it; a flood of them is cut.
+        for w in res.warnings.iter().take(MAX_WARNINGS) {
+            notes.push(format!("echo server: {w}"));
+        }
     }
     side
 }
@@ -154,6 +160,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
             joins: vec![],
+            capture_drops: 0,
             warnings: vec![],
         }
     }
@@ -175,6 +182,14 @@ mod tests {
         assert_eq!(s.connection.unwrap().subflows_max, Some(0));
         assert_eq!(s.counters.len(), 1);
         assert!(notes[0].contains("ignored"), "{notes:?}");
+        let warned = AggregateResult {
+            warnings: vec!["w".into(); 100],
+            ..result(vec![])
+        };
+        let mut notes = Vec::new();
+        server_side(&report, Some(&warned), &mut notes);
+        let echoed = notes.iter().filter(|n| *n == "echo server: w").count();
+        assert_eq!(echoed, MAX_WARNINGS, "{notes:?}");
         let old = server_side(&report, None, &mut Vec::new());
         assert!(!old.speaks_aggregate && old.connection.is_none());
     }

@@ -97,6 +97,11 @@ pub struct AggregateResult {
     /// SYN/ACK this host answered.
     #[serde(default)]
     pub joins: Vec<ProbeObservation>,
+    /// Packets the server's capture dropped from shortly before the
+    /// accept to the result: a crafted SYN missing from `joins` may be
+    /// among them (left out of the line when 0).
+    #[serde(default, skip_serializing_if = "super::is_zero")]
+    pub capture_drops: u64,
     #[serde(default)]
     pub warnings: Vec<String>,
 }
@@ -245,6 +250,7 @@ mod tests {
             subflow_source: Some("MPTCP_FULL_INFO".into()),
             counters: [("MPJoinRejected".to_string(), 1)].into(),
             joins: vec![],
+            capture_drops: 0,
             warnings: vec![],
         }));
         let line = serde_json::to_string(&result).unwrap();

@@ -151,8 +151,13 @@ fn path_text(out: &mut String, p: &PathVerdict, width: usize) {
     }
 }
 
-/// The text form.
+/// The text form, with every line escaped for the terminal (server text
+/// reaches it through the evidence, the notes and the subflow lists).
 pub fn text(run: &AggregateRun) -> String {
+    crate::terminal::escape_lines(&text_unescaped(run))
+}
+
+fn text_unescaped(run: &AggregateRun) -> String {
     let mut out = String::new();
     let v = &run.verdict;
     let _ = writeln!(
@@ -182,4 +187,46 @@ pub fn text(run: &AggregateRun) -> String {
         let _ = writeln!(out, "note: {n}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lab's recorded clean run, with a hostile server's text in its
+    /// evidence and notes: the text form shows it escaped, on its lines.
+    #[test]
+    fn server_text_in_the_text_form_is_escaped() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../pcap-fixtures/lab-agg-clean.aggregate.json"
+        );
+        let summary: serde_json::Value = std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["type"] == "summary")
+            .unwrap();
+        let input: AggregateInput = serde_json::from_value(summary["input"].clone()).unwrap();
+        let mut verdict = engine::aggregate::evaluate(&input);
+        verdict
+            .summary
+            .evidence
+            .push("\x1b[2J\rverdict: forged".into());
+        let run = AggregateRun {
+            input,
+            verdict,
+            port: 6101,
+            privilege_error: None,
+            notes: vec!["echo server: \x1b]0;title\x07".into()],
+        };
+        let out = text(&run);
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out}");
+        assert!(out.contains("\\x1b[2J\\rverdict: forged"), "{out}");
+        assert!(
+            out.contains("note: echo server: \\x1b]0;title\\x07"),
+            "{out}"
+        );
+        assert!(out.lines().count() > 3);
+    }
 }
