@@ -404,8 +404,9 @@ pub fn server_report(report: &EchoReport, answer: Option<&EchoAnswer>) -> Server
             })
             .unwrap_or_default(),
         // A probe absent from an answer is evidence that it never arrived
-        // only when the server's capture dropped nothing meanwhile.
-        probes_queried: answer.is_some_and(|a| a.capture_drops == 0),
+        // only when the server lost none: its capture dropped nothing
+        // meanwhile and its store evicted none of the asked SYNs.
+        probes_queried: answer.is_some_and(|a| a.capture_drops == 0 && a.displaced == 0),
         syn_seen_ttl: report.syn.as_ref().map(|s| s.ttl),
         ..Default::default()
     }
@@ -940,6 +941,13 @@ mod tests {
             Some(packet::verdict::MiddleboxKind::TcpProxy),
             "{v:#?}"
         );
+        // The same when the server's store evicted the asked SYNs.
+        let mut evicted = with_drops(0);
+        if let Some(a) = evicted.answer.as_mut() {
+            a.displaced = 2;
+        }
+        let evicted = verdict_input(&v1_local(None), &evicted);
+        assert!(!evicted.input.server.as_ref().unwrap().probes_queried);
     }
 
     const V0_SYN: &str = "020405b40402080a0000000100000000010303071e0c0081a5a5a5a5a5a5a5a5";

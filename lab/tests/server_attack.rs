@@ -381,6 +381,79 @@ fn a_flood_in_the_victims_name_leaves_its_probes() {
     assert!(answer.observations.iter().all(|o| o.syn_ack.is_some()));
 }
 
+/// Point 2, the limit: a flood in the victim's name over more ports than
+/// its share of the store holds evicts its probes. The answer then says
+/// that they arrived and were displaced, so the client does not read
+/// their absence as "never reached the server".
+#[test]
+fn probes_evicted_by_a_wide_flood_in_the_victims_name_are_said_displaced() {
+    if netns::skip("probes_evicted_by_a_wide_flood_in_the_victims_name_are_said_displaced") {
+        return;
+    }
+    let lab = AttackLab::new("pd").unwrap();
+    let mut cfg = config();
+    cfg.store.per_source = 32;
+    let _srv = InProcessServer::start(&lab.server, cfg).unwrap();
+    let (server, victim) = (lab.server(), lab.victim_addr);
+    let seqs = [0x7171_0001u32, 0x7171_0002, 0x7171_0003];
+    let (stream, reserved) = lab
+        .victim
+        .run(move || {
+            let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::MPTCP)).unwrap();
+            s.connect_timeout(&SockAddr::from(server), Duration::from_secs(5))
+                .unwrap();
+            let stream = TcpStream::from(s);
+            match hello(stream.try_clone().unwrap(), Duration::from_secs(10)) {
+                CheckOutcome::Report(_) => {}
+                other => panic!("no report: {other:?}"),
+            }
+            let ports: Vec<(Socket, u16)> = (0..3).map(|_| reserve(IpAddr::V4(victim))).collect();
+            let probes: Vec<Vec<u8>> = ports
+                .iter()
+                .zip(seqs)
+                .map(|((_, port), seq)| {
+                    linux_like_syn(IpAddr::V4(victim), server.ip(), *port, PORT, seq, true)
+                })
+                .collect();
+            send(&probes);
+            (stream, ports)
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    // 512 SYNs on 512 ports: every one a new flow, so the share of 32
+    // goes oldest first, the probes with it.
+    let flood = Spoofer {
+        victim: IpAddr::V4(victim),
+        server: server.ip(),
+        dport: PORT,
+        ports: 50_000..=50_511,
+        mp_capable: false,
+        pps: 20_000,
+        duration: Duration::from_secs(5),
+        max_packets: 512,
+    };
+    let never = AtomicBool::new(false);
+    let sent = lab
+        .attacker
+        .run(move || flood.run(&never))
+        .unwrap()
+        .unwrap();
+    assert_eq!(sent, 512);
+    std::thread::sleep(Duration::from_millis(300));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let answer = query(&stream, &seqs);
+    drop(reserved);
+    assert!(answer.observations.is_empty(), "{answer:?}");
+    assert_eq!(answer.displaced, 3, "{answer:?}");
+    assert!(
+        answer.warnings.iter().any(|w| w.contains("evicted")),
+        "{:?}",
+        answer.warnings
+    );
+}
+
 /// The report's drop warning, if any.
 fn drop_warning(r: &packet::echo::EchoReport) -> Option<&String> {
     r.warnings

@@ -416,6 +416,12 @@ pub struct ProbeAnswer {
     /// were, and from servers older than this field.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub capture_drops: u64,
+    /// Of the asked SYNs, how many the server captured and then evicted
+    /// from its store (newer SYNs from the same address took their
+    /// place): they are missing from `observations` though they arrived.
+    /// 0 (and absent) when none, and from older servers.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub displaced: u64,
     /// What the server wants the client to know (server text: escaped
     /// before it reaches a terminal).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -600,13 +606,16 @@ mod tests {
                 syn_ack: None,
             }],
             capture_drops: 0,
+            displaced: 0,
             warnings: Vec::new(),
         });
         let line = serde_json::to_string(&answer).unwrap();
         // Without drops the line is what servers before `capture_drops`
         // sent, and such a line reads back with 0 drops.
         assert!(
-            !line.contains("capture_drops") && !line.contains("warnings"),
+            !line.contains("capture_drops")
+                && !line.contains("displaced")
+                && !line.contains("warnings"),
             "{line}"
         );
         let back: ServerMessage =

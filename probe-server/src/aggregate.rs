@@ -444,6 +444,13 @@ fn result(
             BTreeMap::new()
         }
     };
+    let joins = observed_joins(req, env);
+    let displaced = displaced_joins(req, &joins, env);
+    if displaced > 0 {
+        warnings.push(format!(
+            "{displaced} of the named SYNs arrived but were evicted from this server's store by newer SYNs from their address before the result: their absence from `joins` is no evidence"
+        ));
+    }
     AggregateResult {
         version: ECHO_VERSION,
         received,
@@ -452,10 +459,28 @@ fn result(
         subflows,
         subflow_source: source,
         counters,
-        joins: observed_joins(req, env),
+        joins,
         capture_drops,
+        displaced,
         warnings,
     }
+}
+
+/// How many of the request's SYNs, missing from `found`, the store
+/// captured and then evicted.
+fn displaced_joins(req: &AggregateRequest, found: &[ProbeObservation], env: &Env<'_>) -> u64 {
+    let store = env.shared.store.lock().unwrap_or_else(|p| p.into_inner());
+    req.joins
+        .iter()
+        .take(MAX_AGGREGATE_JOINS)
+        .filter(|j| {
+            !found
+                .iter()
+                .any(|o| o.syn.seq == j.seq && o.syn.src == j.source)
+        })
+        .filter_map(|j| Some((j.source.parse::<IpAddr>().ok()?, j.seq)))
+        .filter(|(source, seq)| store.displaced_of(*source, &[*seq]) > 0)
+        .count() as u64
 }
 
 #[cfg(test)]

@@ -851,13 +851,43 @@ fn answer(peer: SocketAddr, seqs: &[u32], form: OptionForm, ctx: &Ctx, conn: &Co
             )
         })
         .into_iter()
-        .collect();
+        .collect::<Vec<String>>();
+    let mut warnings = warnings;
+    let displaced = displaced_missing(ctx, remote, seqs, &observations);
+    if displaced > 0 {
+        warnings.push(format!(
+            "{displaced} of the asked SYNs arrived but were evicted from this server's store by newer SYNs from this address before the query (a flood in its name?): their absence here is no evidence"
+        ));
+    }
     ProbeAnswer {
         version: ECHO_VERSION,
         observations,
         capture_drops,
+        displaced,
         warnings,
     }
+}
+
+/// How many of `seqs` from `remote`, missing from `found`, the stores
+/// captured and then evicted.
+fn displaced_missing(ctx: &Ctx, remote: IpAddr, seqs: &[u32], found: &[ProbeObservation]) -> u64 {
+    let missing: Vec<u32> = seqs
+        .iter()
+        .copied()
+        .filter(|s| !found.iter().any(|o| o.syn.seq == *s))
+        .collect();
+    if missing.is_empty() {
+        return 0;
+    }
+    let evicted: usize = [&ctx.shared.store, &ctx.shared.watched]
+        .iter()
+        .map(|s| {
+            s.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .displaced_of(remote, &missing)
+        })
+        .sum();
+    evicted.min(missing.len()) as u64
 }
 
 /// HTTP limit: request line and headers.

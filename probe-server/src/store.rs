@@ -118,21 +118,32 @@ const DISPLACED_KEPT: usize = 4096;
 /// The 4-tuples of SYNs evicted lately, oldest forgotten first: a report
 /// whose SYN is missing can then say it was captured and displaced (a
 /// flood in its address's name) rather than not captured.
+/// The same SYNs by (sender, sequence number) serve a query or an
+/// aggregate request, which names crafted SYNs by their numbers.
 #[derive(Debug, Default)]
 struct Displaced {
-    order: VecDeque<FourTuple>,
-    set: HashSet<FourTuple>,
+    order: VecDeque<(FourTuple, u32)>,
+    /// Entries of `order` per 4-tuple.
+    tuples: HashMap<FourTuple, u32>,
+    seqs: HashSet<(IpAddr, u32)>,
 }
 
 impl Displaced {
-    fn record(&mut self, t: FourTuple) {
-        if !self.set.insert(t) {
+    fn record(&mut self, t: FourTuple, seq: u32) {
+        if !self.seqs.insert((t.remote, seq)) {
             return;
         }
-        self.order.push_back(t);
+        *self.tuples.entry(t).or_default() += 1;
+        self.order.push_back((t, seq));
         if self.order.len() > DISPLACED_KEPT {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
+            if let Some((old, old_seq)) = self.order.pop_front() {
+                self.seqs.remove(&(old.remote, old_seq));
+                if let Some(n) = self.tuples.get_mut(&old) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.tuples.remove(&old);
+                    }
+                }
             }
         }
     }
@@ -212,7 +223,16 @@ impl Store {
     /// cap or the capacity), so a connection that finds no SYN had one
     /// captured and displaced by newer observations before its claim.
     pub fn was_displaced(&self, t: &FourTuple) -> bool {
-        self.displaced.set.contains(t)
+        self.displaced.tuples.contains_key(t)
+    }
+
+    /// How many of the SYNs `remote` sent with these sequence numbers
+    /// were evicted lately: a query's or an aggregate request's SYNs that
+    /// the answer cannot show any more.
+    pub fn displaced_of(&self, remote: IpAddr, seqs: &[u32]) -> usize {
+        seqs.iter()
+            .filter(|&&seq| self.displaced.seqs.contains(&(remote, seq)))
+            .count()
     }
 
     pub fn limits(&self) -> StoreLimits {
@@ -313,7 +333,7 @@ impl Store {
                     self.live -= 1;
                     self.stats.evicted_per_source += 1;
                     if old.is_syn() {
-                        self.displaced.record(old.tuple());
+                        self.displaced.record(old.tuple(), old.segment.seq);
                     }
                     self.forget(remote, flow);
                 }
@@ -370,7 +390,7 @@ impl Store {
             self.live -= 1;
             self.stats.evicted_global += 1;
             if old.is_syn() {
-                self.displaced.record(old.tuple());
+                self.displaced.record(old.tuple(), old.segment.seq);
             }
             self.forget(old.remote(), old.tuple().flow());
         }
@@ -686,6 +706,10 @@ mod tests {
         }
         assert!(s.syn_of(&victim).is_none());
         assert!(s.was_displaced(&victim));
+        // By sequence number, as a query names its probes.
+        let victim_ip = IpAddr::from([6, 6, 6, 6]);
+        assert_eq!(s.displaced_of(victim_ip, &[42, 43]), 1);
+        assert_eq!(s.displaced_of(IpAddr::from([6, 6, 6, 7]), &[42]), 0);
         assert!(!s.was_displaced(&tuple([6, 6, 6, 6], 40001)));
         // The capacity too: another source's oldest SYN goes, and is known.
         let other = tuple([7, 7, 7, 7], 5);
@@ -707,7 +731,8 @@ mod tests {
             s.insert(syn([6, 6, 6, 6], p as u16, p));
         }
         assert!(s.displaced.order.len() <= DISPLACED_KEPT);
-        assert_eq!(s.displaced.set.len(), s.displaced.order.len());
+        assert_eq!(s.displaced.seqs.len(), s.displaced.order.len());
+        assert!(s.displaced.tuples.values().sum::<u32>() as usize == s.displaced.order.len());
         assert!(!s.was_displaced(&tuple([6, 6, 6, 6], 0)), "forgotten first");
         assert!(s.was_displaced(&tuple([6, 6, 6, 6], (2 * DISPLACED_KEPT - 10) as u16)));
     }

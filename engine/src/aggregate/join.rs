@@ -240,11 +240,12 @@ pub fn classify_join(answer: Option<&Answer>, our_nonce: u32, keys: &HandshakeKe
 
 /// How the server's capture saw the MP_JOIN SYN (`observations`: what the
 /// server returned for the request's joins; `None`: it was not asked).
-/// While the server's capture dropped packets (`capture_drops`), a SYN
-/// missing from them is `Unknown`, not `NotSeen`.
+/// While the server may have lost SYNs (`lost`: its capture's drops and
+/// the named SYNs its store evicted), a SYN missing from them is
+/// `Unknown`, not `NotSeen`.
 pub fn server_saw(
     observations: Option<&[ProbeObservation]>,
-    capture_drops: u64,
+    lost: u64,
     probe: &SentProbe,
     token: u32,
     nonce: u32,
@@ -257,7 +258,7 @@ pub fn server_saw(
         .iter()
         .find(|o| o.syn.seq == probe.seq && o.syn.src == source)
     else {
-        return if capture_drops > 0 {
+        return if lost > 0 {
             ServerSaw::Unknown
         } else {
             ServerSaw::NotSeen

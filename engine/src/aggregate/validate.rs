@@ -161,6 +161,7 @@ mod tests {
                 .collect(),
             joins: vec![],
             capture_drops: 0,
+            displaced: 0,
             warnings: vec![],
         }
     }

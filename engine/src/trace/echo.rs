@@ -14,6 +14,9 @@ pub struct EchoOutcome {
     /// Packets the server's capture dropped while the probes may have
     /// arrived (its answer's `capture_drops`).
     pub capture_drops: u64,
+    /// Asked SYNs the server captured and then evicted (its answer's
+    /// `displaced`).
+    pub displaced: u64,
     /// The answer's warnings (server text).
     pub warnings: Vec<String>,
     /// Why there is no (complete) account: no server, refused, timeout.
@@ -57,8 +60,8 @@ pub fn server_report(outcome: &EchoOutcome) -> Option<ServerReport> {
         mptcp_version: report.readiness.versions.iter().copied().max(),
         mptcp_listener: Some(report.connection.listener_mptcp),
         probes,
-        // Absence is evidence only when the capture dropped nothing.
-        probes_queried: outcome.queried && outcome.capture_drops == 0,
+        // Absence is evidence only when the server lost nothing.
+        probes_queried: outcome.queried && outcome.capture_drops == 0 && outcome.displaced == 0,
         ..Default::default()
     })
 }
@@ -168,6 +171,12 @@ mod tests {
             !s.probes_queried,
             "with drops, a probe absent from the answer may have arrived"
         );
+        let evicted = EchoOutcome {
+            capture_drops: 0,
+            displaced: 1,
+            ..outcome
+        };
+        assert!(!server_report(&evicted).unwrap().probes_queried);
     }
 
     #[test]

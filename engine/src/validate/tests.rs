@@ -328,6 +328,7 @@ fn answer_of(observations: Vec<ProbeObservation>) -> ProbeAnswer {
         version: ECHO_VERSION,
         observations,
         capture_drops: 0,
+        displaced: 0,
         warnings: Vec::new(),
     }
 }

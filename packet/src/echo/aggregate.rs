@@ -102,6 +102,10 @@ pub struct AggregateResult {
     /// among them (left out of the line when 0).
     #[serde(default, skip_serializing_if = "super::is_zero")]
     pub capture_drops: u64,
+    /// Of the request's crafted SYNs, how many the server captured and
+    /// then evicted from its store before the result (left out when 0).
+    #[serde(default, skip_serializing_if = "super::is_zero")]
+    pub displaced: u64,
     #[serde(default)]
     pub warnings: Vec<String>,
 }
@@ -251,6 +255,7 @@ mod tests {
             counters: [("MPJoinRejected".to_string(), 1)].into(),
             joins: vec![],
             capture_drops: 0,
+            displaced: 0,
             warnings: vec![],
         }));
         let line = serde_json::to_string(&result).unwrap();

@@ -417,7 +417,11 @@ pub fn aggregate(args: &AggregateArgs) -> Result<AggregateRun, AggregateError> {
         .as_ref()
         .map(|r| validate::server_side(r, result.as_ref(), &mut notes));
     let observed = result.as_ref().map(|r| r.joins.as_slice());
-    let capture_drops = result.as_ref().map_or(0, |r| r.capture_drops);
+    // Joins the server may have lost: its capture dropped packets, or its
+    // store evicted some of the named SYNs.
+    let lost = result
+        .as_ref()
+        .map_or(0, |r| r.capture_drops.saturating_add(r.displaced));
     let wans: Vec<Wan> = plans
         .iter()
         .zip(finished)
@@ -429,7 +433,7 @@ pub fn aggregate(args: &AggregateArgs) -> Result<AggregateRun, AggregateError> {
                         w.join = Some(JoinResult {
                             answer: p.join_answer(k),
                             server_saw: if speaks_aggregate {
-                                server_saw(observed, capture_drops, &p.keys[0], p.token, p.nonce)
+                                server_saw(observed, lost, &p.keys[0], p.token, p.nonce)
                             } else {
                                 ServerSaw::Unknown
                             },

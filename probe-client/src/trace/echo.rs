@@ -108,6 +108,7 @@ pub fn run(
             out.queried = true;
             out.observations = a.observations;
             out.capture_drops = a.capture_drops;
+            out.displaced = a.displaced;
             out.warnings = a.warnings;
         }
         Ok(_) => out.error = Some("unexpected echo server message".into()),

@@ -489,6 +489,7 @@ fn server_line<'a>(
         error: outcome.error.as_deref(),
         queried: outcome.queried,
         capture_drops: outcome.capture_drops,
+        displaced: outcome.displaced,
         ttl: arrived.map(|a| a.0.ttl),
         syn_seen,
         options,

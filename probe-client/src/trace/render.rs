@@ -428,6 +428,9 @@ pub struct ServerLine<'a> {
     /// Packets its capture dropped while the probes may have arrived
     /// (then a probe it did not see may still have arrived).
     pub capture_drops: u64,
+    /// Probes it captured, then evicted from its store (then too a probe
+    /// it did not see may have arrived).
+    pub displaced: u64,
     /// The TTL of the probe it saw.
     pub ttl: Option<u8>,
     pub syn_seen: bool,
@@ -703,6 +706,7 @@ mod tests {
             error: Some("no echo server"),
             queried: false,
             capture_drops: 0,
+            displaced: 0,
             ttl: None,
             syn_seen: false,
             options: None,
@@ -715,6 +719,7 @@ mod tests {
             [
                 "capture_drops",
                 "changes",
+                "displaced",
                 "error",
                 "mp_capable",
                 "options",
