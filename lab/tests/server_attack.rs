@@ -313,19 +313,17 @@ fn a_reused_port_reports_the_connections_own_syn() {
     );
 }
 
-/// Point 2, probes: a flood in the victim's name over 64 ports (each port
-/// many times) between its crafted probes and its query must not evict
-/// the probes. The victim does what a check does: its connection and
-/// report first, then the probes, then the query on that connection.
-#[test]
-fn a_flood_in_the_victims_name_leaves_its_probes() {
-    if netns::skip("a_flood_in_the_victims_name_leaves_its_probes") {
-        return;
-    }
-    let lab = AttackLab::new("pf").unwrap();
-    let _srv = InProcessServer::start(&lab.server, config()).unwrap();
+/// The victim's echo connection, then three crafted probes (MP_CAPABLE
+/// SYNs with `seqs`) from ports it holds, then `max_packets` spoofed SYNs
+/// in its name over `flood_ports`; the server's answer to the query for
+/// the probes.
+fn probes_after_a_flood(
+    lab: &AttackLab,
+    seqs: [u32; 3],
+    flood_ports: std::ops::RangeInclusive<u16>,
+    max_packets: u64,
+) -> ProbeAnswer {
     let (server, victim) = (lab.server(), lab.victim_addr);
-    let seqs = [0x7070_0001u32, 0x7070_0002, 0x7070_0003];
     let (stream, reserved) = lab
         .victim
         .run(move || {
@@ -354,11 +352,11 @@ fn a_flood_in_the_victims_name_leaves_its_probes() {
         victim: IpAddr::V4(victim),
         server: server.ip(),
         dport: PORT,
-        ports: 50_000..=50_063,
+        ports: flood_ports,
         mp_capable: false,
         pps: 20_000,
         duration: Duration::from_secs(5),
-        max_packets: 1024,
+        max_packets,
     };
     let never = AtomicBool::new(false);
     let sent = lab
@@ -366,13 +364,29 @@ fn a_flood_in_the_victims_name_leaves_its_probes() {
         .run(move || flood.run(&never))
         .unwrap()
         .unwrap();
-    assert_eq!(sent, 1024);
+    assert_eq!(sent, max_packets);
     std::thread::sleep(Duration::from_millis(300));
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let answer = query(&stream, &seqs);
     drop(reserved);
+    answer
+}
+
+/// Point 2, probes: a flood in the victim's name over 64 ports (each port
+/// many times) between its crafted probes and its query must not evict
+/// the probes. The victim does what a check does: its connection and
+/// report first, then the probes, then the query on that connection.
+#[test]
+fn a_flood_in_the_victims_name_leaves_its_probes() {
+    if netns::skip("a_flood_in_the_victims_name_leaves_its_probes") {
+        return;
+    }
+    let lab = AttackLab::new("pf").unwrap();
+    let _srv = InProcessServer::start(&lab.server, config()).unwrap();
+    let seqs = [0x7070_0001u32, 0x7070_0002, 0x7070_0003];
+    let answer = probes_after_a_flood(&lab, seqs, 50_000..=50_063, 1024);
     let got: Vec<u32> = answer.observations.iter().map(|o| o.syn.seq).collect();
     assert_eq!(
         got, seqs,
@@ -394,57 +408,10 @@ fn probes_evicted_by_a_wide_flood_in_the_victims_name_are_said_displaced() {
     let mut cfg = config();
     cfg.store.per_source = 32;
     let _srv = InProcessServer::start(&lab.server, cfg).unwrap();
-    let (server, victim) = (lab.server(), lab.victim_addr);
     let seqs = [0x7171_0001u32, 0x7171_0002, 0x7171_0003];
-    let (stream, reserved) = lab
-        .victim
-        .run(move || {
-            let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::MPTCP)).unwrap();
-            s.connect_timeout(&SockAddr::from(server), Duration::from_secs(5))
-                .unwrap();
-            let stream = TcpStream::from(s);
-            match hello(stream.try_clone().unwrap(), Duration::from_secs(10)) {
-                CheckOutcome::Report(_) => {}
-                other => panic!("no report: {other:?}"),
-            }
-            let ports: Vec<(Socket, u16)> = (0..3).map(|_| reserve(IpAddr::V4(victim))).collect();
-            let probes: Vec<Vec<u8>> = ports
-                .iter()
-                .zip(seqs)
-                .map(|((_, port), seq)| {
-                    linux_like_syn(IpAddr::V4(victim), server.ip(), *port, PORT, seq, true)
-                })
-                .collect();
-            send(&probes);
-            (stream, ports)
-        })
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
     // 512 SYNs on 512 ports: every one a new flow, so the share of 32
     // goes oldest first, the probes with it.
-    let flood = Spoofer {
-        victim: IpAddr::V4(victim),
-        server: server.ip(),
-        dport: PORT,
-        ports: 50_000..=50_511,
-        mp_capable: false,
-        pps: 20_000,
-        duration: Duration::from_secs(5),
-        max_packets: 512,
-    };
-    let never = AtomicBool::new(false);
-    let sent = lab
-        .attacker
-        .run(move || flood.run(&never))
-        .unwrap()
-        .unwrap();
-    assert_eq!(sent, 512);
-    std::thread::sleep(Duration::from_millis(300));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let answer = query(&stream, &seqs);
-    drop(reserved);
+    let answer = probes_after_a_flood(&lab, seqs, 50_000..=50_511, 512);
     assert!(answer.observations.is_empty(), "{answer:?}");
     assert_eq!(answer.displaced, 3, "{answer:?}");
     assert!(

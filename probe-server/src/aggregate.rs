@@ -367,9 +367,8 @@ async fn wait_for_capture(env: &Env<'_>) {
     }
     let started = crate::capture::now_ns();
     let deadline = Instant::now() + env.capture_wait;
-    while !env.shared.capture.caught_up(started) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // The report's wait: wakes the capture thread instead of polling.
+    env.shared.capture.wait_caught_up(started, deadline).await;
 }
 
 /// The crafted SYNs of the request, as captured: source and sequence

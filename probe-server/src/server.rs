@@ -699,19 +699,14 @@ async fn build_report(
         // capture thread has read everything up to the accept, the newest
         // pair on this 4-tuple may be an older one (a probe sent from the
         // same port a moment earlier): wait, within the capture wait.
+        // Wakes the capture thread and waits for its progress, never a
+        // fixed sleep.
         let deadline = Instant::now() + ctx.config.capture_wait;
-        let caught_up = loop {
-            let caught_up = ctx.shared.capture.caught_up(conn.accept_ns);
-            if caught_up || Instant::now() >= deadline {
-                break caught_up;
-            }
-            // Wakes the capture thread and waits for it to report an
-            // empty queue (or new progress), never a fixed sleep.
-            ctx.shared
-                .capture
-                .wait_caught_up(conn.accept_ns, deadline)
-                .await;
-        };
+        let caught_up = ctx
+            .shared
+            .capture
+            .wait_caught_up(conn.accept_ns, deadline)
+            .await;
         let bound;
         {
             let store = ctx.shared.store.lock().unwrap_or_else(|p| p.into_inner());
@@ -757,7 +752,14 @@ async fn build_report(
     {
         warnings.push(format!("capture unavailable on this server: {e}"));
     }
-    if let Some(w) = drop_warning(&ctx.shared.capture, conn.accept_ns) {
+    let (_, dropped) = capture_drops(
+        &ctx.shared.capture,
+        conn.accept_ns,
+        SYN_LOOKBACK_NS,
+        "report",
+        "the SYN shown may be missing or may not be this connection's",
+    );
+    if let Some(w) = dropped {
         warnings.push(w);
     }
     let state = sockopt::mptcp_state(stream);
@@ -783,17 +785,26 @@ const SYN_LOOKBACK_NS: u64 = 1_000_000_000;
 /// verb's).
 const PROBE_LOOKBACK_NS: u64 = 30_000_000_000;
 
-/// The warning every report carries when the kernel dropped captured
-/// packets (its ring or queue was full) between shortly before this
-/// connection's accept (`accept_ns`) and now, with the count.
-fn drop_warning(capture: &CaptureStats, accept_ns: u64) -> Option<String> {
-    let dropped = capture.drops_since(accept_ns.saturating_sub(SYN_LOOKBACK_NS));
-    (dropped > 0).then(|| {
+/// Packets the kernel dropped from the capture (its ring or queue was
+/// full) between `lookback_ns` before this connection's accept and now,
+/// and the warning that says so in a `message` ("report", "answer"),
+/// followed by what the drops may have cost it (`consequence`).
+fn capture_drops(
+    capture: &CaptureStats,
+    accept_ns: u64,
+    lookback_ns: u64,
+    message: &str,
+    consequence: &str,
+) -> (u64, Option<String>) {
+    let dropped = capture.drops_since(accept_ns.saturating_sub(lookback_ns));
+    let warning = (dropped > 0).then(|| {
         let total = capture.kernel_drops.load(Ordering::Relaxed);
         format!(
-            "the capture dropped {dropped} packets between 1 s before this connection was accepted and this report ({total} since the server started; its buffer was full): the SYN shown may be missing or may not be this connection's"
+            "the capture dropped {dropped} packets between {} s before this connection was accepted and this {message} ({total} since the server started; its buffer was full): {consequence}",
+            lookback_ns / 1_000_000_000
         )
-    })
+    });
+    (dropped, warning)
 }
 
 /// Waits (at most the capture wait) until the capture thread has read
@@ -840,19 +851,14 @@ fn answer(peer: SocketAddr, seqs: &[u32], form: OptionForm, ctx: &Ctx, conn: &Co
     observations.sort_by(|a, b| a.syn.ts.total_cmp(&b.syn.ts));
     // A client's crafted probes leave before its echo connection (within
     // its timeout): drops from well before the accept on concern them.
-    let since = conn.accept_ns.saturating_sub(PROBE_LOOKBACK_NS);
-    let capture_drops = ctx.shared.capture.drops_since(since);
-    let warnings = (capture_drops > 0)
-        .then(|| {
-            let total = ctx.shared.capture.kernel_drops.load(Ordering::Relaxed);
-            format!(
-                "the capture dropped {capture_drops} packets between {} s before this connection was accepted and this answer ({total} since the server started; its buffer was full): a probe missing here may be among them",
-                PROBE_LOOKBACK_NS / 1_000_000_000
-            )
-        })
-        .into_iter()
-        .collect::<Vec<String>>();
-    let mut warnings = warnings;
+    let (dropped, warning) = capture_drops(
+        &ctx.shared.capture,
+        conn.accept_ns,
+        PROBE_LOOKBACK_NS,
+        "answer",
+        "a probe missing here may be among them",
+    );
+    let mut warnings: Vec<String> = warning.into_iter().collect();
     let displaced = displaced_missing(ctx, remote, seqs, &observations);
     if displaced > 0 {
         warnings.push(format!(
@@ -862,7 +868,7 @@ fn answer(peer: SocketAddr, seqs: &[u32], form: OptionForm, ctx: &Ctx, conn: &Co
     ProbeAnswer {
         version: ECHO_VERSION,
         observations,
-        capture_drops,
+        capture_drops: dropped,
         displaced,
         warnings,
     }
